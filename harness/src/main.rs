@@ -1,0 +1,2 @@
+//! The `ecosim` binary.
+fn main() {}
