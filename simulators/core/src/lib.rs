@@ -1,13 +1,51 @@
 //! `ecosim-core`: what every ecosim simulator shares.
 //!
+//! A simulator is a library with a thin entry: `router(ctx) -> axum::Router` and a
+//! `serve` built on [`server::serve`]. It keeps state in its own [`store::Store`],
+//! reads time from the shared [`clock::Clock`], mounts the [`admin`] routes and the
+//! [`boundary`] layer (identity, [`faults`], [`journal`]) and answers errors as
+//! [`problem::Problem`]s. All of it hangs off one [`context::Context`] per ecosystem.
+//!
 //! | module | what lives there |
 //! |---|---|
 //! | [`codes`] | national codes (CF, health card, OTP, CUN, AUTHCODE, NUCG, CUEV, NRFE, contacts) |
-//! | [`rng`] | the seeded generator behind every generated value |
 //! | [`population`] | the seeded national registry of citizens |
 //! | [`regions`] | region codes and their ASLs |
+//! | [`rng`] | the seeded generator behind every generated value |
+//! | [`clock`] | the shared virtual clock and its scheduled jobs |
+//! | [`journal`] | the bounded record of every exchange between systems |
+//! | [`faults`] | fault rules (status, delay, dropped connection, timeout) |
+//! | [`boundary`] | the layer at each simulator's edge: identity, faults, journal |
+//! | [`admin`] | the `/_admin` API |
+//! | [`accounts`] | default accounts, Basic/Bearer authentication, roles |
+//! | [`problem`] | RFC 9457 problem+json errors and the JSON extractor that makes them |
+//! | [`store`] | SQLite per simulator, in memory or on disk, versioned migrations |
+//! | [`config`] | the TOML configuration |
+//! | [`context`] | the shared context |
+//! | [`systems`] | system names and default ports |
+//! | [`server`] | serving a router with clean shutdown |
+//! | [`duration`] | human durations (`15d`, `150ms`) |
+//! | [`telemetry`] | logging set-up |
 
+pub mod accounts;
+pub mod admin;
+pub mod boundary;
+pub mod clock;
 pub mod codes;
+pub mod config;
+pub mod context;
+pub mod duration;
+pub mod faults;
+pub mod journal;
 pub mod population;
+pub mod problem;
 pub mod regions;
 pub mod rng;
+pub mod server;
+pub mod store;
+pub mod systems;
+pub mod telemetry;
+
+pub use context::Context;
+pub use problem::Problem;
+pub use systems::System;

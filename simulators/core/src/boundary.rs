@@ -1,0 +1,148 @@
+//! The layer every simulator mounts at its edge: identity, faults, journal.
+//!
+//! For each request it finds who is calling (the [`Identity`] handlers read through
+//! [`Caller`](crate::accounts::Caller)), applies the first fault rule that fires, and
+//! records the exchange in the journal with the virtual time, both bodies and the
+//! real time taken. Admin and OpenAPI requests are neither faulted nor journaled.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::accounts::Identity;
+use crate::context::Context;
+use crate::faults::Fired;
+use crate::journal::NewExchange;
+use crate::problem::Problem;
+use crate::systems::System;
+
+/// Largest request body a simulator reads.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Marks a response whose connection must be closed without answering (a fault).
+#[derive(Debug, Clone, Copy)]
+pub struct DropConnection;
+
+#[derive(Clone)]
+struct Edge {
+    ctx: Context,
+    system: System,
+}
+
+/// Mounts the boundary layer on `router` for `system`.
+pub fn mount(router: Router, ctx: &Context, system: System) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(
+        Edge {
+            ctx: ctx.clone(),
+            system,
+        },
+        edge,
+    ))
+}
+
+fn is_control(path: &str) -> bool {
+    path.starts_with("/_admin") || path == "/openapi.json"
+}
+
+async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+    let identity = Identity::of(req.headers(), edge.ctx.accounts());
+    let caller = identity.label().to_owned();
+    req.extensions_mut().insert(identity);
+    let path = req.uri().path().to_owned();
+    if is_control(&path) {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let time = edge.ctx.clock().now();
+    let method = req.method().to_string();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.to_string())
+        .unwrap_or(path.clone());
+
+    let (parts, body) = req.into_parts();
+    let request_body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "the request body is over 16 MiB",
+            )
+            .into_response();
+        }
+    };
+
+    let fired = edge
+        .ctx
+        .faults()
+        .decide(edge.system.name(), &method, &path, &caller);
+    let response = match &fired {
+        Some(Fired { action, rule }) => {
+            if let Some(d) = action.delay {
+                tokio::time::sleep(d.to_std()).await;
+            }
+            if let Some(status) = action.status {
+                let status =
+                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let mut p = Problem::new(
+                    status,
+                    "injected-fault",
+                    format!("fault rule {rule} of {}", edge.system),
+                );
+                p.retry_after = action.retry_after;
+                Some(p.into_response())
+            } else if action.drop {
+                Some(dropped())
+            } else if let Some(t) = action.timeout {
+                tokio::time::sleep(t.to_std()).await;
+                Some(dropped())
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    let response = match response {
+        Some(r) => r,
+        None => {
+            next.run(Request::from_parts(parts, Body::from(request_body.clone())))
+                .await
+        }
+    };
+
+    let dropped_conn = response.extensions().get::<DropConnection>().is_some();
+    let (parts, body) = response.into_parts();
+    let response_body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    edge.ctx.journal().record(NewExchange {
+        time: Some(time),
+        from: caller,
+        to: edge.system.name().to_owned(),
+        method,
+        path: path_and_query,
+        status: if dropped_conn {
+            0
+        } else {
+            parts.status.as_u16()
+        },
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        request_body: request_body.to_vec(),
+        response_body: response_body.to_vec(),
+        fault: fired.map(|f| f.rule),
+    });
+    Response::from_parts(parts, Body::from(response_body))
+}
+
+fn dropped() -> Response {
+    let mut r = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    r.extensions_mut().insert(DropConnection);
+    r
+}

@@ -1,0 +1,364 @@
+//! The configuration of an ecosystem, loadable from TOML with defaults for everything.
+//!
+//! ```toml
+//! seed = 42
+//! population = 10000
+//! base_port = 8080
+//! data_dir = "ecosim-data"        # omit for in-memory state
+//!
+//! [clock]
+//! start = "2021-10-01T06:00:00Z"
+//!
+//! [urls]                          # where each system is reached; default: 127.0.0.1 + base port
+//! sar = "http://10.0.0.5:9000"    # e.g. a vendor's SAR in place of the reference one
+//!
+//! [retention]
+//! test_results = "14d"
+//! otp_ttl = "150s"
+//!
+//! [timing]
+//! fast = false                    # true: no artificial waits (Immuni's ~150 ms)
+//! immuni_wait_mean = "150ms"
+//! immuni_wait_sigma = "20ms"
+//! avn_forwarding = "daily"        # or "immediate"
+//!
+//! [journal]
+//! cap = 100000
+//!
+//! [[accounts]]                    # add an account or change a password
+//! name = "sar-160"
+//! password = "another-secret"
+//! role = "sar"
+//! region = "160"
+//! ```
+//!
+//! Unknown keys are refused, so a typo does not silently fall back to a default.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::accounts::{Account, Accounts};
+use crate::duration::HumanDuration;
+use crate::systems::{SMTP_PORT_OFFSET, System};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The TOML is malformed or has a wrong key or value.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What toml says, with line and column.
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Drives the population, every generated code and every probabilistic fault.
+    pub seed: u64,
+    /// How many citizens the registry has.
+    pub population: usize,
+    /// Address to listen on.
+    pub bind: IpAddr,
+    /// First port; each system adds its offset (APIS.md).
+    pub base_port: u16,
+    /// Where on-disk databases live; `None` keeps state in memory.
+    pub data_dir: Option<PathBuf>,
+    /// The virtual clock.
+    pub clock: ClockConfig,
+    /// Base URL overrides.
+    pub urls: Urls,
+    /// Retention and expiry periods.
+    pub retention: Retention,
+    /// Artificial waits and schedules.
+    pub timing: Timing,
+    /// Journal bounds.
+    pub journal: JournalConfig,
+    /// Accounts added to (or replacing) the defaults.
+    pub accounts: Vec<Account>,
+}
+
+/// Clock settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClockConfig {
+    /// Virtual time when the ecosystem starts.
+    pub start: Timestamp,
+}
+
+/// Base URLs of the systems; unset ones are `http://<bind>:<base_port + offset>`.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Urls {
+    /// Sistema TS.
+    pub sistema_ts: Option<String>,
+    /// Immuni backend.
+    pub immuni: Option<String>,
+    /// AVN.
+    pub avn: Option<String>,
+    /// PN-DGC.
+    pub pn_dgc: Option<String>,
+    /// SMS gateway.
+    pub sms_gateway: Option<String>,
+    /// SAR/AVR (the reference one, or a vendor's).
+    pub sar: Option<String>,
+}
+
+/// Retention and expiry.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Retention {
+    /// How long Sistema TS keeps test results (ORD-3.2).
+    pub test_results: HumanDuration,
+    /// How long an authorised OTP lives at Immuni (IMM-OTP).
+    pub otp_ttl: HumanDuration,
+}
+
+/// How AVN forwards doses to Sistema TS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Forwarding {
+    /// Once a day at midnight (the default, DPCM 17-6-2021 art. 5).
+    Daily,
+    /// As soon as a dose arrives.
+    Immediate,
+}
+
+/// Artificial waits and schedules.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timing {
+    /// No artificial waits at all (tests, scenario runs).
+    pub fast: bool,
+    /// Mean of Immuni's anti-brute-force wait.
+    pub immuni_wait_mean: HumanDuration,
+    /// Standard deviation of that wait.
+    pub immuni_wait_sigma: HumanDuration,
+    /// AVN to Sistema TS forwarding.
+    pub avn_forwarding: Forwarding,
+}
+
+/// Journal settings.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Most exchanges kept in memory; older ones are dropped and counted.
+    pub cap: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            seed: 42,
+            population: 10_000,
+            bind: IpAddr::from([127, 0, 0, 1]),
+            base_port: 8080,
+            data_dir: None,
+            clock: ClockConfig::default(),
+            urls: Urls::default(),
+            retention: Retention::default(),
+            timing: Timing::default(),
+            journal: JournalConfig::default(),
+            accounts: Vec::new(),
+        }
+    }
+}
+
+impl Default for ClockConfig {
+    fn default() -> Self {
+        // 08:00 in Rome on 1 October 2021, the middle of the period the flows describe.
+        Self {
+            start: Timestamp::from_second(1_633_068_000).unwrap_or(Timestamp::UNIX_EPOCH),
+        }
+    }
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            test_results: HumanDuration(SignedDuration::from_hours(14 * 24)),
+            otp_ttl: HumanDuration(SignedDuration::from_secs(150)),
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            fast: false,
+            immuni_wait_mean: HumanDuration(SignedDuration::from_millis(150)),
+            immuni_wait_sigma: HumanDuration(SignedDuration::from_millis(20)),
+            avn_forwarding: Forwarding::Daily,
+        }
+    }
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self { cap: 100_000 }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file; every key is optional.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.to_owned(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// The configuration for in-process test ecosystems: small, fast, in memory.
+    pub fn for_tests(seed: u64) -> Self {
+        Self {
+            seed,
+            population: 2_000,
+            base_port: 0,
+            timing: Timing {
+                fast: true,
+                ..Timing::default()
+            },
+            ..Self::default()
+        }
+    }
+
+    /// The port a system listens on by default (0 when the base port is 0).
+    pub fn port_of(&self, system: System) -> u16 {
+        if self.base_port == 0 {
+            0
+        } else {
+            self.base_port.saturating_add(system.port_offset())
+        }
+    }
+
+    /// The SMTP port (base + 25).
+    pub fn smtp_port(&self) -> u16 {
+        if self.base_port == 0 {
+            0
+        } else {
+            self.base_port.saturating_add(SMTP_PORT_OFFSET)
+        }
+    }
+
+    /// The base URL other systems use to reach `system`.
+    pub fn url_of(&self, system: System) -> String {
+        let configured = match system {
+            System::ControlPlane => None,
+            System::SistemaTs => self.urls.sistema_ts.as_ref(),
+            System::Immuni => self.urls.immuni.as_ref(),
+            System::Avn => self.urls.avn.as_ref(),
+            System::PnDgc => self.urls.pn_dgc.as_ref(),
+            System::SmsGateway => self.urls.sms_gateway.as_ref(),
+            System::Sar => self.urls.sar.as_ref(),
+        };
+        match configured {
+            Some(url) => url.trim_end_matches('/').to_owned(),
+            None => format!("http://{}:{}", self.bind, self.port_of(system)),
+        }
+    }
+
+    /// Sets the base URL of `system` (used once listeners are bound on port 0).
+    pub fn set_url(&mut self, system: System, url: String) {
+        let slot = match system {
+            System::ControlPlane => return,
+            System::SistemaTs => &mut self.urls.sistema_ts,
+            System::Immuni => &mut self.urls.immuni,
+            System::Avn => &mut self.urls.avn,
+            System::PnDgc => &mut self.urls.pn_dgc,
+            System::SmsGateway => &mut self.urls.sms_gateway,
+            System::Sar => &mut self.urls.sar,
+        };
+        *slot = Some(url);
+    }
+
+    /// The default accounts with this configuration's additions applied.
+    pub fn accounts(&self) -> Accounts {
+        let mut a = Accounts::defaults();
+        for extra in &self.accounts {
+            a.insert(extra.clone());
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        assert_eq!(Config::from_toml(""), Ok(Config::default()));
+    }
+
+    #[test]
+    fn every_documented_key_parses() {
+        let c = Config::from_toml(
+            r#"
+            seed = 7
+            population = 500
+            base_port = 9000
+            data_dir = "data"
+            [clock]
+            start = "2021-06-01T08:00:00Z"
+            [urls]
+            sar = "http://10.0.0.5:9000/"
+            [retention]
+            test_results = "14d"
+            otp_ttl = "150s"
+            [timing]
+            fast = true
+            immuni_wait_mean = "150ms"
+            immuni_wait_sigma = "20ms"
+            avn_forwarding = "immediate"
+            [journal]
+            cap = 10
+            [[accounts]]
+            name = "sar-160"
+            password = "changed"
+            role = "sar"
+            region = "160"
+            "#,
+        )
+        .expect("valid");
+        assert_eq!(c.seed, 7);
+        assert_eq!(c.url_of(System::Sar), "http://10.0.0.5:9000");
+        assert_eq!(c.url_of(System::SistemaTs), "http://127.0.0.1:9001");
+        assert_eq!(c.smtp_port(), 9025);
+        assert_eq!(c.timing.avn_forwarding, Forwarding::Immediate);
+        assert_eq!(
+            c.accounts().get("sar-160").map(|a| a.password.as_str()),
+            Some("changed")
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_is_refused_with_its_position() {
+        let err = Config::from_toml("seeed = 1").unwrap_err();
+        assert!(err.contains("seeed") && err.contains("line 1"), "{err}");
+        let err = Config::from_toml("[retention]\notp_ttl = \"150\"").unwrap_err();
+        assert!(err.contains("not a duration"), "{err}");
+    }
+}

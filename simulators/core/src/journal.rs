@@ -1,0 +1,234 @@
+//! The journal: an append-only record of every exchange between systems.
+//!
+//! Every simulator records each request it serves (who called, what, the status,
+//! how long it took, both bodies). The harness asserts on it and the reports draw
+//! it as a sequence diagram. It is bounded: past `cap` entries the oldest are
+//! dropped and counted, so a long-running `ecosim up` does not grow without end.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+/// Bodies longer than this are cut in the journal (the exchange itself is not).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// One request and its response, as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Exchange {
+    /// Sequence number, from 1, never reused.
+    pub seq: u64,
+    /// Virtual time the request arrived.
+    pub time: Timestamp,
+    /// The caller: account name (`sar-160`, `immuni`), `app` or `anonymous`.
+    pub from: String,
+    /// The system that served it (`sistema-ts`).
+    pub to: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path and query.
+    pub path: String,
+    /// Response status; 0 when the connection was dropped without an answer.
+    pub status: u16,
+    /// Real time spent answering, in milliseconds.
+    pub duration_ms: f64,
+    /// Request body (text, cut at [`BODY_LIMIT`]).
+    pub request_body: String,
+    /// Response body (text, cut at [`BODY_LIMIT`]).
+    pub response_body: String,
+    /// The fault rule applied, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fault: Option<u64>,
+}
+
+/// An exchange before it gets its sequence number.
+#[derive(Debug, Clone, Default)]
+pub struct NewExchange {
+    /// See [`Exchange::time`].
+    pub time: Option<Timestamp>,
+    /// See [`Exchange::from`].
+    pub from: String,
+    /// See [`Exchange::to`].
+    pub to: String,
+    /// See [`Exchange::method`].
+    pub method: String,
+    /// See [`Exchange::path`].
+    pub path: String,
+    /// See [`Exchange::status`].
+    pub status: u16,
+    /// See [`Exchange::duration_ms`].
+    pub duration_ms: f64,
+    /// Raw request body.
+    pub request_body: Vec<u8>,
+    /// Raw response body.
+    pub response_body: Vec<u8>,
+    /// See [`Exchange::fault`].
+    pub fault: Option<u64>,
+}
+
+/// Text of a body for the journal: UTF-8 (lossy), cut at [`BODY_LIMIT`].
+fn body_text(bytes: &[u8]) -> String {
+    if bytes.len() <= BODY_LIMIT {
+        String::from_utf8_lossy(bytes).into_owned()
+    } else {
+        let mut s = String::from_utf8_lossy(&bytes[..BODY_LIMIT]).into_owned();
+        s.push_str(&format!("... [{} bytes cut]", bytes.len() - BODY_LIMIT));
+        s
+    }
+}
+
+struct State {
+    entries: VecDeque<Exchange>,
+    next_seq: u64,
+    dropped: u64,
+    cap: usize,
+}
+
+/// A page of the journal.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JournalPage {
+    /// Exchanges with `seq > since`, oldest first.
+    pub exchanges: Vec<Exchange>,
+    /// The sequence number to ask `since` next time.
+    pub last_seq: u64,
+    /// How many exchanges were dropped for the cap since the start.
+    pub dropped: u64,
+}
+
+/// A cheaply cloneable handle to one ecosystem's journal.
+#[derive(Clone)]
+pub struct Journal {
+    state: Arc<Mutex<State>>,
+    notify: Arc<Notify>,
+}
+
+impl std::fmt::Debug for Journal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal").finish_non_exhaustive()
+    }
+}
+
+impl Journal {
+    /// An empty journal that keeps at most `cap` exchanges.
+    pub fn new(cap: usize) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(State {
+                entries: VecDeque::new(),
+                next_seq: 1,
+                dropped: 0,
+                cap: cap.max(1),
+            })),
+            notify: Arc::new(Notify::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Appends an exchange; returns its sequence number.
+    pub fn record(&self, e: NewExchange) -> u64 {
+        let mut st = self.lock();
+        let seq = st.next_seq;
+        st.next_seq += 1;
+        st.entries.push_back(Exchange {
+            seq,
+            time: e.time.unwrap_or(Timestamp::UNIX_EPOCH),
+            from: e.from,
+            to: e.to,
+            method: e.method,
+            path: e.path,
+            status: e.status,
+            duration_ms: e.duration_ms,
+            request_body: body_text(&e.request_body),
+            response_body: body_text(&e.response_body),
+            fault: e.fault,
+        });
+        while st.entries.len() > st.cap {
+            st.entries.pop_front();
+            st.dropped += 1;
+        }
+        drop(st);
+        self.notify.notify_waiters();
+        seq
+    }
+
+    /// Exchanges with a sequence number above `since` (0 for all kept).
+    pub fn since(&self, since: u64) -> JournalPage {
+        let st = self.lock();
+        let start = st.entries.partition_point(|e| e.seq <= since);
+        JournalPage {
+            exchanges: st.entries.iter().skip(start).cloned().collect(),
+            last_seq: st.next_seq - 1,
+            dropped: st.dropped,
+        }
+    }
+
+    /// The sequence number of the latest exchange (0 if none yet).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().next_seq - 1
+    }
+
+    /// How many exchanges are kept now.
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether nothing is kept.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Forgets every exchange (sequence numbers keep growing).
+    pub fn clear(&self) {
+        self.lock().entries.clear();
+    }
+
+    /// Waits until an exchange is recorded after this call.
+    pub async fn changed(&self) {
+        self.notify.notified().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(path: &str) -> NewExchange {
+        NewExchange {
+            path: path.into(),
+            method: "GET".into(),
+            status: 200,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn keeps_at_most_cap_and_counts_what_it_dropped() {
+        let j = Journal::new(3);
+        for i in 0..5 {
+            j.record(entry(&format!("/{i}")));
+        }
+        let page = j.since(0);
+        assert_eq!(
+            page.exchanges.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
+        assert_eq!(page.dropped, 2);
+        assert_eq!(page.last_seq, 5);
+        assert_eq!(j.since(4).exchanges.len(), 1);
+        assert!(j.since(5).exchanges.is_empty());
+    }
+
+    #[test]
+    fn long_bodies_are_cut_and_say_so() {
+        let j = Journal::new(10);
+        j.record(NewExchange {
+            request_body: vec![b'a'; BODY_LIMIT + 10],
+            ..entry("/")
+        });
+        let e = &j.since(0).exchanges[0];
+        assert!(e.request_body.ends_with("... [10 bytes cut]"));
+    }
+}
