@@ -1,2 +1,5 @@
-//! The `ecosim` binary.
-fn main() {}
+//! The `ecosim` binary: a thin entry over [`ecosim_harness::cli`].
+
+fn main() -> std::process::ExitCode {
+    ecosim_harness::cli::main()
+}

@@ -1,1 +1,4 @@
-//! Integration tests of the `ecosim` binary.
+//! Integration tests of the `ecosim` binary and the ecosystem it boots.
+
+mod cli;
+mod ecosystem;

@@ -177,13 +177,13 @@ async fn add_fault(
                 ));
             }
         }
-    } else if let Some(s) = rule.matcher.system.as_deref() {
-        if System::from_name(s).is_none() {
-            return Err(Problem::invalid_field(
-                "match.system",
-                format!("unknown system {s:?}"),
-            ));
-        }
+    } else if let Some(s) = rule.matcher.system.as_deref()
+        && System::from_name(s).is_none()
+    {
+        return Err(Problem::invalid_field(
+            "match.system",
+            format!("unknown system {s:?}"),
+        ));
     }
     let rule = a.ctx.faults().add(rule)?;
     Ok((StatusCode::CREATED, Json(rule)).into_response())

@@ -104,6 +104,8 @@ pub struct ClockConfig {
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Urls {
+    /// The control plane.
+    pub control_plane: Option<String>,
     /// Sistema TS.
     pub sistema_ts: Option<String>,
     /// Immuni backend.
@@ -266,7 +268,7 @@ impl Config {
     /// The base URL other systems use to reach `system`.
     pub fn url_of(&self, system: System) -> String {
         let configured = match system {
-            System::ControlPlane => None,
+            System::ControlPlane => self.urls.control_plane.as_ref(),
             System::SistemaTs => self.urls.sistema_ts.as_ref(),
             System::Immuni => self.urls.immuni.as_ref(),
             System::Avn => self.urls.avn.as_ref(),
@@ -283,7 +285,7 @@ impl Config {
     /// Sets the base URL of `system` (used once listeners are bound on port 0).
     pub fn set_url(&mut self, system: System, url: String) {
         let slot = match system {
-            System::ControlPlane => return,
+            System::ControlPlane => &mut self.urls.control_plane,
             System::SistemaTs => &mut self.urls.sistema_ts,
             System::Immuni => &mut self.urls.immuni,
             System::Avn => &mut self.urls.avn,

@@ -100,26 +100,26 @@ impl FaultRule {
         if endings == 0 && a.delay.is_none() {
             err("action", "give a status, a delay, drop: true or a timeout");
         }
-        if let Some(s) = a.status {
-            if !(100..=599).contains(&s) {
-                err("action.status", "must be an HTTP status 100-599");
-            }
+        if let Some(s) = a.status
+            && !(100..=599).contains(&s)
+        {
+            err("action.status", "must be an HTTP status 100-599");
         }
         if a.retry_after.is_some() && a.status.is_none() {
             err("action.retry_after", "only goes with a status");
         }
-        if let Some(p) = self.probability {
-            if !(0.0..=1.0).contains(&p) || p.is_nan() {
-                err("probability", "must be between 0 and 1");
-            }
+        if let Some(p) = self.probability
+            && !(0.0..=1.0).contains(&p)
+        {
+            err("probability", "must be between 0 and 1");
         }
         if self.times == Some(0) {
             err("times", "must be at least 1 (omit it for no limit)");
         }
-        if let Some(m) = &self.matcher.method {
-            if m.is_empty() || !m.chars().all(|c| c.is_ascii_alphabetic()) {
-                err("match.method", "must be an HTTP method such as POST");
-            }
+        if let Some(m) = &self.matcher.method
+            && (m.is_empty() || !m.chars().all(|c| c.is_ascii_alphabetic()))
+        {
+            err("match.method", "must be an HTTP method such as POST");
         }
         if errors.is_empty() {
             Ok(())
@@ -242,10 +242,10 @@ impl Faults {
             if !rule.matches(system, method, path, caller) {
                 continue;
             }
-            if let Some(p) = rule.probability {
-                if !st.rng.chance(p) {
-                    continue;
-                }
+            if let Some(p) = rule.probability
+                && !st.rng.chance(p)
+            {
+                continue;
             }
             rule.hits += 1;
             return Some(Fired {

@@ -22,9 +22,27 @@ pub struct FieldError {
     pub message: String,
 }
 
-/// An error answer.
+/// An error answer (boxed, so `Result<T, Problem>` stays small).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct Problem {
+#[serde(transparent)]
+pub struct Problem(Box<ProblemDetails>);
+
+impl std::ops::Deref for Problem {
+    type Target = ProblemDetails;
+    fn deref(&self) -> &ProblemDetails {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Problem {
+    fn deref_mut(&mut self) -> &mut ProblemDetails {
+        &mut self.0
+    }
+}
+
+/// The members of a problem document.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ProblemDetails {
     /// A URI naming the kind of problem.
     #[serde(rename = "type")]
     pub kind: String,
@@ -60,7 +78,7 @@ impl std::error::Error for Problem {}
 impl Problem {
     /// A problem of `status` with a slug naming its kind.
     pub fn new(status: StatusCode, slug: &str, detail: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ProblemDetails {
             kind: format!("urn:ecosim:problem:{slug}"),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status: status.as_u16(),
@@ -68,7 +86,7 @@ impl Problem {
             errors: Vec::new(),
             requirement: None,
             retry_after: None,
-        }
+        }))
     }
 
     /// 400: a malformed field.
@@ -155,10 +173,10 @@ impl IntoResponse for Problem {
                 HeaderValue::from_static("Basic realm=\"ecosim\""),
             );
         }
-        if let Some(secs) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                h.insert(header::RETRY_AFTER, v);
-            }
+        if let Some(secs) = self.retry_after
+            && let Ok(v) = HeaderValue::from_str(&secs.to_string())
+        {
+            h.insert(header::RETRY_AFTER, v);
         }
         res
     }

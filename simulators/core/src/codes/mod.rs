@@ -19,6 +19,7 @@ mod card;
 mod cf;
 mod contact;
 mod dgc;
+mod identify;
 mod immuni;
 
 pub use alphabet::{ALPHABET25, ALPHABET33, check_sum};
@@ -27,6 +28,7 @@ pub use card::{CardLast8, CardNumber, TesseraSanitaria};
 pub use cf::{CodiceFiscale, PersonData, Sex};
 pub use contact::{Email, MobileNumber, Msisdn};
 pub use dgc::{Authcode, Cuev, Nrfe, Nucg};
+pub use identify::{Reading, identify};
 pub use immuni::{Cun, Otp};
 
 use sha2::{Digest, Sha256};

@@ -299,7 +299,7 @@ fn single_changes(code: &str, alphabet: &[u8]) -> Vec<String> {
 
 /// The table value a character adds to `sum()` at 0-based position `i`.
 fn table_value(c: u8, i: usize) -> u32 {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         check_sum(&[c])
     } else {
         check_sum(&[b'B', c])
@@ -326,7 +326,7 @@ fn assert_single_changes_behave(
             table_value(changed.as_bytes()[i], i),
             table_value(code.as_bytes()[i], i),
         );
-        let undetectable = i != last && (new + m * 26 - old) % m == 0;
+        let undetectable = i != last && (new + m * 26 - old).is_multiple_of(m);
         prop_assert_eq!(parses(&changed), undetectable, "{} from {}", changed, code);
     }
     Ok(())

@@ -1,0 +1,65 @@
+//! `ecosim bench`: throughput and memory figures, as the README reports them.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Subcommand;
+use ecosim_core::population::Population;
+
+/// `ecosim bench` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Generate a population and report time and memory (target: 1,000,000 in < 3 s, < 600 MB).
+    Population {
+        /// How many citizens.
+        #[arg(long, default_value_t = 1_000_000)]
+        size: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+}
+
+pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Population { size, seed } => {
+            let rss_before = resident_bytes();
+            let started = Instant::now();
+            let population = Population::generate(seed, size);
+            let elapsed = started.elapsed();
+            let rss_after = resident_bytes();
+            let omocodes = population
+                .iter()
+                .filter(|c| c.codice_fiscale().is_omocode())
+                .count();
+            let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+            println!("population: {} citizens (seed {seed})", population.len());
+            println!(
+                "  generated in {:.2} s ({:.0} citizens/s)",
+                elapsed.as_secs_f64(),
+                population.len() as f64 / elapsed.as_secs_f64().max(1e-9)
+            );
+            println!(
+                "  estimated heap {:.0} MiB",
+                mib(population.heap_bytes() as u64)
+            );
+            match (rss_before, rss_after) {
+                (Some(b), Some(a)) => println!(
+                    "  resident memory grew {:.0} MiB (now {:.0} MiB)",
+                    mib(a.saturating_sub(b)),
+                    mib(a)
+                ),
+                _ => println!("  resident memory: not available on this platform"),
+            }
+            println!("  omocode variants: {omocodes}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Resident set size from `/proc/self/statm` (Linux).
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
+}

@@ -1,0 +1,61 @@
+//! The `ecosim` command line.
+//!
+//! One file per command; each exposes `run(args) -> anyhow::Result<ExitCode>`.
+
+mod bench;
+mod codes;
+mod population;
+mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A simulated Italian national health-IT ecosystem for integration testing.
+#[derive(Debug, Parser)]
+#[command(name = "ecosim", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the ecosystem on fixed ports; Ctrl-C stops it cleanly.
+    Up(up::Args),
+    /// Check or generate national codes (codice fiscale, CUN, OTP, AUTHCODE...).
+    #[command(subcommand)]
+    Codes(codes::Command),
+    /// Print the seeded synthetic population, one citizen a line.
+    Population(population::Args),
+    /// Measure throughput and memory.
+    #[command(subcommand)]
+    Bench(bench::Command),
+}
+
+/// Parses the arguments and runs the command; errors are printed, exit code 2.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up(args) => up::run(args),
+        Command::Codes(cmd) => codes::run(cmd),
+        Command::Population(args) => population::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ecosim: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Writes to stdout, treating a closed pipe (`ecosim population | head`) as success.
+fn stdout_result(r: std::io::Result<()>) -> anyhow::Result<ExitCode> {
+    match r {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,110 @@
+//! `ecosim up`: the whole ecosystem on fixed ports until Ctrl-C.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use ecosim_core::config::Config;
+use ecosim_core::regions::regions;
+
+use crate::ecosystem::Ecosystem;
+
+/// `ecosim up` arguments; each overrides the configuration file.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// A TOML configuration file (every key optional; see the ecosim-core `config` docs).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// First port: the control plane; Sistema TS +1, Immuni +2, AVN +3, PN-DGC +4,
+    /// SMS gateway +5 (SMTP +25), SAR/AVR +6.
+    #[arg(long)]
+    base_port: Option<u16>,
+    /// Seed for the population, codes and faults.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of citizens in the registry.
+    #[arg(long)]
+    population: Option<usize>,
+    /// Keep state in SQLite files here, so a restart loses nothing (default: in memory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long)]
+    bind: Option<std::net::IpAddr>,
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    ecosim_core::telemetry::init();
+    let mut config = match &args.config {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(p) = args.base_port {
+        config.base_port = p;
+    }
+    if let Some(s) = args.seed {
+        config.seed = s;
+    }
+    if let Some(n) = args.population {
+        config.population = n;
+    }
+    if let Some(d) = args.data_dir {
+        config.data_dir = Some(d);
+    }
+    if let Some(b) = args.bind {
+        config.bind = b;
+    }
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let eco = Ecosystem::start(config).await?;
+        print_banner(&eco);
+        tokio::signal::ctrl_c()
+            .await
+            .context("cannot wait for Ctrl-C")?;
+        eprintln!("stopping...");
+        eco.shutdown().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn print_banner(eco: &Ecosystem) {
+    let ctx = eco.context();
+    let c = ctx.config();
+    println!("ecosim {} is up", env!("CARGO_PKG_VERSION"));
+    println!(
+        "  seed {}, {} citizens, clock at {}, state {}",
+        c.seed,
+        ctx.population().len(),
+        ctx.clock().now(),
+        match &c.data_dir {
+            Some(d) => format!("in {}", d.display()),
+            None => "in memory".to_owned(),
+        }
+    );
+    println!();
+    println!("endpoints:");
+    for (system, addr) in eco.endpoints() {
+        println!(
+            "  {:<14} http://{addr}   (health: /_admin/health)",
+            system.name()
+        );
+    }
+    println!();
+    println!("accounts (HTTP Basic; Bearer <password> where tokens are used):");
+    let codes: Vec<&str> = regions().iter().map(|r| r.code).collect();
+    println!("  per region R in {}:", codes.join(" "));
+    println!("    sar-R, avr-R, lab-R, vaccinatore-R, asl-R   password: <account>-secret");
+    println!("  callcenter-1, supervisore-1                  password: <account>-secret");
+    println!(
+        "  immuni, sistema-ts, avn, pn-dgc, sar         password: <account>-secret (service accounts)"
+    );
+    println!("  sms-client                                   password: sms-client-secret");
+    for extra in &c.accounts {
+        println!(
+            "  {} (from the configuration)               password: {}",
+            extra.name, extra.password
+        );
+    }
+    println!();
+    println!("Press Ctrl-C to stop.");
+}

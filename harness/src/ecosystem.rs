@@ -1,0 +1,183 @@
+//! Booting an ecosystem: every system on its listener, all sharing one context.
+//!
+//! Listeners are bound first (on the configured ports, or port 0 for tests), then
+//! each system's base URL is written into the configuration, then the shared
+//! [`Context`] is made: so every simulator knows where the others really are.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let eco = ecosim_harness::ecosystem::Ecosystem::builder().seed(42).start().await?;
+//! println!("control plane at {}", eco.url(ecosim_core::System::ControlPlane));
+//! eco.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::routing::get;
+use ecosim_core::admin::{self, Stateless};
+use ecosim_core::config::Config;
+use ecosim_core::{Context, System, boundary};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// The systems this build of ecosim runs.
+pub const SYSTEMS: &[System] = &[System::ControlPlane];
+
+/// Builds an [`Ecosystem`].
+#[derive(Debug, Clone)]
+pub struct EcosystemBuilder {
+    config: Config,
+}
+
+impl EcosystemBuilder {
+    /// Sets the seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.config.seed = seed;
+        self
+    }
+    /// Sets the population size.
+    pub fn population(mut self, size: usize) -> Self {
+        self.config.population = size;
+        self
+    }
+    /// Replaces the whole configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+    /// Binds the listeners and starts every system.
+    pub async fn start(self) -> anyhow::Result<Ecosystem> {
+        Ecosystem::start(self.config).await
+    }
+}
+
+/// A running ecosystem.
+pub struct Ecosystem {
+    ctx: Context,
+    addrs: Vec<(System, SocketAddr)>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<std::io::Result<()>>,
+}
+
+impl std::fmt::Debug for Ecosystem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ecosystem")
+            .field("addrs", &self.addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ecosystem {
+    /// A builder with the configuration for tests: port 0, small population, no waits.
+    pub fn builder() -> EcosystemBuilder {
+        EcosystemBuilder {
+            config: Config::for_tests(42),
+        }
+    }
+
+    /// Starts every system of this build with `config`.
+    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
+        let mut listeners = Vec::new();
+        for &system in SYSTEMS {
+            let addr = SocketAddr::new(config.bind, config.port_of(system));
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen for {system} on {addr}"))?;
+            let local = listener.local_addr()?;
+            config.set_url(system, format!("http://{local}"));
+            listeners.push((system, listener, local));
+        }
+        let ctx = Context::new(config);
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut addrs = Vec::new();
+        for (system, listener, local) in listeners {
+            let app = router_of(&ctx, system, &urls_of(&ctx));
+            let mut stopped = stopped.clone();
+            tasks.spawn(ecosim_core::server::serve(listener, app, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }));
+            addrs.push((system, local));
+        }
+        Ok(Self {
+            ctx,
+            addrs,
+            stop,
+            tasks,
+        })
+    }
+
+    /// The shared context (clock, journal, faults, population...).
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// Where `system` listens.
+    pub fn addr(&self, system: System) -> Option<SocketAddr> {
+        self.addrs
+            .iter()
+            .find(|(s, _)| *s == system)
+            .map(|(_, a)| *a)
+    }
+
+    /// The base URL of `system`.
+    pub fn url(&self, system: System) -> String {
+        self.ctx.config().url_of(system)
+    }
+
+    /// Every system with its address.
+    pub fn endpoints(&self) -> &[(System, SocketAddr)] {
+        &self.addrs
+    }
+
+    /// Stops every system and waits for open requests to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+fn urls_of(ctx: &Context) -> Vec<(System, String)> {
+    SYSTEMS
+        .iter()
+        .map(|&s| (s, ctx.config().url_of(s)))
+        .collect()
+}
+
+/// The router of one system.
+fn router_of(ctx: &Context, system: System, endpoints: &[(System, String)]) -> Router {
+    match system {
+        System::ControlPlane => control_plane(ctx, endpoints),
+        // Systems land one issue at a time; `SYSTEMS` lists only those built.
+        other => Router::new().route(
+            "/",
+            get(move || async move { format!("{other} is not part of this build of ecosim\n") }),
+        ),
+    }
+}
+
+/// The control plane: the shared admin API and a summary of the ecosystem.
+fn control_plane(ctx: &Context, endpoints: &[(System, String)]) -> Router {
+    let summary = json!({
+        "ecosim": env!("CARGO_PKG_VERSION"),
+        "seed": ctx.config().seed,
+        "population": ctx.population().len(),
+        "systems": endpoints.iter().map(|(s, url)| json!({"system": s.name(), "url": url})).collect::<Vec<_>>(),
+    });
+    let routes = Router::new().route("/", get(move || async move { axum::Json(summary) }));
+    boundary::mount(
+        routes.merge(admin::router(
+            ctx.clone(),
+            System::ControlPlane,
+            Arc::new(Stateless),
+        )),
+        ctx,
+        System::ControlPlane,
+    )
+}

@@ -1,0 +1,9 @@
+//! `ecosim-harness`: the `ecosim` binary and what it drives.
+//!
+//! | module | what lives there |
+//! |---|---|
+//! | [`cli`] | the command line: `up`, `codes`, `population`, `bench` |
+//! | [`ecosystem`] | booting the simulated systems on listeners, sharing one context |
+
+pub mod cli;
+pub mod ecosystem;

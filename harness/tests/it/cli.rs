@@ -1,0 +1,224 @@
+//! The command line, run as a user runs it.
+
+use std::process::{Command, Output};
+
+fn ecosim(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ecosim"))
+        .args(args)
+        .output()
+        .expect("ecosim runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn codes_check_accepts_valid_codes_with_exit_0() {
+    for (code, kind) in [
+        ("RSSMRA45D25F205N", "codice fiscale"),
+        ("RSSMRA45D25F2LRT", "base form RSSMRA45D25F205N"),
+        ("CUN-6HQ5EW73HE", "CUN"),
+        ("KJ23IWY5UJ", "OTP/CUN"),
+        ("WK2DEHZD9PC1", "AUTHCODE"),
+        ("HNZHEDP843", "NUCG/CUEV"),
+        ("99123456789012345", "NRFE"),
+        ("80380001601234567890", "health card"),
+        ("+393331234567", "mobile"),
+    ] {
+        let o = ecosim(&["codes", "check", code]);
+        assert_eq!(o.status.code(), Some(0), "{code}: {}", stdout(&o));
+        assert!(stdout(&o).contains(kind), "{code}: {}", stdout(&o));
+    }
+}
+
+#[test]
+fn codes_check_rejects_invalid_codes_with_exit_1_and_the_reason() {
+    let o = ecosim(&["codes", "check", "RSSMRA45D25F205X"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stdout(&o).contains("check character is 'X', expected 'N'"),
+        "{}",
+        stdout(&o)
+    );
+    let o = ecosim(&["codes", "check", "KJ23IWY5U0"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("position 10"), "{}", stdout(&o));
+    let o = ecosim(&["codes", "check", "hello"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("not a code ecosim knows"));
+}
+
+#[test]
+fn codes_gen_makes_valid_codes_deterministically() {
+    for kind in [
+        "cf", "otp", "cun", "authcode", "nucg", "cuev", "nrfe", "card",
+    ] {
+        let a = ecosim(&["codes", "gen", kind, "--count", "5", "--seed", "9"]);
+        assert!(a.status.success(), "{kind}");
+        let b = ecosim(&["codes", "gen", kind, "--count", "5", "--seed", "9"]);
+        assert_eq!(stdout(&a), stdout(&b), "{kind} is not deterministic");
+        let lines: Vec<String> = stdout(&a).lines().map(str::to_owned).collect();
+        assert_eq!(lines.len(), 5);
+        for line in lines {
+            let check = ecosim(&["codes", "check", &line]);
+            assert_eq!(
+                check.status.code(),
+                Some(0),
+                "{kind} generated {line}, which does not check"
+            );
+        }
+    }
+    let other = ecosim(&["codes", "gen", "cun", "--count", "5", "--seed", "10"]);
+    assert_ne!(
+        stdout(&other),
+        stdout(&ecosim(&[
+            "codes", "gen", "cun", "--count", "5", "--seed", "9"
+        ]))
+    );
+}
+
+#[test]
+fn population_prints_json_lines_with_the_documented_fields() {
+    let o = ecosim(&["population", "--seed", "1", "--size", "50"]);
+    assert!(o.status.success());
+    let lines: Vec<serde_json::Value> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json line"))
+        .collect();
+    assert_eq!(lines.len(), 50);
+    for field in [
+        "codice_fiscale",
+        "cognome",
+        "nome",
+        "sesso",
+        "data_nascita",
+        "comune_nascita",
+        "regione",
+        "asl",
+        "tessera_sanitaria",
+        "scadenza_ts",
+        "cellulare",
+        "email",
+        "cellulare_genitore",
+    ] {
+        assert!(lines[0].get(field).is_some(), "missing {field}");
+    }
+    assert_eq!(
+        stdout(&o),
+        stdout(&ecosim(&["population", "--seed", "1", "--size", "50"]))
+    );
+}
+
+#[test]
+fn population_prints_csv_with_a_header_and_one_row_a_citizen() {
+    let o = ecosim(&[
+        "population",
+        "--seed",
+        "1",
+        "--size",
+        "20",
+        "--format",
+        "csv",
+    ]);
+    assert!(o.status.success());
+    let text = stdout(&o);
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "codice_fiscale,cognome,nome,sesso,data_nascita,comune_nascita,regione,asl,tessera_sanitaria,scadenza_ts,cellulare,email,cellulare_genitore"
+        )
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 20);
+    // The same people as the JSON output, in the same order.
+    let json = stdout(&ecosim(&["population", "--seed", "1", "--size", "20"]));
+    let first: serde_json::Value =
+        serde_json::from_str(json.lines().next().expect("line")).expect("json");
+    assert!(rows[0].starts_with(first["codice_fiscale"].as_str().expect("cf")));
+}
+
+#[test]
+fn bad_arguments_are_refused_with_usage() {
+    let o = ecosim(&["codes", "gen", "passport"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("possible values"));
+    let o = ecosim(&["up", "--config", "/nonexistent/ecosim.toml"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read /nonexistent/ecosim.toml"));
+}
+
+#[test]
+fn help_is_there_for_every_command() {
+    for args in [
+        vec!["--help"],
+        vec!["up", "--help"],
+        vec!["codes", "--help"],
+        vec!["population", "--help"],
+        vec!["bench", "--help"],
+    ] {
+        let o = ecosim(&args);
+        assert!(o.status.success(), "{args:?}");
+        assert!(stdout(&o).contains("Usage"), "{args:?}");
+    }
+}
+
+#[test]
+fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ecosim"))
+        .args([
+            "up",
+            "--base-port",
+            "0",
+            "--population",
+            "200",
+            "--seed",
+            "5",
+        ])
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut url = None;
+    let mut banner = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.trim_start().starts_with("control-plane") {
+            url = line.split_whitespace().nth(1).map(str::to_owned);
+        }
+        if line.contains("Ctrl-C") {
+            break;
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("no control-plane line in:\n{banner}"));
+    assert!(
+        banner.contains("sar-R, avr-R, lab-R, vaccinatore-R, asl-R"),
+        "{banner}"
+    );
+    assert!(banner.contains("seed 5, 200 citizens"), "{banner}");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let health: serde_json::Value = rt
+        .block_on(async {
+            reqwest::get(format!("{url}/_admin/health"))
+                .await?
+                .json()
+                .await
+        })
+        .expect("health answers");
+    assert_eq!(health["status"], "ok");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("exits");
+    assert!(status.success(), "ecosim up exited with {status}");
+}
