@@ -27,7 +27,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// The systems this build of ecosim runs.
-pub const SYSTEMS: &[System] = &[System::ControlPlane];
+pub const SYSTEMS: &[System] = &[System::ControlPlane, System::SistemaTs, System::SmsGateway, System::Sar];
 
 /// Builds an [`Ecosystem`].
 #[derive(Debug, Clone)]
@@ -61,24 +61,21 @@ impl EcosystemBuilder {
 pub struct Ecosystem {
     ctx: Context,
     addrs: Vec<(System, SocketAddr)>,
+    smtp: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: JoinSet<std::io::Result<()>>,
 }
 
 impl std::fmt::Debug for Ecosystem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ecosystem")
-            .field("addrs", &self.addrs)
-            .finish_non_exhaustive()
+        f.debug_struct("Ecosystem").field("addrs", &self.addrs).finish_non_exhaustive()
     }
 }
 
 impl Ecosystem {
     /// A builder with the configuration for tests: port 0, small population, no waits.
     pub fn builder() -> EcosystemBuilder {
-        EcosystemBuilder {
-            config: Config::for_tests(42),
-        }
+        EcosystemBuilder { config: Config::for_tests(42) }
     }
 
     /// Starts every system of this build with `config`.
@@ -86,31 +83,48 @@ impl Ecosystem {
         let mut listeners = Vec::new();
         for &system in SYSTEMS {
             let addr = SocketAddr::new(config.bind, config.port_of(system));
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen for {system} on {addr}"))?;
+            let listener =
+                TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {system} on {addr}"))?;
             let local = listener.local_addr()?;
             config.set_url(system, format!("http://{local}"));
             listeners.push((system, listener, local));
         }
+        let smtp_addr = SocketAddr::new(config.bind, config.smtp_port());
+        let smtp =
+            TcpListener::bind(smtp_addr).await.with_context(|| format!("cannot listen for SMTP on {smtp_addr}"))?;
+        let smtp_local = smtp.local_addr()?;
+        config.urls.smtp = Some(smtp_local.to_string());
+
         let ctx = Context::new(config);
         let (stop, stopped) = watch::channel(false);
+        let stopping = || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let sistema_ts = ecosim_sistema_ts::SistemaTs::new(&ctx).context("cannot open Sistema TS's store")?;
+        let gateway = ecosim_sms_gateway::Gateway::new(&ctx).context("cannot open the SMS gateway's store")?;
+        let sar = ecosim_sar::Sar::new(&ctx).context("cannot open the SAR's store")?;
+        ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
+        ecosim_sar::spawn_workers(&sar, stopped.clone());
+
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
+        let urls = urls_of(&ctx);
         for (system, listener, local) in listeners {
-            let app = router_of(&ctx, system, &urls_of(&ctx));
-            let mut stopped = stopped.clone();
-            tasks.spawn(ecosim_core::server::serve(listener, app, async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }));
+            let app = match system {
+                System::ControlPlane => control_plane(&ctx, &urls),
+                System::SistemaTs => ecosim_sistema_ts::router(sistema_ts.clone()),
+                System::SmsGateway => ecosim_sms_gateway::router(gateway.clone()),
+                System::Sar => ecosim_sar::router(sar.clone()),
+                other => anyhow::bail!("{other} is not part of this build"),
+            };
+            tasks.spawn(ecosim_core::server::serve(listener, app, stopping()));
             addrs.push((system, local));
         }
-        Ok(Self {
-            ctx,
-            addrs,
-            stop,
-            tasks,
-        })
+        tasks.spawn(ecosim_sms_gateway::smtp::serve(smtp, gateway, stopping()));
+        Ok(Self { ctx, addrs, smtp: smtp_local, stop, tasks })
     }
 
     /// The shared context (clock, journal, faults, population...).
@@ -120,15 +134,17 @@ impl Ecosystem {
 
     /// Where `system` listens.
     pub fn addr(&self, system: System) -> Option<SocketAddr> {
-        self.addrs
-            .iter()
-            .find(|(s, _)| *s == system)
-            .map(|(_, a)| *a)
+        self.addrs.iter().find(|(s, _)| *s == system).map(|(_, a)| *a)
     }
 
     /// The base URL of `system`.
     pub fn url(&self, system: System) -> String {
         self.ctx.config().url_of(system)
+    }
+
+    /// Where the SMTP listener is.
+    pub fn smtp_addr(&self) -> SocketAddr {
+        self.smtp
     }
 
     /// Every system with its address.
@@ -144,22 +160,7 @@ impl Ecosystem {
 }
 
 fn urls_of(ctx: &Context) -> Vec<(System, String)> {
-    SYSTEMS
-        .iter()
-        .map(|&s| (s, ctx.config().url_of(s)))
-        .collect()
-}
-
-/// The router of one system.
-fn router_of(ctx: &Context, system: System, endpoints: &[(System, String)]) -> Router {
-    match system {
-        System::ControlPlane => control_plane(ctx, endpoints),
-        // Systems land one issue at a time; `SYSTEMS` lists only those built.
-        other => Router::new().route(
-            "/",
-            get(move || async move { format!("{other} is not part of this build of ecosim\n") }),
-        ),
-    }
+    SYSTEMS.iter().map(|&s| (s, ctx.config().url_of(s))).collect()
 }
 
 /// The control plane: the shared admin API and a summary of the ecosystem.
@@ -172,11 +173,7 @@ fn control_plane(ctx: &Context, endpoints: &[(System, String)]) -> Router {
     });
     let routes = Router::new().route("/", get(move || async move { axum::Json(summary) }));
     boundary::mount(
-        routes.merge(admin::router(
-            ctx.clone(),
-            System::ControlPlane,
-            Arc::new(Stateless),
-        )),
+        routes.merge(admin::router(ctx.clone(), System::ControlPlane, Arc::new(Stateless))),
         ctx,
         System::ControlPlane,
     )

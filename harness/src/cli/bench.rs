@@ -28,10 +28,7 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let population = Population::generate(seed, size);
             let elapsed = started.elapsed();
             let rss_after = resident_bytes();
-            let omocodes = population
-                .iter()
-                .filter(|c| c.codice_fiscale().is_omocode())
-                .count();
+            let omocodes = population.iter().filter(|c| c.codice_fiscale().is_omocode()).count();
             let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
             println!("population: {} citizens (seed {seed})", population.len());
             println!(
@@ -39,16 +36,11 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 elapsed.as_secs_f64(),
                 population.len() as f64 / elapsed.as_secs_f64().max(1e-9)
             );
-            println!(
-                "  estimated heap {:.0} MiB",
-                mib(population.heap_bytes() as u64)
-            );
+            println!("  estimated heap {:.0} MiB", mib(population.heap_bytes() as u64));
             match (rss_before, rss_after) {
-                (Some(b), Some(a)) => println!(
-                    "  resident memory grew {:.0} MiB (now {:.0} MiB)",
-                    mib(a.saturating_sub(b)),
-                    mib(a)
-                ),
+                (Some(b), Some(a)) => {
+                    println!("  resident memory grew {:.0} MiB (now {:.0} MiB)", mib(a.saturating_sub(b)), mib(a))
+                }
                 _ => println!("  resident memory: not available on this platform"),
             }
             println!("  omocode variants: {omocodes}");

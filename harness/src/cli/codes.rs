@@ -58,9 +58,8 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Gen { kind, count, seed } => {
             let mut rng = SeededRng::derive(seed, "codes-gen");
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            let written = (0..count)
-                .try_for_each(|_| writeln!(out, "{}", generate(kind, &mut rng)))
-                .and_then(|()| out.flush());
+            let written =
+                (0..count).try_for_each(|_| writeln!(out, "{}", generate(kind, &mut rng))).and_then(|()| out.flush());
             super::stdout_result(written)
         }
     }
@@ -91,10 +90,7 @@ fn check(code: &str) -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    let valid: Vec<_> = readings
-        .iter()
-        .filter_map(|r| r.verdict.as_ref().ok().map(|d| (r.kind, d)))
-        .collect();
+    let valid: Vec<_> = readings.iter().filter_map(|r| r.verdict.as_ref().ok().map(|d| (r.kind, d))).collect();
     if valid.is_empty() {
         for r in &readings {
             if let Err(e) = &r.verdict {

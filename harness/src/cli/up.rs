@@ -58,9 +58,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let eco = Ecosystem::start(config).await?;
         print_banner(&eco);
-        tokio::signal::ctrl_c()
-            .await
-            .context("cannot wait for Ctrl-C")?;
+        tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
         eprintln!("stopping...");
         eco.shutdown().await;
         Ok(ExitCode::SUCCESS)
@@ -84,26 +82,19 @@ fn print_banner(eco: &Ecosystem) {
     println!();
     println!("endpoints:");
     for (system, addr) in eco.endpoints() {
-        println!(
-            "  {:<14} http://{addr}   (health: /_admin/health)",
-            system.name()
-        );
+        println!("  {:<14} http://{addr}   (health: /_admin/health, API: /openapi.json)", system.name());
     }
+    println!("  {:<14} smtp://{}", "smtp", eco.smtp_addr());
     println!();
     println!("accounts (HTTP Basic; Bearer <password> where tokens are used):");
     let codes: Vec<&str> = regions().iter().map(|r| r.code).collect();
     println!("  per region R in {}:", codes.join(" "));
     println!("    sar-R, avr-R, lab-R, vaccinatore-R, asl-R   password: <account>-secret");
     println!("  callcenter-1, supervisore-1                  password: <account>-secret");
-    println!(
-        "  immuni, sistema-ts, avn, pn-dgc, sar         password: <account>-secret (service accounts)"
-    );
+    println!("  immuni, sistema-ts, avn, pn-dgc, sar         password: <account>-secret (service accounts)");
     println!("  sms-client                                   password: sms-client-secret");
     for extra in &c.accounts {
-        println!(
-            "  {} (from the configuration)               password: {}",
-            extra.name, extra.password
-        );
+        println!("  {} (from the configuration)               password: {}", extra.name, extra.password);
     }
     println!();
     println!("Press Ctrl-C to stop.");

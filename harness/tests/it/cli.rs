@@ -3,10 +3,7 @@
 use std::process::{Command, Output};
 
 fn ecosim(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ecosim"))
-        .args(args)
-        .output()
-        .expect("ecosim runs")
+    Command::new(env!("CARGO_BIN_EXE_ecosim")).args(args).output().expect("ecosim runs")
 }
 
 fn stdout(o: &Output) -> String {
@@ -36,11 +33,7 @@ fn codes_check_accepts_valid_codes_with_exit_0() {
 fn codes_check_rejects_invalid_codes_with_exit_1_and_the_reason() {
     let o = ecosim(&["codes", "check", "RSSMRA45D25F205X"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(
-        stdout(&o).contains("check character is 'X', expected 'N'"),
-        "{}",
-        stdout(&o)
-    );
+    assert!(stdout(&o).contains("check character is 'X', expected 'N'"), "{}", stdout(&o));
     let o = ecosim(&["codes", "check", "KJ23IWY5U0"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("position 10"), "{}", stdout(&o));
@@ -51,9 +44,7 @@ fn codes_check_rejects_invalid_codes_with_exit_1_and_the_reason() {
 
 #[test]
 fn codes_gen_makes_valid_codes_deterministically() {
-    for kind in [
-        "cf", "otp", "cun", "authcode", "nucg", "cuev", "nrfe", "card",
-    ] {
+    for kind in ["cf", "otp", "cun", "authcode", "nucg", "cuev", "nrfe", "card"] {
         let a = ecosim(&["codes", "gen", kind, "--count", "5", "--seed", "9"]);
         assert!(a.status.success(), "{kind}");
         let b = ecosim(&["codes", "gen", kind, "--count", "5", "--seed", "9"]);
@@ -62,30 +53,19 @@ fn codes_gen_makes_valid_codes_deterministically() {
         assert_eq!(lines.len(), 5);
         for line in lines {
             let check = ecosim(&["codes", "check", &line]);
-            assert_eq!(
-                check.status.code(),
-                Some(0),
-                "{kind} generated {line}, which does not check"
-            );
+            assert_eq!(check.status.code(), Some(0), "{kind} generated {line}, which does not check");
         }
     }
     let other = ecosim(&["codes", "gen", "cun", "--count", "5", "--seed", "10"]);
-    assert_ne!(
-        stdout(&other),
-        stdout(&ecosim(&[
-            "codes", "gen", "cun", "--count", "5", "--seed", "9"
-        ]))
-    );
+    assert_ne!(stdout(&other), stdout(&ecosim(&["codes", "gen", "cun", "--count", "5", "--seed", "9"])));
 }
 
 #[test]
 fn population_prints_json_lines_with_the_documented_fields() {
     let o = ecosim(&["population", "--seed", "1", "--size", "50"]);
     assert!(o.status.success());
-    let lines: Vec<serde_json::Value> = stdout(&o)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json line"))
-        .collect();
+    let lines: Vec<serde_json::Value> =
+        stdout(&o).lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
     assert_eq!(lines.len(), 50);
     for field in [
         "codice_fiscale",
@@ -104,23 +84,12 @@ fn population_prints_json_lines_with_the_documented_fields() {
     ] {
         assert!(lines[0].get(field).is_some(), "missing {field}");
     }
-    assert_eq!(
-        stdout(&o),
-        stdout(&ecosim(&["population", "--seed", "1", "--size", "50"]))
-    );
+    assert_eq!(stdout(&o), stdout(&ecosim(&["population", "--seed", "1", "--size", "50"])));
 }
 
 #[test]
 fn population_prints_csv_with_a_header_and_one_row_a_citizen() {
-    let o = ecosim(&[
-        "population",
-        "--seed",
-        "1",
-        "--size",
-        "20",
-        "--format",
-        "csv",
-    ]);
+    let o = ecosim(&["population", "--seed", "1", "--size", "20", "--format", "csv"]);
     assert!(o.status.success());
     let text = stdout(&o);
     let mut lines = text.lines();
@@ -134,8 +103,7 @@ fn population_prints_csv_with_a_header_and_one_row_a_citizen() {
     assert_eq!(rows.len(), 20);
     // The same people as the JSON output, in the same order.
     let json = stdout(&ecosim(&["population", "--seed", "1", "--size", "20"]));
-    let first: serde_json::Value =
-        serde_json::from_str(json.lines().next().expect("line")).expect("json");
+    let first: serde_json::Value = serde_json::from_str(json.lines().next().expect("line")).expect("json");
     assert!(rows[0].starts_with(first["codice_fiscale"].as_str().expect("cf")));
 }
 
@@ -169,15 +137,7 @@ fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ecosim"))
-        .args([
-            "up",
-            "--base-port",
-            "0",
-            "--population",
-            "200",
-            "--seed",
-            "5",
-        ])
+        .args(["up", "--base-port", "0", "--population", "200", "--seed", "5"])
         .arg("--data-dir")
         .arg(dir.path())
         .stdout(std::process::Stdio::piped())
@@ -199,25 +159,14 @@ fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
         }
     }
     let url = url.unwrap_or_else(|| panic!("no control-plane line in:\n{banner}"));
-    assert!(
-        banner.contains("sar-R, avr-R, lab-R, vaccinatore-R, asl-R"),
-        "{banner}"
-    );
+    assert!(banner.contains("sar-R, avr-R, lab-R, vaccinatore-R, asl-R"), "{banner}");
     assert!(banner.contains("seed 5, 200 citizens"), "{banner}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let health: serde_json::Value = rt
-        .block_on(async {
-            reqwest::get(format!("{url}/_admin/health"))
-                .await?
-                .json()
-                .await
-        })
+        .block_on(async { reqwest::get(format!("{url}/_admin/health")).await?.json().await })
         .expect("health answers");
     assert_eq!(health["status"], "ok");
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(killed.success());
     let status = child.wait().expect("exits");
     assert!(status.success(), "ecosim up exited with {status}");

@@ -1,4 +1,8 @@
 //! Integration tests of the `ecosim` binary and the ecosystem it boots.
 
 mod cli;
+mod cun;
 mod ecosystem;
+mod sistema_ts;
+mod sms_gateway;
+mod support;

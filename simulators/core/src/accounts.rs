@@ -61,12 +61,7 @@ pub struct Account {
 impl Account {
     fn new(name: String, role: Role, region: Option<&str>) -> Self {
         let password = format!("{name}-secret");
-        Self {
-            name,
-            password,
-            role,
-            region: region.map(str::to_owned),
-        }
+        Self { name, password, role, region: region.map(str::to_owned) }
     }
 }
 
@@ -88,19 +83,11 @@ impl Accounts {
                 ("vaccinatore", Role::Vaccinatore),
                 ("asl", Role::Asl),
             ] {
-                a.insert(Account::new(
-                    format!("{prefix}-{}", r.code),
-                    role,
-                    Some(r.code),
-                ));
+                a.insert(Account::new(format!("{prefix}-{}", r.code), role, Some(r.code)));
             }
         }
         a.insert(Account::new("callcenter-1".into(), Role::Callcenter, None));
-        a.insert(Account::new(
-            "supervisore-1".into(),
-            Role::Supervisore,
-            None,
-        ));
+        a.insert(Account::new("supervisore-1".into(), Role::Supervisore, None));
         for service in ["immuni", "sistema-ts", "avn", "pn-dgc", "sar"] {
             a.insert(Account::new(service.into(), Role::Service, None));
         }
@@ -125,15 +112,10 @@ impl Accounts {
 
     /// Checks an `Authorization` header value (Basic or Bearer).
     pub fn authenticate(&self, authorization: &str) -> Result<&Account, AuthError> {
-        let (scheme, rest) = authorization
-            .trim()
-            .split_once(' ')
-            .ok_or(AuthError::Malformed)?;
+        let (scheme, rest) = authorization.trim().split_once(' ').ok_or(AuthError::Malformed)?;
         let rest = rest.trim();
         if scheme.eq_ignore_ascii_case("basic") {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(rest)
-                .map_err(|_| AuthError::Malformed)?;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| AuthError::Malformed)?;
             let text = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
             let (user, password) = text.split_once(':').ok_or(AuthError::Malformed)?;
             match self.get(user) {
@@ -141,10 +123,7 @@ impl Accounts {
                 _ => Err(AuthError::BadCredentials),
             }
         } else if scheme.eq_ignore_ascii_case("bearer") {
-            self.by_name
-                .values()
-                .find(|a| a.password == rest)
-                .ok_or(AuthError::BadCredentials)
+            self.by_name.values().find(|a| a.password == rest).ok_or(AuthError::BadCredentials)
         } else {
             Err(AuthError::Malformed)
         }
@@ -179,10 +158,7 @@ pub enum Identity {
 impl Identity {
     /// From the request's `Authorization` header.
     pub fn of(parts_headers: &axum::http::HeaderMap, accounts: &Accounts) -> Self {
-        match parts_headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-        {
+        match parts_headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
             None => Self::Anonymous(AuthError::Missing),
             Some(h) => match accounts.authenticate(h) {
                 Ok(a) => Self::Account(a.clone()),
@@ -216,10 +192,7 @@ impl Caller {
         if roles.contains(&self.0.role) {
             Ok(&self.0)
         } else {
-            let names: Vec<String> = roles
-                .iter()
-                .map(|r| format!("{r:?}").to_lowercase())
-                .collect();
+            let names: Vec<String> = roles.iter().map(|r| format!("{r:?}").to_lowercase()).collect();
             Err(Problem::forbidden(format!(
                 "account {} has role {:?}; this needs {}",
                 self.0.name,
@@ -231,9 +204,10 @@ impl Caller {
 
     /// The caller's region (regional accounts), or 403.
     pub fn region(&self) -> Result<&str, Problem> {
-        self.0.region.as_deref().ok_or_else(|| {
-            Problem::forbidden(format!("account {} belongs to no region", self.0.name))
-        })
+        self.0
+            .region
+            .as_deref()
+            .ok_or_else(|| Problem::forbidden(format!("account {} belongs to no region", self.0.name)))
     }
 }
 
@@ -244,9 +218,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
         match parts.extensions.get::<Identity>() {
             Some(Identity::Account(a)) => Ok(Caller(a.clone())),
             Some(Identity::Anonymous(e)) => Err(Problem::unauthorized(e.to_string())),
-            Some(Identity::Token(_)) => {
-                Err(Problem::unauthorized(AuthError::BadCredentials.to_string()))
-            }
+            Some(Identity::Token(_)) => Err(Problem::unauthorized(AuthError::BadCredentials.to_string())),
             None => Err(Problem::unauthorized(AuthError::Missing.to_string())),
         }
     }
@@ -257,34 +229,19 @@ mod tests {
     use super::*;
 
     fn basic(user: &str, pass: &str) -> String {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
-        )
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
     }
 
     #[test]
     fn default_accounts_authenticate_with_basic_and_bearer() {
         let a = Accounts::defaults();
+        assert_eq!(a.authenticate(&basic("sar-160", "sar-160-secret")).map(|a| a.role), Ok(Role::Sar));
         assert_eq!(
-            a.authenticate(&basic("sar-160", "sar-160-secret"))
-                .map(|a| a.role),
-            Ok(Role::Sar)
-        );
-        assert_eq!(
-            a.authenticate(&basic("sar-160", "sar-160-secret"))
-                .ok()
-                .and_then(|a| a.region.clone()),
+            a.authenticate(&basic("sar-160", "sar-160-secret")).ok().and_then(|a| a.region.clone()),
             Some("160".into())
         );
-        assert_eq!(
-            a.authenticate("Bearer sms-client-secret").map(|a| a.role),
-            Ok(Role::SmsClient)
-        );
-        assert_eq!(
-            a.authenticate(&basic("sar-160", "nope")),
-            Err(AuthError::BadCredentials)
-        );
+        assert_eq!(a.authenticate("Bearer sms-client-secret").map(|a| a.role), Ok(Role::SmsClient));
+        assert_eq!(a.authenticate(&basic("sar-160", "nope")), Err(AuthError::BadCredentials));
         assert_eq!(a.authenticate("Digest x"), Err(AuthError::Malformed));
         assert_eq!(a.iter().count(), 21 * 5 + 2 + 5 + 1);
     }

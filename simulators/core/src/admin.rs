@@ -60,10 +60,7 @@ pub fn router(ctx: Context, system: System, sim: Arc<dyn SimulatorAdmin>) -> Rou
         .route("/_admin/clock", get(clock).post(move_clock))
         .route("/_admin/reset", post(reset))
         .route("/_admin/journal", get(journal))
-        .route(
-            "/_admin/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
+        .route("/_admin/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/_admin/faults/{id}", delete(remove_fault))
         .route("/_admin/state", get(state))
         .with_state(Admin { ctx, system, sim })
@@ -90,27 +87,18 @@ struct ClockMove {
     set: Option<Timestamp>,
 }
 
-async fn move_clock(
-    State(a): State<Admin>,
-    ApiJson(m): ApiJson<ClockMove>,
-) -> Result<Json<Value>, Problem> {
+async fn move_clock(State(a): State<Admin>, ApiJson(m): ApiJson<ClockMove>) -> Result<Json<Value>, Problem> {
     let clock = a.ctx.clock().clone();
     let moved = match (m.advance, m.set) {
         (Some(d), None) => tokio::task::spawn_blocking(move || clock.advance(d.0)).await,
         (None, Some(t)) => tokio::task::spawn_blocking(move || clock.set(t)).await,
         _ => {
-            return Err(Problem::invalid_field(
-                "advance",
-                "give exactly one of advance (e.g. \"15d\") and set",
-            ));
+            return Err(Problem::invalid_field("advance", "give exactly one of advance (e.g. \"15d\") and set"));
         }
     };
     match moved {
         Ok(Ok(_)) => Ok(Json(clock_view(&a.ctx))),
-        Ok(Err(e)) => Err(Problem::invalid_field(
-            if m.set.is_some() { "set" } else { "advance" },
-            e.to_string(),
-        )),
+        Ok(Err(e)) => Err(Problem::invalid_field(if m.set.is_some() { "set" } else { "advance" }, e.to_string())),
         Err(e) => Err(Problem::internal(format!("a scheduled job failed: {e}"))),
     }
 }
@@ -122,23 +110,14 @@ async fn reset(State(a): State<Admin>) -> Result<Json<Value>, Problem> {
 
 async fn journal(State(a): State<Admin>, RawQuery(q): RawQuery) -> Result<Response, Problem> {
     let mut since = 0;
-    for pair in q
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
+    for pair in q.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
             Some(("since", v)) => {
-                since = v.parse().map_err(|_| {
-                    Problem::invalid_field("since", "must be a sequence number (0 or more)")
-                })?;
+                since =
+                    v.parse().map_err(|_| Problem::invalid_field("since", "must be a sequence number (0 or more)"))?;
             }
             _ => {
-                return Err(Problem::invalid_field(
-                    pair,
-                    "unknown query parameter; use since=<seq>",
-                ));
+                return Err(Problem::invalid_field(pair, "unknown query parameter; use since=<seq>"));
             }
         }
     }
@@ -151,18 +130,12 @@ async fn list_faults(State(a): State<Admin>) -> Json<Vec<FaultRule>> {
     let rules = match a.system {
         // The control plane sees every rule.
         System::ControlPlane => rules,
-        _ => rules
-            .into_iter()
-            .filter(|r| r.matcher.system.as_deref().is_none_or(|s| s == own))
-            .collect(),
+        _ => rules.into_iter().filter(|r| r.matcher.system.as_deref().is_none_or(|s| s == own)).collect(),
     };
     Json(rules)
 }
 
-async fn add_fault(
-    State(a): State<Admin>,
-    ApiJson(mut rule): ApiJson<FaultRule>,
-) -> Result<Response, Problem> {
+async fn add_fault(State(a): State<Admin>, ApiJson(mut rule): ApiJson<FaultRule>) -> Result<Response, Problem> {
     if a.system != System::ControlPlane {
         match rule.matcher.system.as_deref() {
             None => rule.matcher.system = Some(a.system.name().to_owned()),
@@ -170,20 +143,14 @@ async fn add_fault(
             Some(s) => {
                 return Err(Problem::invalid_field(
                     "match.system",
-                    format!(
-                        "this is {}; post rules for {s} to {s}'s admin API or the control plane",
-                        a.system
-                    ),
+                    format!("this is {}; post rules for {s} to {s}'s admin API or the control plane", a.system),
                 ));
             }
         }
     } else if let Some(s) = rule.matcher.system.as_deref()
         && System::from_name(s).is_none()
     {
-        return Err(Problem::invalid_field(
-            "match.system",
-            format!("unknown system {s:?}"),
-        ));
+        return Err(Problem::invalid_field("match.system", format!("unknown system {s:?}")));
     }
     let rule = a.ctx.faults().add(rule)?;
     Ok((StatusCode::CREATED, Json(rule)).into_response())
@@ -197,13 +164,8 @@ async fn clear_faults(State(a): State<Admin>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-async fn remove_fault(
-    State(a): State<Admin>,
-    Path(id): Path<String>,
-) -> Result<StatusCode, Problem> {
-    let id: u64 = id
-        .parse()
-        .map_err(|_| Problem::invalid_field("id", "must be a rule number"))?;
+async fn remove_fault(State(a): State<Admin>, Path(id): Path<String>) -> Result<StatusCode, Problem> {
+    let id: u64 = id.parse().map_err(|_| Problem::invalid_field("id", "must be a rule number"))?;
     if a.ctx.faults().remove(id) {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -36,13 +36,7 @@ struct Edge {
 
 /// Mounts the boundary layer on `router` for `system`.
 pub fn mount(router: Router, ctx: &Context, system: System) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(
-        Edge {
-            ctx: ctx.clone(),
-            system,
-        },
-        edge,
-    ))
+    router.layer(axum::middleware::from_fn_with_state(Edge { ctx: ctx.clone(), system }, edge))
 }
 
 fn is_control(path: &str) -> bool {
@@ -60,42 +54,26 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
     let started = Instant::now();
     let time = edge.ctx.clock().now();
     let method = req.method().to_string();
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|p| p.to_string())
-        .unwrap_or(path.clone());
+    let path_and_query = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or(path.clone());
 
     let (parts, body) = req.into_parts();
     let request_body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            return Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "the request body is over 16 MiB",
-            )
-            .into_response();
+            return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "the request body is over 16 MiB")
+                .into_response();
         }
     };
 
-    let fired = edge
-        .ctx
-        .faults()
-        .decide(edge.system.name(), &method, &path, &caller);
+    let fired = edge.ctx.faults().decide(edge.system.name(), &method, &path, &caller);
     let response = match &fired {
         Some(Fired { action, rule }) => {
             if let Some(d) = action.delay {
                 tokio::time::sleep(d.to_std()).await;
             }
             if let Some(status) = action.status {
-                let status =
-                    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-                let mut p = Problem::new(
-                    status,
-                    "injected-fault",
-                    format!("fault rule {rule} of {}", edge.system),
-                );
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+                let mut p = Problem::new(status, "injected-fault", format!("fault rule {rule} of {}", edge.system));
                 p.retry_after = action.retry_after;
                 Some(p.into_response())
             } else if action.drop {
@@ -111,28 +89,19 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
     };
     let response = match response {
         Some(r) => r,
-        None => {
-            next.run(Request::from_parts(parts, Body::from(request_body.clone())))
-                .await
-        }
+        None => next.run(Request::from_parts(parts, Body::from(request_body.clone()))).await,
     };
 
     let dropped_conn = response.extensions().get::<DropConnection>().is_some();
     let (parts, body) = response.into_parts();
-    let response_body = axum::body::to_bytes(body, usize::MAX)
-        .await
-        .unwrap_or_default();
+    let response_body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     edge.ctx.journal().record(NewExchange {
         time: Some(time),
         from: caller,
         to: edge.system.name().to_owned(),
         method,
         path: path_and_query,
-        status: if dropped_conn {
-            0
-        } else {
-            parts.status.as_u16()
-        },
+        status: if dropped_conn { 0 } else { parts.status.as_u16() },
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         request_body: request_body.to_vec(),
         response_body: response_body.to_vec(),

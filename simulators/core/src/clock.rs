@@ -51,6 +51,7 @@ struct Inner {
     moving: Mutex<()>,
     tx: watch::Sender<Timestamp>,
     tz: TimeZone,
+    persist: Option<std::path::PathBuf>,
 }
 
 /// A cheaply cloneable handle to one ecosystem's clock.
@@ -71,19 +72,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Clock {
     /// A clock showing `start`, with dates read in Italian time (Europe/Rome).
     pub fn new(start: Timestamp) -> Self {
+        Self::build(start, None)
+    }
+
+    /// A clock whose time survives restarts in `file`: it starts from the time saved
+    /// there (if later than `start`) and saves every move.
+    pub fn persistent(start: Timestamp, file: std::path::PathBuf) -> Self {
+        let saved = std::fs::read_to_string(&file).ok().and_then(|s| s.trim().parse::<Timestamp>().ok());
+        Self::build(saved.map_or(start, |t| t.max(start)), Some(file))
+    }
+
+    fn build(start: Timestamp, persist: Option<std::path::PathBuf>) -> Self {
         let tz = TimeZone::get("Europe/Rome").unwrap_or(TimeZone::UTC);
         let (tx, _) = watch::channel(start);
         Self(Arc::new(Inner {
-            state: Mutex::new(State {
-                now: start,
-                queue: BTreeMap::new(),
-                due_of: HashMap::new(),
-                next_id: 0,
-            }),
+            state: Mutex::new(State { now: start, queue: BTreeMap::new(), due_of: HashMap::new(), next_id: 0 }),
             moving: Mutex::new(()),
             tx,
             tz,
+            persist,
         }))
+    }
+
+    fn save(&self, t: Timestamp) {
+        if let Some(file) = &self.0.persist
+            && let Err(e) = std::fs::write(file, t.to_string())
+        {
+            tracing::warn!(error = %e, file = %file.display(), "cannot save the clock");
+        }
     }
 
     /// The current virtual time.
@@ -103,9 +119,7 @@ impl Clock {
 
     /// The instant of Italian midnight starting `day`.
     pub fn midnight(&self, day: Date) -> Timestamp {
-        day.to_zoned_datetime(self.0.tz.clone())
-            .map(|z| z.timestamp())
-            .unwrap_or_else(|_| self.now())
+        day.to_zoned_datetime(self.0.tz.clone()).map(|z| z.timestamp()).unwrap_or_else(|_| self.now())
     }
 
     /// A receiver that sees every time the clock moves.
@@ -119,11 +133,7 @@ impl Clock {
     }
 
     /// Runs `job` when the clock reaches `at` (at once if `at` is not in the future).
-    pub fn schedule_at(
-        &self,
-        at: Timestamp,
-        job: impl FnOnce(Timestamp) + Send + 'static,
-    ) -> JobId {
+    pub fn schedule_at(&self, at: Timestamp, job: impl FnOnce(Timestamp) + Send + 'static) -> JobId {
         let mut st = lock(&self.0.state);
         let id = st.next_id;
         st.next_id += 1;
@@ -139,11 +149,7 @@ impl Clock {
     }
 
     /// Runs `job` after `delay` of virtual time.
-    pub fn schedule_in(
-        &self,
-        delay: SignedDuration,
-        job: impl FnOnce(Timestamp) + Send + 'static,
-    ) -> JobId {
+    pub fn schedule_in(&self, delay: SignedDuration, job: impl FnOnce(Timestamp) + Send + 'static) -> JobId {
         let at = self.now().checked_add(delay).unwrap_or_else(|_| self.now());
         self.schedule_at(at, job)
     }
@@ -161,15 +167,9 @@ impl Clock {
     pub fn advance(&self, by: SignedDuration) -> Result<Timestamp, ClockError> {
         if by.is_negative() {
             let now = self.now();
-            return Err(ClockError::Backwards {
-                requested: now.checked_add(by).unwrap_or(now),
-                now,
-            });
+            return Err(ClockError::Backwards { requested: now.checked_add(by).unwrap_or(now), now });
         }
-        let target = self
-            .now()
-            .checked_add(by)
-            .map_err(|_| ClockError::Overflow)?;
+        let target = self.now().checked_add(by).map_err(|_| ClockError::Overflow)?;
         self.set(target)
     }
 
@@ -178,21 +178,15 @@ impl Clock {
         let _moving = lock(&self.0.moving);
         let now = self.now();
         if target < now {
-            return Err(ClockError::Backwards {
-                requested: target,
-                now,
-            });
+            return Err(ClockError::Backwards { requested: target, now });
         }
         loop {
             let mut st = lock(&self.0.state);
-            let due = st
-                .queue
-                .first_key_value()
-                .map(|(k, _)| *k)
-                .filter(|(at, _)| *at <= target);
+            let due = st.queue.first_key_value().map(|(k, _)| *k).filter(|(at, _)| *at <= target);
             let Some(key) = due else {
                 st.now = target;
                 drop(st);
+                self.save(target);
                 self.0.tx.send_replace(target);
                 return Ok(target);
             };
@@ -221,11 +215,8 @@ mod tests {
     fn jobs_run_in_time_order_each_at_its_own_time() {
         let clock = Clock::new(t("2021-10-01T08:00:00Z"));
         let log = Arc::new(StdMutex::new(Vec::new()));
-        for (label, at) in [
-            ("b", "2021-10-03T00:00:00Z"),
-            ("a", "2021-10-02T00:00:00Z"),
-            ("c", "2021-10-20T00:00:00Z"),
-        ] {
+        for (label, at) in [("b", "2021-10-03T00:00:00Z"), ("a", "2021-10-02T00:00:00Z"), ("c", "2021-10-20T00:00:00Z")]
+        {
             let log = log.clone();
             let c = clock.clone();
             clock.schedule_at(t(at), move |due| {
@@ -233,16 +224,8 @@ mod tests {
                 log.lock().expect("log").push((label, due));
             });
         }
-        clock
-            .advance(SignedDuration::from_hours(24 * 5))
-            .expect("forward");
-        assert_eq!(
-            *log.lock().expect("log"),
-            vec![
-                ("a", t("2021-10-02T00:00:00Z")),
-                ("b", t("2021-10-03T00:00:00Z"))
-            ]
-        );
+        clock.advance(SignedDuration::from_hours(24 * 5)).expect("forward");
+        assert_eq!(*log.lock().expect("log"), vec![("a", t("2021-10-02T00:00:00Z")), ("b", t("2021-10-03T00:00:00Z"))]);
         assert_eq!(clock.now(), t("2021-10-06T08:00:00Z"));
         assert_eq!(clock.pending_jobs(), 1);
     }
@@ -254,33 +237,31 @@ mod tests {
         let (c, h) = (clock.clone(), hits.clone());
         clock.schedule_in(SignedDuration::from_hours(1), move |_| {
             let h2 = h.clone();
-            c.schedule_in(SignedDuration::from_hours(1), move |_| {
-                *h2.lock().expect("h") += 10
-            });
+            c.schedule_in(SignedDuration::from_hours(1), move |_| *h2.lock().expect("h") += 10);
             *h.lock().expect("h") += 1;
         });
-        clock
-            .advance(SignedDuration::from_hours(3))
-            .expect("forward");
+        clock.advance(SignedDuration::from_hours(3)).expect("forward");
         assert_eq!(*hits.lock().expect("h"), 11);
     }
 
     #[test]
     fn the_clock_refuses_to_go_back_and_cancelled_jobs_never_run() {
         let clock = Clock::new(t("2021-10-01T00:00:00Z"));
-        assert!(matches!(
-            clock.set(t("2021-09-01T00:00:00Z")),
-            Err(ClockError::Backwards { .. })
-        ));
+        assert!(matches!(clock.set(t("2021-09-01T00:00:00Z")), Err(ClockError::Backwards { .. })));
         assert!(clock.advance(SignedDuration::from_secs(-1)).is_err());
-        let id = clock.schedule_in(SignedDuration::from_secs(10), |_| {
-            panic!("cancelled job ran")
-        });
+        let id = clock.schedule_in(SignedDuration::from_secs(10), |_| panic!("cancelled job ran"));
         assert!(clock.cancel(id));
         assert!(!clock.cancel(id));
-        clock
-            .advance(SignedDuration::from_secs(60))
-            .expect("forward");
+        clock.advance(SignedDuration::from_secs(60)).expect("forward");
+    }
+
+    #[test]
+    fn a_persistent_clock_resumes_where_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("clock");
+        let start = t("2021-10-01T00:00:00Z");
+        Clock::persistent(start, file.clone()).advance(SignedDuration::from_hours(48)).expect("forward");
+        assert_eq!(Clock::persistent(start, file).now(), t("2021-10-03T00:00:00Z"));
     }
 
     #[test]
@@ -288,9 +269,6 @@ mod tests {
         // 23:30 UTC on 1 Oct 2021 is already 2 Oct in Rome (UTC+2).
         let clock = Clock::new(t("2021-10-01T23:30:00Z"));
         assert_eq!(clock.today(), jiff::civil::date(2021, 10, 2));
-        assert_eq!(
-            clock.midnight(jiff::civil::date(2021, 10, 2)),
-            t("2021-10-01T22:00:00Z")
-        );
+        assert_eq!(clock.midnight(jiff::civil::date(2021, 10, 2)), t("2021-10-01T22:00:00Z"));
     }
 }

@@ -25,6 +25,14 @@
 //! [journal]
 //! cap = 100000
 //!
+//! [retry]                         # outboxes: backoff between attempts
+//! base = "200ms"
+//! cap = "30s"
+//! concurrency = 64
+//!
+//! [sms]
+//! unreachable = ["+393330000000"] # messages to these numbers fail
+//!
 //! [[accounts]]                    # add an account or change a password
 //! name = "sar-160"
 //! password = "another-secret"
@@ -88,6 +96,10 @@ pub struct Config {
     pub timing: Timing,
     /// Journal bounds.
     pub journal: JournalConfig,
+    /// Retries of calls between systems (outboxes).
+    pub retry: RetryConfig,
+    /// The SMS gateway.
+    pub sms: SmsConfig,
     /// Accounts added to (or replacing) the defaults.
     pub accounts: Vec<Account>,
 }
@@ -116,6 +128,8 @@ pub struct Urls {
     pub pn_dgc: Option<String>,
     /// SMS gateway.
     pub sms_gateway: Option<String>,
+    /// The SMTP listener, `host:port`.
+    pub smtp: Option<String>,
     /// SAR/AVR (the reference one, or a vendor's).
     pub sar: Option<String>,
 }
@@ -154,6 +168,37 @@ pub struct Timing {
     pub avn_forwarding: Forwarding,
 }
 
+/// Retry policy of the outboxes: exponential backoff with seeded jitter, never giving
+/// up on a transient failure (nothing acknowledged is lost).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetryConfig {
+    /// First wait.
+    pub base: HumanDuration,
+    /// Longest wait.
+    pub cap: HumanDuration,
+    /// How many deliveries an outbox runs at once.
+    pub concurrency: usize,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            base: HumanDuration(SignedDuration::from_millis(200)),
+            cap: HumanDuration(SignedDuration::from_secs(30)),
+            concurrency: 64,
+        }
+    }
+}
+
+/// SMS gateway settings.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    /// Numbers (E.164) whose messages fail to deliver.
+    pub unreachable: Vec<String>,
+}
+
 /// Journal settings.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -175,6 +220,8 @@ impl Default for Config {
             retention: Retention::default(),
             timing: Timing::default(),
             journal: JournalConfig::default(),
+            retry: RetryConfig::default(),
+            sms: SmsConfig::default(),
             accounts: Vec::new(),
         }
     }
@@ -183,9 +230,7 @@ impl Default for Config {
 impl Default for ClockConfig {
     fn default() -> Self {
         // 08:00 in Rome on 1 October 2021, the middle of the period the flows describe.
-        Self {
-            start: Timestamp::from_second(1_633_068_000).unwrap_or(Timestamp::UNIX_EPOCH),
-        }
+        Self { start: Timestamp::from_second(1_633_068_000).unwrap_or(Timestamp::UNIX_EPOCH) }
     }
 }
 
@@ -218,14 +263,9 @@ impl Default for JournalConfig {
 impl Config {
     /// Reads a TOML file; every key is optional.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
-            path: path.to_owned(),
-            message,
-        })
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse { path: path.to_owned(), message })
     }
 
     /// Parses TOML text.
@@ -239,30 +279,24 @@ impl Config {
             seed,
             population: 2_000,
             base_port: 0,
-            timing: Timing {
-                fast: true,
-                ..Timing::default()
-            },
+            timing: Timing { fast: true, ..Timing::default() },
             ..Self::default()
         }
     }
 
     /// The port a system listens on by default (0 when the base port is 0).
     pub fn port_of(&self, system: System) -> u16 {
-        if self.base_port == 0 {
-            0
-        } else {
-            self.base_port.saturating_add(system.port_offset())
-        }
+        if self.base_port == 0 { 0 } else { self.base_port.saturating_add(system.port_offset()) }
+    }
+
+    /// Where e-mail is sent: `urls.smtp`, or `<bind>:<base_port + 25>`.
+    pub fn smtp_addr(&self) -> String {
+        self.urls.smtp.clone().unwrap_or_else(|| format!("{}:{}", self.bind, self.smtp_port()))
     }
 
     /// The SMTP port (base + 25).
     pub fn smtp_port(&self) -> u16 {
-        if self.base_port == 0 {
-            0
-        } else {
-            self.base_port.saturating_add(SMTP_PORT_OFFSET)
-        }
+        if self.base_port == 0 { 0 } else { self.base_port.saturating_add(SMTP_PORT_OFFSET) }
     }
 
     /// The base URL other systems use to reach `system`.
@@ -350,10 +384,7 @@ mod tests {
         assert_eq!(c.url_of(System::SistemaTs), "http://127.0.0.1:9001");
         assert_eq!(c.smtp_port(), 9025);
         assert_eq!(c.timing.avn_forwarding, Forwarding::Immediate);
-        assert_eq!(
-            c.accounts().get("sar-160").map(|a| a.password.as_str()),
-            Some("changed")
-        );
+        assert_eq!(c.accounts().get("sar-160").map(|a| a.password.as_str()), Some("changed"));
     }
 
     #[test]

@@ -42,19 +42,22 @@ impl Context {
     /// A context from `config`, generating its population.
     pub fn new(config: Config) -> Self {
         let clock = Clock::new(config.clock.start);
-        let population = Arc::new(Population::generate_on(
-            config.seed,
-            config.population,
-            clock.today(),
-        ));
+        let population = Arc::new(Population::generate_on(config.seed, config.population, clock.today()));
         Self::with_population(config, population)
     }
 
     /// A context sharing an already generated population (it must match the config's
     /// seed and size to keep runs reproducible; tests use this to generate once).
     pub fn with_population(config: Config, population: Arc<Population>) -> Self {
+        // On disk, the clock's time is state like any other: it survives a restart.
+        let clock = match &config.data_dir {
+            Some(dir) if std::fs::create_dir_all(dir).is_ok() => {
+                Clock::persistent(config.clock.start, dir.join("clock"))
+            }
+            _ => Clock::new(config.clock.start),
+        };
         Self(Arc::new(Inner {
-            clock: Clock::new(config.clock.start),
+            clock,
             journal: Journal::new(config.journal.cap),
             faults: Faults::new(config.seed),
             accounts: config.accounts(),
@@ -102,11 +105,7 @@ impl Context {
     }
 
     /// Opens the store of `system` with its migrations.
-    pub fn open_store(
-        &self,
-        system: System,
-        migrations: &'static [&'static str],
-    ) -> Result<Store, StoreError> {
+    pub fn open_store(&self, system: System, migrations: &'static [&'static str]) -> Result<Store, StoreError> {
         Store::open(&self.store_location(), system.name(), migrations)
     }
 }

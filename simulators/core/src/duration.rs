@@ -12,10 +12,7 @@ pub struct DurationError {
 
 /// Parses `<number><unit>` groups with units `ms`, `s`, `m`, `h`, `d` (24 h), `w` (7 d).
 pub fn parse_duration(input: &str) -> Result<SignedDuration, DurationError> {
-    let err = |reason| DurationError {
-        input: input.to_owned(),
-        reason,
-    };
+    let err = |reason| DurationError { input: input.to_owned(), reason };
     let s = input.trim();
     if s.is_empty() {
         return Err(err("it is empty"));
@@ -27,9 +24,7 @@ pub fn parse_duration(input: &str) -> Result<SignedDuration, DurationError> {
         if digits == 0 {
             return Err(err("a number must come before each unit"));
         }
-        let n: i64 = rest[..digits]
-            .parse()
-            .map_err(|_| err("the number is too large"))?;
+        let n: i64 = rest[..digits].parse().map_err(|_| err("the number is too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
         let factor = match &rest[..unit_len] {
@@ -43,10 +38,7 @@ pub fn parse_duration(input: &str) -> Result<SignedDuration, DurationError> {
             _ => return Err(err("unknown unit")),
         };
         rest = rest[unit_len..].trim_start();
-        total = n
-            .checked_mul(factor)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| err("it is too long"))?;
+        total = n.checked_mul(factor).and_then(|v| total.checked_add(v)).ok_or_else(|| err("it is too long"))?;
     }
     Ok(SignedDuration::from_millis(total))
 }
@@ -62,13 +54,7 @@ pub fn format_duration(d: SignedDuration) -> String {
         out.push('-');
         ms = -ms;
     }
-    for (unit, size) in [
-        ("d", 86_400_000),
-        ("h", 3_600_000),
-        ("m", 60_000),
-        ("s", 1_000),
-        ("ms", 1),
-    ] {
+    for (unit, size) in [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)] {
         if ms >= size {
             out.push_str(&format!("{}{unit}", ms / size));
             ms %= size;
@@ -97,9 +83,7 @@ impl serde::Serialize for HumanDuration {
 impl<'de> serde::Deserialize<'de> for HumanDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s)
-            .map(Self)
-            .map_err(serde::de::Error::custom)
+        parse_duration(&s).map(Self).map_err(serde::de::Error::custom)
     }
 }
 
@@ -109,14 +93,8 @@ mod tests {
 
     #[test]
     fn parses_every_unit_and_combinations() {
-        assert_eq!(
-            parse_duration("150ms"),
-            Ok(SignedDuration::from_millis(150))
-        );
-        assert_eq!(
-            parse_duration("15d"),
-            Ok(SignedDuration::from_hours(15 * 24))
-        );
+        assert_eq!(parse_duration("150ms"), Ok(SignedDuration::from_millis(150)));
+        assert_eq!(parse_duration("15d"), Ok(SignedDuration::from_hours(15 * 24)));
         assert_eq!(parse_duration("1h30m"), Ok(SignedDuration::from_mins(90)));
         assert_eq!(parse_duration("1w"), Ok(SignedDuration::from_hours(168)));
         assert_eq!(parse_duration("2h 5s"), Ok(SignedDuration::from_secs(7205)));

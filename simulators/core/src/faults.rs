@@ -85,15 +85,10 @@ impl FaultRule {
     pub fn validate(&self) -> Result<(), Problem> {
         let mut errors = Vec::new();
         let mut err = |field: &str, message: &str| {
-            errors.push(FieldError {
-                field: field.into(),
-                message: message.into(),
-            });
+            errors.push(FieldError { field: field.into(), message: message.into() });
         };
         let a = &self.action;
-        let endings = usize::from(a.status.is_some())
-            + usize::from(a.drop)
-            + usize::from(a.timeout.is_some());
+        let endings = usize::from(a.status.is_some()) + usize::from(a.drop) + usize::from(a.timeout.is_some());
         if endings > 1 {
             err("action", "choose one of status, drop and timeout");
         }
@@ -121,19 +116,13 @@ impl FaultRule {
         {
             err("match.method", "must be an HTTP method such as POST");
         }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(Problem::invalid(errors))
-        }
+        if errors.is_empty() { Ok(()) } else { Err(Problem::invalid(errors)) }
     }
 
     fn matches(&self, system: &str, method: &str, path: &str, caller: &str) -> bool {
         let m = &self.matcher;
         m.system.as_deref().is_none_or(|s| s == system)
-            && m.method
-                .as_deref()
-                .is_none_or(|x| x.eq_ignore_ascii_case(method))
+            && m.method.as_deref().is_none_or(|x| x.eq_ignore_ascii_case(method))
             && m.path.as_deref().is_none_or(|p| glob(p, path))
             && m.caller.as_deref().is_none_or(|c| c == caller)
             && self.times.is_none_or(|t| self.hits < t)
@@ -181,20 +170,14 @@ pub struct Faults(Arc<Mutex<State>>);
 
 impl std::fmt::Debug for Faults {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Faults")
-            .field("rules", &self.list().len())
-            .finish()
+        f.debug_struct("Faults").field("rules", &self.list().len()).finish()
     }
 }
 
 impl Faults {
     /// No rules; probabilities drawn from `seed`.
     pub fn new(seed: u64) -> Self {
-        Self(Arc::new(Mutex::new(State {
-            rules: Vec::new(),
-            next_id: 1,
-            rng: SeededRng::derive(seed, "faults"),
-        })))
+        Self(Arc::new(Mutex::new(State { rules: Vec::new(), next_id: 1, rng: SeededRng::derive(seed, "faults") })))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -248,10 +231,7 @@ impl Faults {
                 continue;
             }
             rule.hits += 1;
-            return Some(Fired {
-                rule: rule.id,
-                action: rule.action.clone(),
-            });
+            return Some(Fired { rule: rule.id, action: rule.action.clone() });
         }
         None
     }
@@ -279,8 +259,10 @@ mod tests {
     #[test]
     fn a_rule_fires_its_number_of_times_then_stops() {
         let f = Faults::new(1);
-        f.add(rule(serde_json::json!({"match": {"method": "post", "path": "/ts/*"}, "action": {"status": 503}, "times": 2})))
-            .expect("valid");
+        f.add(rule(
+            serde_json::json!({"match": {"method": "post", "path": "/ts/*"}, "action": {"status": 503}, "times": 2}),
+        ))
+        .expect("valid");
         assert!(f.decide("sistema-ts", "GET", "/ts/x", "sar-160").is_none());
         assert!(f.decide("sistema-ts", "POST", "/ts/x", "sar-160").is_some());
         assert!(f.decide("sistema-ts", "POST", "/ts/x", "sar-160").is_some());
@@ -292,13 +274,8 @@ mod tests {
     fn probability_is_seeded_and_roughly_right() {
         let count = |seed| {
             let f = Faults::new(seed);
-            f.add(rule(
-                serde_json::json!({"action": {"drop": true}, "probability": 0.3}),
-            ))
-            .expect("valid");
-            (0..1000)
-                .filter(|_| f.decide("s", "GET", "/", "x").is_some())
-                .count()
+            f.add(rule(serde_json::json!({"action": {"drop": true}, "probability": 0.3}))).expect("valid");
+            (0..1000).filter(|_| f.decide("s", "GET", "/", "x").is_some()).count()
         };
         assert_eq!(count(5), count(5));
         assert!((230..370).contains(&count(5)), "{}", count(5));
@@ -309,22 +286,10 @@ mod tests {
         let f = Faults::new(1);
         for (json, field) in [
             (serde_json::json!({"action": {}}), "action"),
-            (
-                serde_json::json!({"action": {"status": 503, "drop": true}}),
-                "action",
-            ),
-            (
-                serde_json::json!({"action": {"status": 42}}),
-                "action.status",
-            ),
-            (
-                serde_json::json!({"action": {"drop": true}, "probability": 2.0}),
-                "probability",
-            ),
-            (
-                serde_json::json!({"action": {"drop": true}, "times": 0}),
-                "times",
-            ),
+            (serde_json::json!({"action": {"status": 503, "drop": true}}), "action"),
+            (serde_json::json!({"action": {"status": 42}}), "action.status"),
+            (serde_json::json!({"action": {"drop": true}, "probability": 2.0}), "probability"),
+            (serde_json::json!({"action": {"drop": true}, "times": 0}), "times"),
         ] {
             let p = f.add(rule(json)).expect_err("invalid");
             assert_eq!(p.errors[0].field, field);
@@ -334,17 +299,13 @@ mod tests {
     #[test]
     fn rules_scoped_to_a_system_and_caller_match_only_them() {
         let f = Faults::new(1);
-        f.add(rule(serde_json::json!({"match": {"system": "immuni", "caller": "sistema-ts"}, "action": {"status": 500}})))
-            .expect("valid");
-        assert!(
-            f.decide("sistema-ts", "POST", "/v1/otp", "sistema-ts")
-                .is_none()
-        );
+        f.add(rule(
+            serde_json::json!({"match": {"system": "immuni", "caller": "sistema-ts"}, "action": {"status": 500}}),
+        ))
+        .expect("valid");
+        assert!(f.decide("sistema-ts", "POST", "/v1/otp", "sistema-ts").is_none());
         assert!(f.decide("immuni", "POST", "/v1/otp", "app").is_none());
-        assert!(
-            f.decide("immuni", "POST", "/v1/otp", "sistema-ts")
-                .is_some()
-        );
+        assert!(f.decide("immuni", "POST", "/v1/otp", "sistema-ts").is_some());
         f.clear(Some("immuni"));
         assert!(f.list().is_empty());
     }

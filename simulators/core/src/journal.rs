@@ -113,12 +113,7 @@ impl Journal {
     /// An empty journal that keeps at most `cap` exchanges.
     pub fn new(cap: usize) -> Self {
         Self {
-            state: Arc::new(Mutex::new(State {
-                entries: VecDeque::new(),
-                next_seq: 1,
-                dropped: 0,
-                cap: cap.max(1),
-            })),
+            state: Arc::new(Mutex::new(State { entries: VecDeque::new(), next_seq: 1, dropped: 0, cap: cap.max(1) })),
             notify: Arc::new(Notify::new()),
         }
     }
@@ -196,12 +191,7 @@ mod tests {
     use super::*;
 
     fn entry(path: &str) -> NewExchange {
-        NewExchange {
-            path: path.into(),
-            method: "GET".into(),
-            status: 200,
-            ..Default::default()
-        }
+        NewExchange { path: path.into(), method: "GET".into(), status: 200, ..Default::default() }
     }
 
     #[test]
@@ -211,10 +201,7 @@ mod tests {
             j.record(entry(&format!("/{i}")));
         }
         let page = j.since(0);
-        assert_eq!(
-            page.exchanges.iter().map(|e| e.seq).collect::<Vec<_>>(),
-            vec![3, 4, 5]
-        );
+        assert_eq!(page.exchanges.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3, 4, 5]);
         assert_eq!(page.dropped, 2);
         assert_eq!(page.last_seq, 5);
         assert_eq!(j.since(4).exchanges.len(), 1);
@@ -224,10 +211,7 @@ mod tests {
     #[test]
     fn long_bodies_are_cut_and_say_so() {
         let j = Journal::new(10);
-        j.record(NewExchange {
-            request_body: vec![b'a'; BODY_LIMIT + 10],
-            ..entry("/")
-        });
+        j.record(NewExchange { request_body: vec![b'a'; BODY_LIMIT + 10], ..entry("/") });
         let e = &j.since(0).exchanges[0];
         assert!(e.request_body.ends_with("... [10 bytes cut]"));
     }

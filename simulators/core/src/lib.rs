@@ -16,9 +16,17 @@
 //! | [`journal`] | the bounded record of every exchange between systems |
 //! | [`faults`] | fault rules (status, delay, dropped connection, timeout) |
 //! | [`boundary`] | the layer at each simulator's edge: identity, faults, journal |
+//! | [`app`] | a simulator's app: routes + admin + OpenAPI behind the boundary |
+//! | [`idempotency`] | `Idempotency-Key` replay and conflict |
 //! | [`admin`] | the `/_admin` API |
 //! | [`accounts`] | default accounts, Basic/Bearer authentication, roles |
 //! | [`problem`] | RFC 9457 problem+json errors and the JSON extractor that makes them |
+//! | [`outbox`] | durable work for other systems, retried with backoff until delivered |
+//! | [`client`] | the HTTP client one system uses to call another |
+//! | [`ids`] | deterministic UUIDs |
+//! | [`mail`] | a minimal SMTP client |
+//! | [`messages`] | the texts citizens receive (the CUN SMS...) |
+//! | [`test_result`] | a test result as labs, SARs and Sistema TS exchange it |
 //! | [`store`] | SQLite per simulator, in memory or on disk, versioned migrations |
 //! | [`config`] | the TOML configuration |
 //! | [`context`] | the shared context |
@@ -29,14 +37,21 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod app;
 pub mod boundary;
+pub mod client;
 pub mod clock;
 pub mod codes;
 pub mod config;
 pub mod context;
 pub mod duration;
 pub mod faults;
+pub mod idempotency;
+pub mod ids;
 pub mod journal;
+pub mod mail;
+pub mod messages;
+pub mod outbox;
 pub mod population;
 pub mod problem;
 pub mod regions;
@@ -45,6 +60,7 @@ pub mod server;
 pub mod store;
 pub mod systems;
 pub mod telemetry;
+pub mod test_result;
 
 pub use context::Context;
 pub use problem::Problem;

@@ -91,20 +91,13 @@ impl Problem {
 
     /// 400: a malformed field.
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::invalid(vec![FieldError {
-            field: field.into(),
-            message: message.into(),
-        }])
+        Self::invalid(vec![FieldError { field: field.into(), message: message.into() }])
     }
 
     /// 400: one or more malformed fields.
     pub fn invalid(errors: Vec<FieldError>) -> Self {
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        let mut p = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-request",
-            format!("invalid: {}", fields.join(", ")),
-        );
+        let mut p = Self::new(StatusCode::BAD_REQUEST, "invalid-request", format!("invalid: {}", fields.join(", ")));
         p.errors = errors;
         p
     }
@@ -141,10 +134,7 @@ impl Problem {
 
     /// Adds a field complaint.
     pub fn with_field(mut self, field: impl Into<String>, message: impl Into<String>) -> Self {
-        self.errors.push(FieldError {
-            field: field.into(),
-            message: message.into(),
-        });
+        self.errors.push(FieldError { field: field.into(), message: message.into() });
         self
     }
 
@@ -168,10 +158,7 @@ impl IntoResponse for Problem {
         let h = res.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         if status == StatusCode::UNAUTHORIZED {
-            h.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"ecosim\""),
-            );
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"ecosim\""));
         }
         if let Some(secs) = self.retry_after
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
@@ -189,6 +176,52 @@ impl From<crate::store::StoreError> for Problem {
     }
 }
 
+impl From<rusqlite::Error> for Problem {
+    fn from(e: rusqlite::Error) -> Self {
+        crate::store::StoreError::from(e).into()
+    }
+}
+
+/// Collects field complaints, so a request hears about every bad field at once.
+#[derive(Debug, Default)]
+pub struct Fields(Vec<FieldError>);
+
+impl Fields {
+    /// No complaints yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Keeps `Ok` values; records an `Err` against `field`.
+    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.error(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Records a complaint.
+    pub fn error(&mut self, field: &str, message: impl Into<String>) {
+        self.0.push(FieldError { field: field.to_owned(), message: message.into() });
+    }
+
+    /// A required field: records "is required" when absent.
+    pub fn required<'a, T>(&mut self, field: &str, value: &'a Option<T>) -> Option<&'a T> {
+        if value.is_none() {
+            self.error(field, "is required");
+        }
+        value.as_ref()
+    }
+
+    /// `Ok` if nothing was recorded, else a 400 with every complaint.
+    pub fn finish(self) -> Result<(), Problem> {
+        if self.0.is_empty() { Ok(()) } else { Err(Problem::invalid(self.0)) }
+    }
+}
+
 /// Deserialises JSON, naming the offending field on failure.
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -196,21 +229,15 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
         let path = e.path().to_string();
         let inner = e.into_inner();
         let message = inner.to_string();
-        // serde reports a missing field at its parent; name the field itself.
-        let field = match message
-            .strip_prefix("missing field `")
-            .and_then(|m| m.split('`').next())
-        {
-            Some(missing) if path == "." => missing.to_owned(),
-            Some(missing) => format!("{path}.{missing}"),
+        // serde reports a missing field at its parent (an unknown one at itself).
+        let named = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
+        let field = match named {
+            Some(name) if path == "." => name.to_owned(),
+            Some(name) => format!("{path}.{name}"),
             None if inner.is_syntax() || inner.is_eof() => "body".to_owned(),
             None => path,
         };
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
+        let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
         Problem::invalid_field(field, message)
     })
 }
@@ -228,12 +255,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| {
-                let mime = v
-                    .split(';')
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_ascii_lowercase();
+                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
                 mime == "application/json" || mime.ends_with("+json")
             })
             .unwrap_or(false);
@@ -274,16 +296,24 @@ mod tests {
         cellulare: crate::codes::MobileNumber,
     }
 
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        esito: Option<String>,
+    }
+
     #[test]
     fn json_errors_name_the_field() {
-        let p = from_json::<Body>(br#"{"esito":"POSITIVO","contatti":{"cellulare":"333 123"}}"#)
-            .unwrap_err();
+        let p = from_json::<Body>(br#"{"esito":"POSITIVO","contatti":{"cellulare":"333 123"}}"#).unwrap_err();
         assert_eq!(p.status, 400);
         assert_eq!(p.errors[0].field, "contatti.cellulare");
         let p = from_json::<Body>(br#"{"contatti":{"cellulare":"3331234567"}}"#).unwrap_err();
         assert_eq!(p.errors[0].field, "esito");
         let p = from_json::<Body>(br#"{"esito":"P","contatti":{}}"#).unwrap_err();
         assert_eq!(p.errors[0].field, "contatti.cellulare");
+        let p = from_json::<Strict>(br#"{"nome":"Mario"}"#).unwrap_err();
+        assert_eq!(p.errors[0].field, "nome");
         let p = from_json::<Body>(b"{not json").unwrap_err();
         assert_eq!(p.errors[0].field, "body");
     }

@@ -14,12 +14,7 @@ pub struct Region {
 }
 
 const fn region(code: &'static str, name: &'static str, residents_k: u32, asl_count: u8) -> Region {
-    Region {
-        code,
-        name,
-        residents_k,
-        asl_count,
-    }
+    Region { code, name, residents_k, asl_count }
 }
 
 static REGIONS: [Region; 21] = [
@@ -78,9 +73,6 @@ mod tests {
         assert_eq!(region_by_code("030").map(|r| r.name), Some("Lombardia"));
         assert!(region_by_code("999").is_none());
         assert_eq!(region_by_code("160").map(|r| r.asl_codes().len()), Some(6));
-        assert_eq!(
-            region_by_code("160").map(|r| r.asl_code(0)),
-            Some("160101".to_owned())
-        );
+        assert_eq!(region_by_code("160").map(|r| r.asl_code(0)), Some("160101".to_owned()));
     }
 }

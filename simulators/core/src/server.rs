@@ -25,11 +25,7 @@ struct Dropped;
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets open requests
 /// finish (for up to 5 seconds).
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
+pub async fn serve(listener: TcpListener, app: Router, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
     let builder = hyper::server::conn::http1::Builder::new();
     tokio::pin!(shutdown);

@@ -52,14 +52,12 @@ pub struct Store {
     conn: Mutex<Connection>,
     migrations: &'static [&'static str],
     path: Option<PathBuf>,
+    generation: u64,
 }
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store")
-            .field("name", &self.name)
-            .field("path", &self.path)
-            .finish()
+        f.debug_struct("Store").field("name", &self.name).field("path", &self.path).finish()
     }
 }
 
@@ -68,18 +66,11 @@ impl Store {
     ///
     /// `migrations[i]` moves the schema from version `i` to `i + 1`; never edit one
     /// that has shipped, add the next.
-    pub fn open(
-        location: &StoreLocation,
-        name: &str,
-        migrations: &'static [&'static str],
-    ) -> Result<Self, StoreError> {
+    pub fn open(location: &StoreLocation, name: &str, migrations: &'static [&'static str]) -> Result<Self, StoreError> {
         let (conn, path) = match location {
             StoreLocation::Memory => (Connection::open_in_memory()?, None),
             StoreLocation::Dir(dir) => {
-                std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir {
-                    path: dir.clone(),
-                    source,
-                })?;
+                std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.clone(), source })?;
                 let path = dir.join(format!("{name}.sqlite"));
                 let conn = Connection::open(&path)?;
                 conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -89,11 +80,21 @@ impl Store {
         };
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // How many times this database has been opened: seeds id streams so that ids
+        // made after a restart never repeat earlier ones.
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS _ecosim_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             INSERT INTO _ecosim_meta VALUES ('generation', 0)
+                ON CONFLICT(key) DO UPDATE SET value = value + 1;",
+        )?;
+        let generation: i64 =
+            conn.query_row("SELECT value FROM _ecosim_meta WHERE key = 'generation'", [], |r| r.get(0))?;
         let store = Self {
             name: name.to_owned(),
             conn: Mutex::new(conn),
             migrations,
             path,
+            generation: u64::try_from(generation).unwrap_or(0),
         };
         store.migrate()?;
         Ok(store)
@@ -108,11 +109,7 @@ impl Store {
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         let version = usize::try_from(version).unwrap_or(0);
         if version > self.migrations.len() {
-            return Err(StoreError::TooNew {
-                name: self.name.clone(),
-                found: version,
-                known: self.migrations.len(),
-            });
+            return Err(StoreError::TooNew { name: self.name.clone(), found: version, known: self.migrations.len() });
         }
         for (i, sql) in self.migrations.iter().enumerate().skip(version) {
             let tx = conn.transaction()?;
@@ -125,10 +122,13 @@ impl Store {
 
     /// The schema version the database is at.
     pub fn schema_version(&self) -> Result<usize, StoreError> {
-        let v: i64 = self
-            .lock()
-            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        let v: i64 = self.lock().pragma_query_value(None, "user_version", |r| r.get(0))?;
         Ok(usize::try_from(v).unwrap_or(0))
+    }
+
+    /// How many times the database was opened before (0 for a new or in-memory one).
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The database file, if on disk.
@@ -137,10 +137,7 @@ impl Store {
     }
 
     /// Runs `f` with the connection.
-    pub fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
+    pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
         Ok(f(&self.lock())?)
     }
 
@@ -161,10 +158,10 @@ impl Store {
         let conn = self.lock();
         let tables: Vec<String> = {
             let mut stmt = conn.prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name NOT LIKE '\\_ecosim%' ESCAPE '\\'",
             )?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+            stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
         conn.execute_batch("PRAGMA foreign_keys = OFF")?;
         for t in &tables {
@@ -179,18 +176,15 @@ impl Store {
         let conn = self.lock();
         let tables: Vec<String> = {
             let mut stmt = conn.prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+                 AND name NOT LIKE '\\_ecosim%' ESCAPE '\\' ORDER BY name",
             )?;
-            stmt.query_map([], |r| r.get(0))?
-                .collect::<Result<_, _>>()?
+            stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
         };
         let mut out = serde_json::Map::new();
         for t in tables {
-            let n: i64 = conn.query_row(
-                &format!("SELECT COUNT(*) FROM \"{}\"", t.replace('"', "\"\"")),
-                [],
-                |r| r.get(0),
-            )?;
+            let n: i64 =
+                conn.query_row(&format!("SELECT COUNT(*) FROM \"{}\"", t.replace('"', "\"\"")), [], |r| r.get(0))?;
             out.insert(t, n.into());
         }
         Ok(out)
@@ -213,20 +207,15 @@ mod tests {
         {
             let s = Store::open(&loc, "sistema-ts", &MIGRATIONS[..1]).expect("open");
             assert_eq!(s.schema_version().expect("v"), 1);
-            s.with(|c| c.execute("INSERT INTO cun VALUES ('6HQ5EW73HE', 'POSITIVO')", []))
-                .expect("insert");
+            s.with(|c| c.execute("INSERT INTO cun VALUES ('6HQ5EW73HE', 'POSITIVO')", [])).expect("insert");
         }
         let s = Store::open(&loc, "sistema-ts", MIGRATIONS).expect("reopen");
         assert_eq!(s.schema_version().expect("v"), 2);
-        let (esito, region): (String, String) = s
-            .with(|c| {
-                c.query_row("SELECT esito, region FROM cun", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-            })
-            .expect("row");
+        let (esito, region): (String, String) =
+            s.with(|c| c.query_row("SELECT esito, region FROM cun", [], |r| Ok((r.get(0)?, r.get(1)?)))).expect("row");
         assert_eq!((esito.as_str(), region.as_str()), ("POSITIVO", "000"));
         assert!(s.path().is_some_and(|p| p.ends_with("sistema-ts.sqlite")));
+        assert_eq!(s.generation(), 1);
     }
 
     #[test]
@@ -234,17 +223,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let loc = StoreLocation::Dir(dir.path().to_owned());
         drop(Store::open(&loc, "x", MIGRATIONS).expect("open"));
-        assert!(matches!(
-            Store::open(&loc, "x", &MIGRATIONS[..1]),
-            Err(StoreError::TooNew { found: 2, .. })
-        ));
+        assert!(matches!(Store::open(&loc, "x", &MIGRATIONS[..1]), Err(StoreError::TooNew { found: 2, .. })));
     }
 
     #[test]
     fn reset_empties_tables_and_counts_show_it() {
         let s = Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open");
-        s.with(|c| c.execute("INSERT INTO cun (code, esito) VALUES ('A', 'B')", []))
-            .expect("insert");
+        s.with(|c| c.execute("INSERT INTO cun (code, esito) VALUES ('A', 'B')", [])).expect("insert");
         assert_eq!(s.counts().expect("counts")["cun"], 1);
         s.reset().expect("reset");
         assert_eq!(s.counts().expect("counts")["cun"], 0);

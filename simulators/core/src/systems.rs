@@ -1,9 +1,7 @@
 //! The systems of the ecosystem, their names and default ports.
 
 /// One system of the simulated ecosystem.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum System {
     /// Dashboard and control plane.

@@ -73,11 +73,7 @@ impl CheckedAlphabet {
         let expected = self.check_char(&b[..self.len - 1]);
         let found = b[self.len - 1];
         if expected != found {
-            return Err(CodeError::Check {
-                kind: self.kind,
-                expected: char::from(expected),
-                found: char::from(found),
-            });
+            return Err(CodeError::Check { kind: self.kind, expected: char::from(expected), found: char::from(found) });
         }
         Ok(())
     }

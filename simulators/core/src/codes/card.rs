@@ -12,12 +12,7 @@ use crate::rng::SeededRng;
 
 fn all_digits(kind: &'static str, s: &str) -> Result<(), CodeError> {
     match s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
-        Some((i, c)) => Err(CodeError::Character {
-            kind,
-            position: i + 1,
-            found: c,
-            expected: "a digit",
-        }),
+        Some((i, c)) => Err(CodeError::Character { kind, position: i + 1, found: c, expected: "a digit" }),
         None => Ok(()),
     }
 }
@@ -107,9 +102,7 @@ impl CardLast8 {
 
     /// The digits as a number (for compact indexes).
     pub fn as_u32(&self) -> u32 {
-        self.0
-            .iter()
-            .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+        self.0.iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
     }
 }
 

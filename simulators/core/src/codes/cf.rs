@@ -56,8 +56,7 @@ fn letters(text: &str) -> Vec<u8> {
                 'ù' | 'ú' | 'Ù' | 'Ú' | 'û' | 'ü' => 'U',
                 c => c,
             };
-            c.is_ascii_alphabetic()
-                .then(|| c.to_ascii_uppercase() as u8)
+            c.is_ascii_alphabetic().then(|| c.to_ascii_uppercase() as u8)
         })
         .collect()
 }
@@ -78,11 +77,7 @@ pub(crate) fn surname_code(surname: &str) -> [u8; 3] {
 pub(crate) fn name_code(name: &str) -> [u8; 3] {
     let l = letters(name);
     let consonants: Vec<u8> = l.iter().copied().filter(|b| !is_vowel(*b)).collect();
-    if consonants.len() >= 4 {
-        [consonants[0], consonants[2], consonants[3]]
-    } else {
-        surname_code(name)
-    }
+    if consonants.len() >= 4 { [consonants[0], consonants[2], consonants[3]] } else { surname_code(name) }
 }
 
 fn check_letter(first15: &[u8]) -> u8 {
@@ -105,43 +100,24 @@ impl CodiceFiscale {
         for (i, c) in s.chars().enumerate() {
             let (ok, expected) = match i {
                 0..=5 => (c.is_ascii_uppercase(), "a letter (surname and name)"),
-                6 | 7 => (
-                    c.is_ascii() && digit_value(c as u8).is_some(),
-                    "a digit or one of LMNPQRSTUV (year)",
-                ),
-                8 => (
-                    c.is_ascii() && MONTHS.contains(&(c as u8)),
-                    "a month letter, one of ABCDEHLMPRST",
-                ),
-                9 | 10 => (
-                    c.is_ascii() && digit_value(c as u8).is_some(),
-                    "a digit or one of LMNPQRSTUV (day)",
-                ),
+                6 | 7 => (c.is_ascii() && digit_value(c as u8).is_some(), "a digit or one of LMNPQRSTUV (year)"),
+                8 => (c.is_ascii() && MONTHS.contains(&(c as u8)), "a month letter, one of ABCDEHLMPRST"),
+                9 | 10 => (c.is_ascii() && digit_value(c as u8).is_some(), "a digit or one of LMNPQRSTUV (day)"),
                 11 => (c.is_ascii_uppercase(), "a letter (Belfiore code)"),
-                12..=14 => (
-                    c.is_ascii() && digit_value(c as u8).is_some(),
-                    "a digit or one of LMNPQRSTUV (Belfiore code)",
-                ),
+                12..=14 => {
+                    (c.is_ascii() && digit_value(c as u8).is_some(), "a digit or one of LMNPQRSTUV (Belfiore code)")
+                }
                 _ => (c.is_ascii_uppercase(), "a letter (check character)"),
             };
             if !ok {
-                return Err(CodeError::Character {
-                    kind: KIND,
-                    position: i + 1,
-                    found: c,
-                    expected,
-                });
+                return Err(CodeError::Character { kind: KIND, position: i + 1, found: c, expected });
             }
         }
         let mut code = [0u8; 16];
         code.copy_from_slice(b);
         let expected = check_letter(&code[..15]);
         if expected != code[15] {
-            return Err(CodeError::Check {
-                kind: KIND,
-                expected: char::from(expected),
-                found: char::from(code[15]),
-            });
+            return Err(CodeError::Check { kind: KIND, expected: char::from(expected), found: char::from(code[15]) });
         }
         let cf = Self(code);
         let base = cf.base_form();
@@ -153,10 +129,7 @@ impl CodiceFiscale {
             });
         }
         if &base.0[12..15] == b"000" {
-            return Err(CodeError::Invalid {
-                kind: KIND,
-                message: "Belfiore code digits cannot be 000".into(),
-            });
+            return Err(CodeError::Invalid { kind: KIND, message: "Belfiore code digits cannot be 000".into() });
         }
         Ok(cf)
     }
@@ -171,10 +144,7 @@ impl CodiceFiscale {
         {
             return Err(CodeError::Invalid {
                 kind: KIND,
-                message: format!(
-                    "birthplace {:?} is not a Belfiore code (a letter and 3 digits)",
-                    p.birthplace
-                ),
+                message: format!("birthplace {:?} is not a Belfiore code (a letter and 3 digits)", p.birthplace),
             });
         }
         Ok(Self::from_person_unchecked(p))
@@ -226,9 +196,7 @@ impl CodiceFiscale {
 
     /// Whether any digit is written as an omocode letter.
     pub fn is_omocode(&self) -> bool {
-        OMOCODE_POSITIONS
-            .iter()
-            .any(|&p| !self.0[p].is_ascii_digit())
+        OMOCODE_POSITIONS.iter().any(|&p| !self.0[p].is_ascii_digit())
     }
 
     /// The code as text.
@@ -247,11 +215,7 @@ impl CodiceFiscale {
 
     /// The sex the code states.
     pub fn sex(&self) -> Sex {
-        if self.day_field() > 40 {
-            Sex::F
-        } else {
-            Sex::M
-        }
+        if self.day_field() > 40 { Sex::F } else { Sex::M }
     }
 
     /// The Belfiore code of the birthplace, decoded (`F205`).

@@ -15,11 +15,7 @@ impl MobileNumber {
     pub fn parse(input: &str) -> Result<Self, CodeError> {
         const KIND: &str = "mobile number";
         let s = input.trim();
-        let (offset, rest) = if let Some(r) = s.strip_prefix('+') {
-            (1, r)
-        } else {
-            (0, s)
-        };
+        let (offset, rest) = if let Some(r) = s.strip_prefix('+') { (1, r) } else { (0, s) };
         if let Some((i, c)) = rest.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
             return Err(CodeError::Character {
                 kind: KIND,
@@ -41,17 +37,11 @@ impl MobileNumber {
         if !national.starts_with('3') {
             return Err(CodeError::Invalid {
                 kind: KIND,
-                message: format!(
-                    "{national:?} is not an Italian mobile number (it must start with 3)"
-                ),
+                message: format!("{national:?} is not an Italian mobile number (it must start with 3)"),
             });
         }
         if !(9..=10).contains(&national.len()) {
-            return Err(CodeError::Length {
-                kind: KIND,
-                expected: "9 or 10 (national number)",
-                found: national.len(),
-            });
+            return Err(CodeError::Length { kind: KIND, expected: "9 or 10 (national number)", found: national.len() });
         }
         Ok(Self(format!("+39{national}")))
     }
@@ -87,36 +77,18 @@ impl Msisdn {
             (None, None) => {
                 return Err(CodeError::Invalid {
                     kind: KIND,
-                    message:
-                        "must start with + and the country code (or be an Italian mobile number)"
-                            .into(),
+                    message: "must start with + and the country code (or be an Italian mobile number)".into(),
                 });
             }
         };
-        if let Some((i, c)) = digits
-            .chars()
-            .enumerate()
-            .find(|(_, c)| !c.is_ascii_digit())
-        {
-            return Err(CodeError::Character {
-                kind: KIND,
-                position: i + 1 + offset,
-                found: c,
-                expected: "a digit",
-            });
+        if let Some((i, c)) = digits.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
+            return Err(CodeError::Character { kind: KIND, position: i + 1 + offset, found: c, expected: "a digit" });
         }
         if !(8..=15).contains(&digits.len()) {
-            return Err(CodeError::Length {
-                kind: KIND,
-                expected: "8 to 15 digits",
-                found: digits.len(),
-            });
+            return Err(CodeError::Length { kind: KIND, expected: "8 to 15 digits", found: digits.len() });
         }
         if digits.starts_with('0') {
-            return Err(CodeError::Invalid {
-                kind: KIND,
-                message: "a country code cannot start with 0".into(),
-            });
+            return Err(CodeError::Invalid { kind: KIND, message: "a country code cannot start with 0".into() });
         }
         Ok(Self(format!("+{digits}")))
     }
@@ -146,48 +118,24 @@ impl Email {
     /// Parses an address like `mario.rossi@example.it`.
     pub fn parse(input: &str) -> Result<Self, CodeError> {
         const KIND: &str = "e-mail address";
-        let invalid = |message: &str| CodeError::Invalid {
-            kind: KIND,
-            message: message.into(),
-        };
+        let invalid = |message: &str| CodeError::Invalid { kind: KIND, message: message.into() };
         let s = input.trim();
         if s.len() > 254 {
-            return Err(CodeError::Length {
-                kind: KIND,
-                expected: "at most 254",
-                found: s.len(),
-            });
+            return Err(CodeError::Length { kind: KIND, expected: "at most 254", found: s.len() });
         }
-        let (local, domain) = s
-            .split_once('@')
-            .ok_or_else(|| invalid("must contain '@'"))?;
+        let (local, domain) = s.split_once('@').ok_or_else(|| invalid("must contain '@'"))?;
         if domain.contains('@') {
             return Err(invalid("must contain only one '@'"));
         }
         if local.is_empty() || local.len() > 64 {
             return Err(invalid("the part before '@' must have 1 to 64 characters"));
         }
-        if let Some((i, c)) = s
-            .chars()
-            .enumerate()
-            .find(|(_, c)| c.is_whitespace() || c.is_control())
-        {
-            return Err(CodeError::Character {
-                kind: KIND,
-                position: i + 1,
-                found: c,
-                expected: "no spaces",
-            });
+        if let Some((i, c)) = s.chars().enumerate().find(|(_, c)| c.is_whitespace() || c.is_control()) {
+            return Err(CodeError::Character { kind: KIND, position: i + 1, found: c, expected: "no spaces" });
         }
         let local_ok = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c);
-        if !local.chars().all(local_ok)
-            || local.starts_with('.')
-            || local.ends_with('.')
-            || local.contains("..")
-        {
-            return Err(invalid(
-                "the part before '@' has characters or dots that are not allowed",
-            ));
+        if !local.chars().all(local_ok) || local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+            return Err(invalid("the part before '@' has characters or dots that are not allowed"));
         }
         let labels: Vec<&str> = domain.split('.').collect();
         if labels.len() < 2 {

@@ -95,18 +95,10 @@ impl Nrfe {
         let s = input.trim();
         super::expect_len("NRFE", s, 17, "17")?;
         if let Some((i, c)) = s.chars().enumerate().find(|(_, c)| !c.is_ascii_digit()) {
-            return Err(CodeError::Character {
-                kind: "NRFE",
-                position: i + 1,
-                found: c,
-                expected: "a digit",
-            });
+            return Err(CodeError::Character { kind: "NRFE", position: i + 1, found: c, expected: "a digit" });
         }
         if !s.starts_with("99") {
-            return Err(CodeError::Invalid {
-                kind: "NRFE",
-                message: "must start with 99".into(),
-            });
+            return Err(CodeError::Invalid { kind: "NRFE", message: "must start with 99".into() });
         }
         Ok(Self(s.to_owned()))
     }

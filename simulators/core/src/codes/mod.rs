@@ -47,9 +47,7 @@ pub enum CodeError {
         found: usize,
     },
     /// A character is not allowed at that position.
-    #[error(
-        "{kind}: character {found:?} at position {position} is not allowed (expected {expected})"
-    )]
+    #[error("{kind}: character {found:?} at position {position} is not allowed (expected {expected})")]
     Character {
         /// The kind of code.
         kind: &'static str,
@@ -87,29 +85,13 @@ pub fn sha256_hex(text: &str) -> String {
 
 /// Whether `text` is a lowercase-hex SHA-256 (64 characters `[0-9a-f]`).
 pub fn is_sha256_hex(text: &str) -> bool {
-    text.len() == 64
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Checks the length of `s` in characters, naming the code kind in the error.
-fn expect_len(
-    kind: &'static str,
-    s: &str,
-    len: usize,
-    expected: &'static str,
-) -> Result<(), CodeError> {
+fn expect_len(kind: &'static str, s: &str, len: usize, expected: &'static str) -> Result<(), CodeError> {
     let found = s.chars().count();
-    if found == len {
-        Ok(())
-    } else {
-        Err(CodeError::Length {
-            kind,
-            expected,
-            found,
-        })
-    }
+    if found == len { Ok(()) } else { Err(CodeError::Length { kind, expected, found }) }
 }
 
 #[cfg(test)]
@@ -118,10 +100,7 @@ mod tests {
 
     #[test]
     fn sha256_hex_is_lowercase_hex_of_the_text() {
-        assert_eq!(
-            sha256_hex("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         assert!(is_sha256_hex(&sha256_hex("x")));
         assert!(!is_sha256_hex(&sha256_hex("x").to_uppercase()));
     }

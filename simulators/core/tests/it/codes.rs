@@ -1,9 +1,8 @@
 //! The codes of CODES.md: every test vector, and properties over generated codes.
 
 use ecosim_core::codes::{
-    ALPHABET25, ALPHABET33, Authcode, CardLast8, CardNumber, CodeError, CodiceFiscale, Cuev, Cun,
-    Email, MobileNumber, Msisdn, Nrfe, Nucg, Otp, PersonData, Sex, TesseraSanitaria, check_sum,
-    sha256_hex,
+    ALPHABET25, ALPHABET33, Authcode, CardLast8, CardNumber, CodeError, CodiceFiscale, Cuev, Cun, Email, MobileNumber,
+    Msisdn, Nrfe, Nucg, Otp, PersonData, Sex, TesseraSanitaria, check_sum, sha256_hex,
 };
 use ecosim_core::rng::SeededRng;
 use jiff::civil::date;
@@ -23,34 +22,17 @@ fn codes_md_codice_fiscale_vectors() {
     }
     assert_eq!(
         CodiceFiscale::parse("RSSMRA45D25F205X"),
-        Err(CodeError::Check {
-            kind: "codice fiscale",
-            expected: 'N',
-            found: 'X'
-        })
+        Err(CodeError::Check { kind: "codice fiscale", expected: 'N', found: 'X' })
     );
 }
 
 #[test]
 fn codice_fiscale_errors_name_the_position() {
     let err = CodiceFiscale::parse("RSSMRA45Z25F205N").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CodeError::Character {
-                position: 9,
-                found: 'Z',
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, CodeError::Character { position: 9, found: 'Z', .. }), "{err}");
     assert!(err.to_string().contains("month"), "{err}");
     let err = CodiceFiscale::parse("RSSMRA45D25F205").unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "codice fiscale must be 16 characters long, found 15"
-    );
+    assert_eq!(err.to_string(), "codice fiscale must be 16 characters long, found 15");
     // Day 35 is neither a man's nor a woman's day.
     let body = "RSSMRA45D35F205";
     let check = (b'A' + (ecosim_core::codes::check_sum(body.as_bytes()) % 26) as u8) as char;
@@ -60,30 +42,15 @@ fn codice_fiscale_errors_name_the_position() {
 
 #[test]
 fn codice_fiscale_is_accepted_in_lower_case() {
-    assert_eq!(
-        CodiceFiscale::parse(" rssmra45d25f205n ").map(|c| c.to_string()),
-        Ok("RSSMRA45D25F205N".into())
-    );
+    assert_eq!(CodiceFiscale::parse(" rssmra45d25f205n ").map(|c| c.to_string()), Ok("RSSMRA45D25F205N".into()));
 }
 
 #[test]
 fn codice_fiscale_from_a_person_matches_the_vectors() {
-    let mario = PersonData {
-        surname: "Rossi",
-        name: "Mario",
-        sex: Sex::M,
-        birth_date: date(1945, 4, 25),
-        birthplace: "F205",
-    };
-    assert_eq!(
-        CodiceFiscale::from_person(&mario).map(|c| c.to_string()),
-        Ok("RSSMRA45D25F205N".into())
-    );
-    let maria = PersonData {
-        name: "Maria",
-        sex: Sex::F,
-        ..mario
-    };
+    let mario =
+        PersonData { surname: "Rossi", name: "Mario", sex: Sex::M, birth_date: date(1945, 4, 25), birthplace: "F205" };
+    assert_eq!(CodiceFiscale::from_person(&mario).map(|c| c.to_string()), Ok("RSSMRA45D25F205N".into()));
+    let maria = PersonData { name: "Maria", sex: Sex::F, ..mario };
     let cf = CodiceFiscale::from_person(&maria).expect("valid person");
     assert_eq!(&cf.as_str()[..11], "RSSMRA45D65");
     assert_eq!(cf.sex(), Sex::F);
@@ -94,22 +61,13 @@ fn codice_fiscale_from_a_person_matches_the_vectors() {
 #[test]
 fn omocode_variants_decode_to_the_base_form() {
     let base = CodiceFiscale::parse("RSSMRA45D25F205N").expect("valid");
-    assert_eq!(
-        base.omocode_variant(1).map(|c| c.to_string()),
-        Some("RSSMRA45D25F20RI".into())
-    );
-    assert_eq!(
-        base.omocode_variant(2).map(|c| c.to_string()),
-        Some("RSSMRA45D25F2LRT".into())
-    );
+    assert_eq!(base.omocode_variant(1).map(|c| c.to_string()), Some("RSSMRA45D25F20RI".into()));
+    assert_eq!(base.omocode_variant(2).map(|c| c.to_string()), Some("RSSMRA45D25F2LRT".into()));
     for level in 1..=7 {
         let v = base.omocode_variant(level).expect("level in range");
         assert_eq!(CodiceFiscale::parse(v.as_str()), Ok(v));
         assert_eq!(v.base_form(), base);
-        assert_eq!(
-            v.birth_date(date(2021, 1, 1)),
-            base.birth_date(date(2021, 1, 1))
-        );
+        assert_eq!(v.birth_date(date(2021, 1, 1)), base.birth_date(date(2021, 1, 1)));
     }
     assert_eq!(base.omocode_variant(8), None);
 }
@@ -120,22 +78,8 @@ fn codes_md_otp_and_cun_vectors() {
         assert!(Otp::parse(ok).is_ok(), "{ok}");
         assert!(Cun::parse(ok).is_ok(), "{ok}");
     }
-    assert!(matches!(
-        Otp::parse("KJ23IWY5UA"),
-        Err(CodeError::Check {
-            expected: 'J',
-            found: 'A',
-            ..
-        })
-    ));
-    assert!(matches!(
-        Otp::parse("KJ23IWY5U0"),
-        Err(CodeError::Character {
-            position: 10,
-            found: '0',
-            ..
-        })
-    ));
+    assert!(matches!(Otp::parse("KJ23IWY5UA"), Err(CodeError::Check { expected: 'J', found: 'A', .. })));
+    assert!(matches!(Otp::parse("KJ23IWY5U0"), Err(CodeError::Character { position: 10, found: '0', .. })));
 }
 
 #[test]
@@ -146,18 +90,12 @@ fn cun_parses_with_or_without_prefix_and_displays_with_it() {
     assert_eq!(a.to_string(), "CUN-6HQ5EW73HE");
     assert_eq!(a.as_str(), "6HQ5EW73HE");
     assert_eq!(a.sha256(), sha256_hex("CUN-6HQ5EW73HE"));
-    assert_eq!(
-        Otp::parse("6HQ5EW73HE").map(|o| o.sha256()),
-        Ok(sha256_hex("6HQ5EW73HE"))
-    );
+    assert_eq!(Otp::parse("6HQ5EW73HE").map(|o| o.sha256()), Ok(sha256_hex("6HQ5EW73HE")));
 }
 
 #[test]
 fn otp_is_grouped_three_four_three_for_dictation() {
-    assert_eq!(
-        Otp::parse("KJ23IWY5UJ").map(|o| o.grouped()),
-        Ok("KJ2-3IWY-5UJ".into())
-    );
+    assert_eq!(Otp::parse("KJ23IWY5UJ").map(|o| o.grouped()), Ok("KJ2-3IWY-5UJ".into()));
 }
 
 #[test]
@@ -173,27 +111,15 @@ fn codes_md_green_certificate_vectors() {
         assert_eq!(c.sha256(), sha256_hex(&format!("CUEV-{ok}")));
     }
     assert!(Nucg::parse("NUCG-HNZHEDP843").is_ok());
-    assert!(matches!(
-        Authcode::parse("WK2DEHZD9PCG"),
-        Err(CodeError::Character { position: 12, .. })
-    ));
+    assert!(matches!(Authcode::parse("WK2DEHZD9PCG"), Err(CodeError::Character { position: 12, .. })));
 }
 
 #[test]
 fn nrfe_is_17_digits_starting_with_99() {
     assert!(Nrfe::parse("99123456789012345").is_ok());
-    assert!(matches!(
-        Nrfe::parse("98123456789012345"),
-        Err(CodeError::Invalid { .. })
-    ));
-    assert!(matches!(
-        Nrfe::parse("9912345678901234"),
-        Err(CodeError::Length { found: 16, .. })
-    ));
-    assert!(matches!(
-        Nrfe::parse("9912345678901234X"),
-        Err(CodeError::Character { position: 17, .. })
-    ));
+    assert!(matches!(Nrfe::parse("98123456789012345"), Err(CodeError::Invalid { .. })));
+    assert!(matches!(Nrfe::parse("9912345678901234"), Err(CodeError::Length { found: 16, .. })));
+    assert!(matches!(Nrfe::parse("9912345678901234X"), Err(CodeError::Character { position: 17, .. })));
 }
 
 #[test]
@@ -204,10 +130,7 @@ fn health_card_gives_its_last_8_digits_and_issuer() {
     assert!(card.is_valid_on(date(2026, 5, 31)));
     assert!(!card.is_valid_on(date(2026, 6, 1)));
     assert!(CardNumber::parse("8038000160123456789").is_err());
-    assert!(matches!(
-        CardNumber::parse("8038000160123456789A"),
-        Err(CodeError::Character { position: 20, .. })
-    ));
+    assert!(matches!(CardNumber::parse("8038000160123456789A"), Err(CodeError::Character { position: 20, .. })));
     assert!(CardLast8::parse("1234567").is_err());
     assert!(TesseraSanitaria::parse("80380001601234567890", "31/05/2026").is_err());
 }
@@ -215,65 +138,27 @@ fn health_card_gives_its_last_8_digits_and_issuer() {
 #[test]
 fn mobile_numbers_are_normalised_to_e164() {
     for ok in ["3331234567", "+393331234567", "00393331234567"] {
-        assert_eq!(
-            MobileNumber::parse(ok).map(|m| m.to_string()),
-            Ok("+393331234567".into()),
-            "{ok}"
-        );
+        assert_eq!(MobileNumber::parse(ok).map(|m| m.to_string()), Ok("+393331234567".into()), "{ok}");
     }
-    for bad in [
-        "333 1234567",
-        "333123456A",
-        "+44 7700900123",
-        "0612345678",
-        "33312",
-        "+33612345678",
-    ] {
+    for bad in ["333 1234567", "333123456A", "+44 7700900123", "0612345678", "33312", "+33612345678"] {
         assert!(MobileNumber::parse(bad).is_err(), "{bad}");
     }
     let err = MobileNumber::parse("333 1234567").unwrap_err();
-    assert!(
-        matches!(
-            err,
-            CodeError::Character {
-                position: 4,
-                found: ' ',
-                ..
-            }
-        ),
-        "{err}"
-    );
+    assert!(matches!(err, CodeError::Character { position: 4, found: ' ', .. }), "{err}");
 }
 
 #[test]
 fn msisdn_takes_foreign_numbers_too() {
-    assert_eq!(
-        Msisdn::parse("+447700900123").map(|m| m.to_string()),
-        Ok("+447700900123".into())
-    );
-    assert_eq!(
-        Msisdn::parse("3331234567").map(|m| m.to_string()),
-        Ok("+393331234567".into())
-    );
+    assert_eq!(Msisdn::parse("+447700900123").map(|m| m.to_string()), Ok("+447700900123".into()));
+    assert_eq!(Msisdn::parse("3331234567").map(|m| m.to_string()), Ok("+393331234567".into()));
     assert!(Msisdn::parse("+44 7700").is_err());
     assert!(Msisdn::parse("7700900123").is_err());
 }
 
 #[test]
 fn email_addresses_are_checked() {
-    assert_eq!(
-        Email::parse("Mario.Rossi@Example.IT").map(|e| e.to_string()),
-        Ok("Mario.Rossi@example.it".into())
-    );
-    for bad in [
-        "mario",
-        "mario@",
-        "@example.it",
-        "ma rio@example.it",
-        "mario@example",
-        "a@@b.it",
-        "a..b@c.it",
-    ] {
+    assert_eq!(Email::parse("Mario.Rossi@Example.IT").map(|e| e.to_string()), Ok("Mario.Rossi@example.it".into()));
+    for bad in ["mario", "mario@", "@example.it", "ma rio@example.it", "mario@example", "a@@b.it", "a..b@c.it"] {
         assert!(Email::parse(bad).is_err(), "{bad}");
     }
 }
@@ -299,11 +184,7 @@ fn single_changes(code: &str, alphabet: &[u8]) -> Vec<String> {
 
 /// The table value a character adds to `sum()` at 0-based position `i`.
 fn table_value(c: u8, i: usize) -> u32 {
-    if i.is_multiple_of(2) {
-        check_sum(&[c])
-    } else {
-        check_sum(&[b'B', c])
-    }
+    if i.is_multiple_of(2) { check_sum(&[c]) } else { check_sum(&[b'B', c]) }
 }
 
 /// A single change of a body character is caught unless the old and new characters
@@ -317,15 +198,8 @@ fn assert_single_changes_behave(
     let m = alphabet.len() as u32;
     let last = code.len() - 1;
     for changed in single_changes(code, alphabet) {
-        let i = changed
-            .bytes()
-            .zip(code.bytes())
-            .position(|(a, b)| a != b)
-            .expect("one change");
-        let (new, old) = (
-            table_value(changed.as_bytes()[i], i),
-            table_value(code.as_bytes()[i], i),
-        );
+        let i = changed.bytes().zip(code.bytes()).position(|(a, b)| a != b).expect("one change");
+        let (new, old) = (table_value(changed.as_bytes()[i], i), table_value(code.as_bytes()[i], i));
         let undetectable = i != last && (new + m * 26 - old).is_multiple_of(m);
         prop_assert_eq!(parses(&changed), undetectable, "{} from {}", changed, code);
     }

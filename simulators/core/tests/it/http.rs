@@ -51,19 +51,10 @@ struct TestApp {
 
 impl TestApp {
     fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .post(format!("{}{path}", self.url))
-            .basic_auth("sar-160", Some("sar-160-secret"))
+        self.http.post(format!("{}{path}", self.url)).basic_auth("sar-160", Some("sar-160-secret"))
     }
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, format!("{}/_admin{path}", self.url));
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}/_admin{path}", self.url));
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -75,50 +66,31 @@ impl TestApp {
 
 async fn spawn_toy() -> TestApp {
     ecosim_core::telemetry::init_for_tests();
-    let ctx = Context::new(Config {
-        population: 100,
-        ..Config::for_tests(42)
-    });
+    let ctx = Context::new(Config { population: 100, ..Config::for_tests(42) });
     let toy = Arc::new(Toy {
-        store: ctx
-            .open_store(
-                System::SistemaTs,
-                &["CREATE TABLE notes (text TEXT NOT NULL);"],
-            )
-            .expect("store"),
+        store: ctx.open_store(System::SistemaTs, &["CREATE TABLE notes (text TEXT NOT NULL);"]).expect("store"),
     });
     let t = toy.clone();
-    let routes = Router::new()
-        .route("/ping", get(|| async { "pong" }))
-        .route(
-            "/notes",
-            post(move |caller: Caller, ApiJson(note): ApiJson<Note>| {
-                let t = t.clone();
-                async move {
-                    caller.require_role(&[Role::Sar])?;
-                    t.store
-                        .with(|c| c.execute("INSERT INTO notes VALUES (?1)", [&note.text]))?;
-                    Ok::<_, Problem>(axum::Json(json!({"saved": note.text, "by": caller.0.name})))
-                }
-            }),
-        );
-    let app = boundary::mount(
-        routes.merge(admin::router(ctx.clone(), System::SistemaTs, toy)),
-        &ctx,
-        System::SistemaTs,
+    let routes = Router::new().route("/ping", get(|| async { "pong" })).route(
+        "/notes",
+        post(move |caller: Caller, ApiJson(note): ApiJson<Note>| {
+            let t = t.clone();
+            async move {
+                caller.require_role(&[Role::Sar])?;
+                t.store.with(|c| c.execute("INSERT INTO notes VALUES (?1)", [&note.text]))?;
+                Ok::<_, Problem>(axum::Json(json!({"saved": note.text, "by": caller.0.name})))
+            }
+        }),
     );
+    let app =
+        boundary::mount(routes.merge(admin::router(ctx.clone(), System::SistemaTs, toy)), &ctx, System::SistemaTs);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel();
     tokio::spawn(ecosim_core::server::serve(listener, app, async {
         let _ = rx.await;
     }));
-    TestApp {
-        url,
-        ctx,
-        http: reqwest::Client::new(),
-        _shutdown: tx,
-    }
+    TestApp { url, ctx, http: reqwest::Client::new(), _shutdown: tx }
 }
 
 #[tokio::test]
@@ -133,16 +105,9 @@ async fn health_names_the_system() {
 #[tokio::test]
 async fn requests_are_journaled_with_caller_bodies_and_virtual_time() {
     let app = spawn_toy().await;
-    let res = app
-        .post("/notes")
-        .json(&json!({"text": "ciao"}))
-        .send()
-        .await
-        .expect("post");
+    let res = app.post("/notes").json(&json!({"text": "ciao"})).send().await.expect("post");
     assert_eq!(res.status(), 200);
-    let (_, page) = app
-        .admin(reqwest::Method::GET, "/journal?since=0", None)
-        .await;
+    let (_, page) = app.admin(reqwest::Method::GET, "/journal?since=0", None).await;
     let e = &page["exchanges"][0];
     assert_eq!(e["from"], "sar-160");
     assert_eq!(e["to"], "sistema-ts");
@@ -150,30 +115,17 @@ async fn requests_are_journaled_with_caller_bodies_and_virtual_time() {
     assert_eq!(e["path"], "/notes");
     assert_eq!(e["status"], 200);
     assert_eq!(e["request_body"], r#"{"text":"ciao"}"#);
-    assert!(
-        e["response_body"]
-            .as_str()
-            .expect("text")
-            .contains("sar-160")
-    );
+    assert!(e["response_body"].as_str().expect("text").contains("sar-160"));
     assert_eq!(e["time"], app.ctx.clock().now().to_string());
     // Admin calls themselves are not journaled.
-    let (_, page) = app
-        .admin(reqwest::Method::GET, "/journal?since=1", None)
-        .await;
+    let (_, page) = app.admin(reqwest::Method::GET, "/journal?since=1", None).await;
     assert_eq!(page["exchanges"], json!([]));
 }
 
 #[tokio::test]
 async fn missing_or_wrong_credentials_get_401_problem_json() {
     let app = spawn_toy().await;
-    let res = app
-        .http
-        .post(format!("{}/notes", app.url))
-        .json(&json!({"text": "x"}))
-        .send()
-        .await
-        .expect("post");
+    let res = app.http.post(format!("{}/notes", app.url)).json(&json!({"text": "x"})).send().await.expect("post");
     assert_eq!(res.status(), 401);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     assert!(res.headers().contains_key("www-authenticate"));
@@ -203,10 +155,7 @@ async fn malformed_bodies_get_400_naming_the_field() {
     for (body, field) in [
         (json!({}), "text"),
         (json!({"text": 5}), "text"),
-        (
-            json!({"text": "x", "contatti": {"cellulare": "333 1234567"}}),
-            "contatti.cellulare",
-        ),
+        (json!({"text": "x", "contatti": {"cellulare": "333 1234567"}}), "contatti.cellulare"),
     ] {
         let res = app.post("/notes").json(&body).send().await.expect("post");
         assert_eq!(res.status(), 400, "{body}");
@@ -214,12 +163,7 @@ async fn malformed_bodies_get_400_naming_the_field() {
         let p: Problem = res.json().await.expect("problem");
         assert_eq!(p.errors[0].field, field, "{body}");
     }
-    let res = app
-        .post("/notes")
-        .body("text=x")
-        .send()
-        .await
-        .expect("post");
+    let res = app.post("/notes").body("text=x").send().await.expect("post");
     assert_eq!(res.status(), 415);
 }
 
@@ -236,32 +180,16 @@ async fn a_status_fault_fires_its_number_of_times_with_retry_after() {
     assert_eq!(status, 201);
     assert_eq!(rule["match"]["system"], "sistema-ts");
     for _ in 0..2 {
-        let res = app
-            .post("/notes")
-            .json(&json!({"text": "x"}))
-            .send()
-            .await
-            .expect("post");
+        let res = app.post("/notes").json(&json!({"text": "x"})).send().await.expect("post");
         assert_eq!(res.status(), 503);
         assert_eq!(res.headers()["retry-after"], "2");
     }
-    let res = app
-        .post("/notes")
-        .json(&json!({"text": "x"}))
-        .send()
-        .await
-        .expect("post");
+    let res = app.post("/notes").json(&json!({"text": "x"})).send().await.expect("post");
     assert_eq!(res.status(), 200);
     let (_, state) = app.admin(reqwest::Method::GET, "/state", None).await;
-    assert_eq!(
-        state["simulator"]["notes"], 1,
-        "faulted requests must not reach the handler"
-    );
+    assert_eq!(state["simulator"]["notes"], 1, "faulted requests must not reach the handler");
     let page = app.ctx.journal().since(0);
-    assert_eq!(
-        page.exchanges.iter().filter(|e| e.fault.is_some()).count(),
-        2
-    );
+    assert_eq!(page.exchanges.iter().filter(|e| e.fault.is_some()).count(), 2);
 }
 
 #[tokio::test]
@@ -273,22 +201,9 @@ async fn a_drop_fault_closes_the_connection_without_an_answer() {
         Some(json!({"match": {"path": "/ping"}, "action": {"drop": true}, "times": 1})),
     )
     .await;
-    let err = app
-        .http
-        .get(format!("{}/ping", app.url))
-        .send()
-        .await
-        .expect_err("dropped");
+    let err = app.http.get(format!("{}/ping", app.url)).send().await.expect_err("dropped");
     assert!(!err.is_status(), "{err}");
-    assert_eq!(
-        app.http
-            .get(format!("{}/ping", app.url))
-            .send()
-            .await
-            .expect("ok")
-            .status(),
-        200
-    );
+    assert_eq!(app.http.get(format!("{}/ping", app.url)).send().await.expect("ok").status(), 200);
     assert_eq!(app.ctx.journal().since(0).exchanges[0].status, 0);
 }
 
@@ -302,12 +217,7 @@ async fn delay_and_timeout_faults_hold_the_answer() {
     )
     .await;
     let started = std::time::Instant::now();
-    let res = app
-        .http
-        .get(format!("{}/ping", app.url))
-        .send()
-        .await
-        .expect("served after the delay");
+    let res = app.http.get(format!("{}/ping", app.url)).send().await.expect("served after the delay");
     assert_eq!(res.status(), 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
 
@@ -330,42 +240,20 @@ async fn delay_and_timeout_faults_hold_the_answer() {
 #[tokio::test]
 async fn fault_rules_are_listed_removed_and_validated() {
     let app = spawn_toy().await;
-    let (_, rule) = app
-        .admin(
-            reqwest::Method::POST,
-            "/faults",
-            Some(json!({"action": {"status": 500}, "probability": 0.5})),
-        )
-        .await;
+    let (_, rule) =
+        app.admin(reqwest::Method::POST, "/faults", Some(json!({"action": {"status": 500}, "probability": 0.5}))).await;
     let (_, list) = app.admin(reqwest::Method::GET, "/faults", None).await;
     assert_eq!(list.as_array().map(Vec::len), Some(1));
     let id = rule["id"].as_u64().expect("id");
-    let (status, _) = app
-        .admin(reqwest::Method::DELETE, &format!("/faults/{id}"), None)
-        .await;
+    let (status, _) = app.admin(reqwest::Method::DELETE, &format!("/faults/{id}"), None).await;
     assert_eq!(status, 204);
-    let (status, _) = app
-        .admin(reqwest::Method::DELETE, &format!("/faults/{id}"), None)
-        .await;
+    let (status, _) = app.admin(reqwest::Method::DELETE, &format!("/faults/{id}"), None).await;
     assert_eq!(status, 404);
     let (status, p) = app
-        .admin(
-            reqwest::Method::POST,
-            "/faults",
-            Some(json!({"match": {"system": "immuni"}, "action": {"drop": true}})),
-        )
+        .admin(reqwest::Method::POST, "/faults", Some(json!({"match": {"system": "immuni"}, "action": {"drop": true}})))
         .await;
-    assert_eq!(
-        (status, p["errors"][0]["field"].as_str()),
-        (400, Some("match.system"))
-    );
-    let (status, p) = app
-        .admin(
-            reqwest::Method::POST,
-            "/faults",
-            Some(json!({"action": {"explode": true}})),
-        )
-        .await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (400, Some("match.system")));
+    let (status, p) = app.admin(reqwest::Method::POST, "/faults", Some(json!({"action": {"explode": true}}))).await;
     assert_eq!(status, 400);
     assert_eq!(p["errors"][0]["field"], "action.explode");
 }
@@ -374,55 +262,23 @@ async fn fault_rules_are_listed_removed_and_validated() {
 async fn the_clock_advances_through_the_admin_api_and_refuses_bad_input() {
     let app = spawn_toy().await;
     let start = app.ctx.clock().now();
-    let (status, body) = app
-        .admin(
-            reqwest::Method::POST,
-            "/clock",
-            Some(json!({"advance": "15d"})),
-        )
-        .await;
+    let (status, body) = app.admin(reqwest::Method::POST, "/clock", Some(json!({"advance": "15d"}))).await;
     assert_eq!(status, 200);
-    let expected = start
-        .checked_add(jiff::SignedDuration::from_hours(360))
-        .expect("in range");
+    let expected = start.checked_add(jiff::SignedDuration::from_hours(360)).expect("in range");
     assert_eq!(body["now"], expected.to_string());
     assert_eq!(app.ctx.clock().now(), expected);
-    let (status, p) = app
-        .admin(
-            reqwest::Method::POST,
-            "/clock",
-            Some(json!({"advance": "15 days"})),
-        )
-        .await;
-    assert_eq!(
-        (status, p["errors"][0]["field"].as_str()),
-        (400, Some("advance"))
-    );
-    let (status, p) = app
-        .admin(
-            reqwest::Method::POST,
-            "/clock",
-            Some(json!({"set": start.to_string()})),
-        )
-        .await;
-    assert_eq!(
-        (status, p["errors"][0]["field"].as_str()),
-        (400, Some("set"))
-    );
-    let (status, _) = app
-        .admin(reqwest::Method::POST, "/clock", Some(json!({})))
-        .await;
+    let (status, p) = app.admin(reqwest::Method::POST, "/clock", Some(json!({"advance": "15 days"}))).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (400, Some("advance")));
+    let (status, p) = app.admin(reqwest::Method::POST, "/clock", Some(json!({"set": start.to_string()}))).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (400, Some("set")));
+    let (status, _) = app.admin(reqwest::Method::POST, "/clock", Some(json!({}))).await;
     assert_eq!(status, 400);
 }
 
 #[tokio::test]
 async fn reset_empties_the_simulator_and_state_counts_it() {
     let app = spawn_toy().await;
-    app.post("/notes")
-        .json(&json!({"text": "x"}))
-        .send()
-        .await
-        .expect("post");
+    app.post("/notes").json(&json!({"text": "x"})).send().await.expect("post");
     let (_, state) = app.admin(reqwest::Method::GET, "/state", None).await;
     assert_eq!(state["simulator"]["notes"], 1);
     assert_eq!(state["population"], 100);
@@ -435,15 +291,8 @@ async fn reset_empties_the_simulator_and_state_counts_it() {
 #[tokio::test]
 async fn the_journal_query_is_checked() {
     let app = spawn_toy().await;
-    let (status, p) = app
-        .admin(reqwest::Method::GET, "/journal?since=abc", None)
-        .await;
-    assert_eq!(
-        (status, p["errors"][0]["field"].as_str()),
-        (400, Some("since"))
-    );
-    let (status, _) = app
-        .admin(reqwest::Method::GET, "/journal?until=3", None)
-        .await;
+    let (status, p) = app.admin(reqwest::Method::GET, "/journal?since=abc", None).await;
+    assert_eq!((status, p["errors"][0]["field"].as_str()), (400, Some("since")));
+    let (status, _) = app.admin(reqwest::Method::GET, "/journal?until=3", None).await;
     assert_eq!(status, 400);
 }

@@ -36,16 +36,11 @@ fn every_codice_fiscale_is_consistent_with_its_person() {
 fn colliding_people_get_omocode_variants_and_stay_unique() {
     // A large registry with a skewed name distribution is certain to collide.
     let p = Population::generate(1, 200_000);
-    let omocodes: Vec<_> = p
-        .iter()
-        .filter(|c| c.codice_fiscale().is_omocode())
-        .collect();
+    let omocodes: Vec<_> = p.iter().filter(|c| c.codice_fiscale().is_omocode()).collect();
     assert!(!omocodes.is_empty(), "no omocodia in 200k people");
     for c in omocodes {
         let base = c.codice_fiscale().base_form();
-        let holder = p
-            .by_codice_fiscale(&base)
-            .expect("the base form belongs to someone else");
+        let holder = p.by_codice_fiscale(&base).expect("the base form belongs to someone else");
         assert_ne!(holder.codice_fiscale(), c.codice_fiscale());
     }
     let unique: std::collections::HashSet<_> = p.iter().map(|c| *c.codice_fiscale()).collect();
@@ -72,9 +67,7 @@ fn shares_of_contacts_ages_and_places_are_realistic() {
     let p = Population::generate(11, 20_000);
     let today = p.reference_date();
     let n = p.len() as f64;
-    let share = |f: &dyn Fn(&ecosim_core::population::Citizen) -> bool| {
-        p.iter().filter(|c| f(c)).count() as f64 / n
-    };
+    let share = |f: &dyn Fn(&ecosim_core::population::Citizen) -> bool| p.iter().filter(|c| f(c)).count() as f64 / n;
     let mobile = share(&|c| c.mobile().is_some());
     let email = share(&|c| c.email().is_some());
     let minors = share(&|c| c.is_minor_on(today));
@@ -95,12 +88,7 @@ fn minors_carry_a_parent_mobile_and_adults_do_not() {
     let p = Population::generate(5, 5_000);
     let today = p.reference_date();
     for c in p.iter() {
-        assert_eq!(
-            c.parent_mobile().is_some(),
-            c.is_minor_on(today),
-            "{}",
-            c.codice_fiscale()
-        );
+        assert_eq!(c.parent_mobile().is_some(), c.is_minor_on(today), "{}", c.codice_fiscale());
     }
 }
 
@@ -111,12 +99,7 @@ fn cards_belong_to_the_region_and_are_valid_today() {
     for c in p.iter() {
         let card = c.card();
         assert_eq!(&card.number.issuer()[7..], c.region().code);
-        assert!(
-            card.is_valid_on(today),
-            "{} expires {}",
-            c.codice_fiscale(),
-            card.expiry
-        );
+        assert!(card.is_valid_on(today), "{} expires {}", c.codice_fiscale(), card.expiry);
         assert!(c.asl().starts_with(c.region().code));
     }
 }
@@ -126,12 +109,7 @@ fn records_have_the_documented_fields() {
     let p = Population::generate(42, 50);
     let c = p.get(0).expect("one citizen");
     let json = serde_json::to_value(c.record()).expect("json");
-    let keys: Vec<&str> = json
-        .as_object()
-        .expect("object")
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
     let mut expected = ecosim_core::population::CitizenRecord::FIELDS.to_vec();
     expected.sort_unstable();
     let mut keys = keys;

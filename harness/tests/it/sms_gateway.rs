@@ -1,0 +1,186 @@
+//! The SMS gateway and the SMTP mail catcher.
+
+use ecosim_core::System;
+use ecosim_core::config::Config;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_partial_json, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::{TestEco, spawn_ecosystem, spawn_with};
+
+async fn send(t: &TestEco, body: Value) -> reqwest::Response {
+    t.http
+        .post(t.url(System::SmsGateway, "/sms/v1/messages"))
+        .bearer_auth("sms-client-secret")
+        .json(&body)
+        .send()
+        .await
+        .expect("reachable")
+}
+
+#[tokio::test]
+async fn a_message_is_counted_delivered_and_readable_in_the_inbox() {
+    let t = spawn_ecosystem().await;
+    let res = send(&t, json!({"from": "ASL Bari", "to": "3331234567", "text": "Ciao è ù €"})).await;
+    assert_eq!(res.status(), 202);
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(
+        (v["segments"].clone(), v["encoding"].clone(), v["status"].clone()),
+        (json!(1), json!("GSM-7"), json!("accepted"))
+    );
+    let id = v["id"].as_str().expect("id");
+    let msg: Value = t
+        .http
+        .get(t.url(System::SmsGateway, &format!("/sms/v1/messages/{id}")))
+        .bearer_auth("sms-client-secret")
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(msg["status"], "delivered");
+    assert_eq!(msg["to"], "+393331234567");
+    for form in ["+393331234567", "393331234567"] {
+        let inbox = t.sms_inbox(form).await;
+        assert_eq!(inbox.len(), 1, "{form}");
+        assert_eq!(inbox[0]["text"], "Ciao è ù €");
+    }
+    // Another client does not see it.
+    let res = t.get_as("sar", System::SmsGateway, &format!("/sms/v1/messages/{id}")).await;
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn segments_and_encoding_are_counted_exactly() {
+    let t = spawn_ecosystem().await;
+    for (text, segments, encoding) in [
+        ("a".repeat(160), 1, "GSM-7"),
+        ("a".repeat(161), 2, "GSM-7"),
+        ("€".repeat(81), 2, "GSM-7"),
+        ("ç".repeat(70), 1, "UCS-2"),
+        ("ç".repeat(71), 2, "UCS-2"),
+    ] {
+        let v: Value =
+            send(&t, json!({"from": "TEST", "to": "+447700900123", "text": text})).await.json().await.expect("json");
+        assert_eq!((v["segments"].as_u64(), v["encoding"].as_str()), (Some(segments), Some(encoding)), "{text}");
+    }
+}
+
+#[tokio::test]
+async fn bad_messages_are_refused_naming_the_field() {
+    let t = spawn_ecosystem().await;
+    for (body, field) in [
+        (json!({"from": "X", "to": "333 1234567", "text": "hi"}), "to"),
+        (json!({"from": "X", "to": "abc", "text": "hi"}), "to"),
+        (json!({"from": "TwelveChars!", "to": "3331234567", "text": "hi"}), "from"),
+        (json!({"from": "X", "to": "3331234567", "text": "a".repeat(1531)}), "text"),
+        (json!({"from": "X", "to": "3331234567", "text": ""}), "text"),
+        (json!({"from": "X", "to": "3331234567"}), "text"),
+        (json!({"from": "X", "to": "3331234567", "text": "hi", "callback_url": "ftp://x"}), "callback_url"),
+    ] {
+        let res = send(&t, body.clone()).await;
+        assert_eq!(res.status(), 400, "{body}");
+        let p: Value = res.json().await.expect("problem");
+        assert_eq!(p["errors"][0]["field"], field, "{body}: {p}");
+    }
+    let res = t
+        .http
+        .post(t.url(System::SmsGateway, "/sms/v1/messages"))
+        .bearer_auth("wrong")
+        .json(&json!({"from": "X", "to": "3331234567", "text": "hi"}))
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(res.status(), 401);
+    let res = t.get_json(System::SmsGateway, "/sms/v1/inbox/notanumber").await;
+    assert_eq!(res["errors"][0]["field"], "msisdn");
+}
+
+#[tokio::test]
+async fn delivery_reports_reach_the_callback() {
+    let callback = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/dlr"))
+        .and(body_partial_json(json!({"status": "delivered", "to": "+393331234567"})))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&callback)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/dlr"))
+        .and(body_partial_json(json!({"status": "failed", "to": "+393330000000"})))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&callback)
+        .await;
+    let config = Config {
+        sms: ecosim_core::config::SmsConfig { unreachable: vec!["+393330000000".into()] },
+        ..Config::for_tests(42)
+    };
+    let t = spawn_with(config).await;
+    let url = format!("{}/dlr", callback.uri());
+    send(&t, json!({"from": "X", "to": "3331234567", "text": "hi", "callback_url": url})).await;
+    let failed: Value = send(&t, json!({"from": "X", "to": "3330000000", "text": "hi", "callback_url": url}))
+        .await
+        .json()
+        .await
+        .expect("json");
+    for _ in 0..200 {
+        if callback.received_requests().await.map(|r| r.len()) == Some(2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    callback.verify().await;
+    assert!(t.sms_inbox("+393330000000").await.is_empty(), "a failed message is in no inbox");
+    let msg: Value = t
+        .http
+        .get(t.url(System::SmsGateway, &format!("/sms/v1/messages/{}", failed["id"].as_str().expect("id"))))
+        .bearer_auth("sms-client-secret")
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(msg["status"], "failed");
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_sends_once() {
+    let t = spawn_ecosystem().await;
+    let post = || {
+        t.http
+            .post(t.url(System::SmsGateway, "/sms/v1/messages"))
+            .bearer_auth("sms-client-secret")
+            .header("Idempotency-Key", "dlr-1")
+            .json(&json!({"from": "X", "to": "3331234567", "text": "once"}))
+            .send()
+    };
+    let a: Value = post().await.expect("a").json().await.expect("a");
+    let b: Value = post().await.expect("b").json().await.expect("b");
+    assert_eq!(a, b);
+    assert_eq!(t.sms_inbox("+393331234567").await.len(), 1);
+}
+
+#[tokio::test]
+async fn mail_sent_over_smtp_lands_in_the_mailbox_once() {
+    let t = spawn_ecosystem().await;
+    let addr = t.eco.smtp_addr().to_string();
+    let mail = ecosim_core::mail::Mail {
+        from: "lab@asl.test",
+        to: "Mario.Rossi@Posta.Test",
+        subject: "Esito del test è pronto",
+        body: ".una riga col punto\nseconda riga",
+        message_id: "m-1@asl.test",
+    };
+    ecosim_core::mail::send(&addr, &mail).await.expect("accepted");
+    ecosim_core::mail::send(&addr, &mail).await.expect("accepted again");
+    let inbox = t.mail_inbox("Mario.Rossi@posta.test").await;
+    assert_eq!(inbox.len(), 1, "the same Message-ID is filed once: {inbox:?}");
+    assert_eq!(inbox[0]["subject"], "Esito del test è pronto");
+    assert_eq!(inbox[0]["body"], ".una riga col punto\r\nseconda riga");
+    let bad = ecosim_core::mail::Mail { to: "not-an-address", ..mail };
+    assert!(matches!(ecosim_core::mail::send(&addr, &bad).await, Err(ecosim_core::mail::MailError::Permanent(_))));
+}

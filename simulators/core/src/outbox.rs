@@ -1,0 +1,374 @@
+//! A durable outbox: work that must reach another system, retried until it does.
+//!
+//! A simulator that has acknowledged something (the SAR's 202, Sistema TS's promise
+//! to text a CUN) writes the follow-up work into its own database, in the same
+//! transaction as the acknowledgement, with [`enqueue`]. A worker ([`Outbox::run`])
+//! hands each item to the simulator's handler until the handler says it is done,
+//! waiting between attempts with exponential backoff and seeded jitter (at least the
+//! `Retry-After` a server asked for). Transient failures are retried forever, so an
+//! outage only delays delivery; only a permanent refusal ends an item as failed.
+//!
+//! Items have a unique `(kind, key)`: enqueueing the same work twice (for example
+//! after a crash between a handler's own commit and the outbox marking the item
+//! done) is a no-op, so follow-up work is never duplicated.
+//!
+//! Retry times are real time, not the virtual clock: they model real outages and
+//! must progress even when nobody moves the clock.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::Value;
+use tokio::sync::{Notify, watch};
+
+use crate::config::RetryConfig;
+use crate::rng::SeededRng;
+use crate::store::{Store, StoreError};
+
+/// The migration that creates the outbox tables; add it to a simulator's list.
+pub const MIGRATION: &str = "
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    UNIQUE (kind, key)
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_ms);
+CREATE TABLE outbox_attempts (
+    item INTEGER NOT NULL REFERENCES outbox (id),
+    n INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
+";
+
+/// One piece of work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    /// Row id.
+    pub id: i64,
+    /// What kind of work (`ts`, `sms`, `email`).
+    pub kind: String,
+    /// Unique with the kind (usually the business id).
+    pub key: String,
+    /// What the handler needs.
+    pub payload: Value,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+/// What an attempt came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// Delivered; the item is finished.
+    Done,
+    /// A transient failure: try again (no sooner than `after`, if given).
+    Retry {
+        /// The server's `Retry-After`.
+        after: Option<Duration>,
+        /// What went wrong.
+        error: String,
+    },
+    /// A permanent refusal: stop, keep the error.
+    Failed(String),
+}
+
+/// The handler a simulator gives the worker.
+pub type Handler = Arc<dyn Fn(Item) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+
+/// Adds work to the outbox inside the caller's transaction; a no-op if `(kind, key)`
+/// is already there. Returns whether it was added.
+pub fn enqueue(conn: &Connection, kind: &str, key: &str, payload: &Value) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO outbox (kind, key, payload) VALUES (?1, ?2, ?3)",
+        params![kind, key, payload.to_string()],
+    )?;
+    Ok(n == 1)
+}
+
+/// An attempt as recorded.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Attempt {
+    /// Kind of the item.
+    pub kind: String,
+    /// 1-based attempt number.
+    pub n: u32,
+    /// When (Unix milliseconds, real time).
+    pub at_ms: i64,
+    /// `done`, `failed: ...` or `retry: ...`.
+    pub outcome: String,
+}
+
+/// The state of an item, for status endpoints.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ItemState {
+    /// `pending`, `done` or `failed`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// The state of item `(kind, key)`, if enqueued.
+pub fn item_state(conn: &Connection, kind: &str, key: &str) -> rusqlite::Result<Option<ItemState>> {
+    conn.query_row(
+        "SELECT state, attempts, last_error FROM outbox WHERE kind = ?1 AND key = ?2",
+        params![kind, key],
+        |r| Ok(ItemState { state: r.get(0)?, attempts: r.get(1)?, last_error: r.get(2)? }),
+    )
+    .optional()
+}
+
+/// Every attempt of the items with `key`, oldest first.
+pub fn attempts_of(conn: &Connection, key: &str) -> rusqlite::Result<Vec<Attempt>> {
+    let mut stmt = conn.prepare(
+        "SELECT o.kind, a.n, a.at_ms, a.outcome FROM outbox_attempts a JOIN outbox o ON o.id = a.item
+         WHERE o.key = ?1 ORDER BY a.at_ms, a.rowid",
+    )?;
+    stmt.query_map([key], |r| Ok(Attempt { kind: r.get(0)?, n: r.get(1)?, at_ms: r.get(2)?, outcome: r.get(3)? }))?
+        .collect()
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+/// The worker of one simulator's outbox.
+pub struct Outbox {
+    store: Arc<Store>,
+    wake: Notify,
+    policy: RetryConfig,
+    jitter: Mutex<SeededRng>,
+    in_flight: Mutex<HashSet<i64>>,
+}
+
+impl std::fmt::Debug for Outbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbox").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+impl Outbox {
+    /// An outbox over `store` (which must have run [`MIGRATION`]).
+    pub fn new(store: Arc<Store>, policy: RetryConfig, jitter: SeededRng) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            wake: Notify::new(),
+            policy,
+            jitter: Mutex::new(jitter),
+            in_flight: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Tells the worker there is new work (call after committing an [`enqueue`]).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// How many items are pending.
+    pub fn pending(&self) -> Result<i64, StoreError> {
+        self.store.with(|c| c.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
+    }
+
+    /// The wait before attempt `attempts + 1`.
+    fn backoff(&self, attempts: u32, at_least: Option<Duration>) -> Duration {
+        let base = self.policy.base.to_std();
+        let cap = self.policy.cap.to_std().max(base);
+        let exp = base.saturating_mul(1u32 << attempts.saturating_sub(1).min(20)).min(cap);
+        let factor = 0.5 + 0.5 * self.jitter.lock().unwrap_or_else(|p| p.into_inner()).unit();
+        exp.mul_f64(factor).max(at_least.unwrap_or_default())
+    }
+
+    fn claim(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
+        let now = now_ms();
+        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let rows: Vec<Item> = self.store.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT id, kind, key, payload, attempts FROM outbox
+                 WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2",
+            )?;
+            stmt.query_map(params![now, (limit + in_flight.len()) as i64], |r| {
+                let payload: String = r.get(3)?;
+                Ok(Item {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    key: r.get(2)?,
+                    payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+                    attempts: r.get(4)?,
+                })
+            })?
+            .collect()
+        })?;
+        let mut flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(rows.into_iter().filter(|i| flight.insert(i.id)).take(limit).collect())
+    }
+
+    fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
+        self.store
+            .with(|c| c.query_row("SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
+    }
+
+    fn finish(&self, item: &Item, outcome: &Outcome) -> Result<(), StoreError> {
+        let n = item.attempts + 1;
+        let now = now_ms();
+        let (state, next, error, text) = match outcome {
+            Outcome::Done => ("done", now, None, "done".to_owned()),
+            Outcome::Failed(e) => ("failed", now, Some(e.clone()), format!("failed: {e}")),
+            Outcome::Retry { after, error } => {
+                let wait = self.backoff(n, *after);
+                ("pending", now + wait.as_millis() as i64, Some(error.clone()), format!("retry: {error}"))
+            }
+        };
+        self.store.transaction(|tx| {
+            tx.execute(
+                "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1",
+                params![item.id, state, n, next, error],
+            )?;
+            tx.execute(
+                "INSERT INTO outbox_attempts (item, n, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
+                params![item.id, n, now, text],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+    }
+
+    /// Runs the worker until `stop` turns true. Items are handled concurrently, up
+    /// to the policy's `concurrency`.
+    pub async fn run(self: Arc<Self>, handler: Handler, mut stop: watch::Receiver<bool>) {
+        let limit = self.policy.concurrency.max(1);
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            let free = limit.saturating_sub(self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).len());
+            let claimed = if free > 0 { self.claim(free) } else { Ok(Vec::new()) };
+            let claimed = match claimed {
+                Ok(items) => items,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox: cannot read the queue");
+                    Vec::new()
+                }
+            };
+            if claimed.is_empty() {
+                let wait = match self.next_due_ms() {
+                    Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(1, 1000) as u64),
+                    _ => Duration::from_secs(1),
+                };
+                tokio::select! {
+                    () = self.wake.notified() => {}
+                    () = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
+            }
+            for item in claimed {
+                let this = self.clone();
+                let handler = handler.clone();
+                tokio::spawn(async move {
+                    let outcome = handler(item.clone()).await;
+                    if let Err(e) = this.finish(&item, &outcome) {
+                        tracing::error!(error = %e, item = item.id, "outbox: cannot record an attempt");
+                    }
+                    this.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.id);
+                    this.wake.notify_one();
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::HumanDuration;
+    use crate::store::StoreLocation;
+    use jiff::SignedDuration;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    static MIGRATIONS: &[&str] = &[MIGRATION];
+
+    fn outbox() -> (Arc<Store>, Arc<Outbox>) {
+        let store = Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("store"));
+        let policy = RetryConfig {
+            base: HumanDuration(SignedDuration::from_millis(5)),
+            cap: HumanDuration(SignedDuration::from_millis(20)),
+            concurrency: 4,
+        };
+        let ob = Outbox::new(store.clone(), policy, SeededRng::new(1));
+        (store, ob)
+    }
+
+    async fn until_settled(store: &Store) {
+        for _ in 0..400 {
+            let pending: i64 = store
+                .with(|c| c.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
+                .expect("count");
+            if pending == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("outbox never settled");
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_until_done() {
+        let (store, ob) = outbox();
+        let calls = Arc::new(AtomicU32::new(0));
+        let c = calls.clone();
+        let handler: Handler = Arc::new(move |_item| {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            Box::pin(
+                async move { if n < 2 { Outcome::Retry { after: None, error: "503".into() } } else { Outcome::Done } },
+            )
+        });
+        store.with(|c| enqueue(c, "ts", "esito-1", &serde_json::json!({"a": 1}))).expect("enqueue");
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(ob.clone().run(handler, stop));
+        until_settled(&store).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        let st = store.with(|c| item_state(c, "ts", "esito-1")).expect("state").expect("there");
+        assert_eq!((st.state.as_str(), st.attempts), ("done", 3));
+        let attempts = store.with(|c| attempts_of(c, "esito-1")).expect("attempts");
+        assert_eq!(
+            attempts.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(),
+            vec!["retry: 503", "retry: 503", "done"]
+        );
+        let _ = stop_tx.send(true);
+    }
+
+    #[tokio::test]
+    async fn enqueueing_the_same_work_twice_is_a_no_op_and_failures_stop() {
+        let (store, ob) = outbox();
+        assert!(store.with(|c| enqueue(c, "sms", "k", &Value::Null)).expect("first"));
+        assert!(!store.with(|c| enqueue(c, "sms", "k", &Value::Null)).expect("second"));
+        let handler: Handler = Arc::new(|_| Box::pin(async { Outcome::Failed("422 unknown codice fiscale".into()) }));
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(ob.run(handler, stop));
+        until_settled(&store).await;
+        let st = store.with(|c| item_state(c, "sms", "k")).expect("state").expect("there");
+        assert_eq!((st.state.as_str(), st.attempts), ("failed", 1));
+        assert_eq!(st.last_error.as_deref(), Some("422 unknown codice fiscale"));
+        let _ = stop_tx.send(true);
+    }
+
+    #[test]
+    fn backoff_grows_is_capped_and_honours_retry_after() {
+        let (_, ob) = outbox();
+        let d1 = ob.backoff(1, None);
+        assert!(d1 >= Duration::from_micros(2500) && d1 <= Duration::from_millis(5), "{d1:?}");
+        let d9 = ob.backoff(9, None);
+        assert!(d9 <= Duration::from_millis(20), "{d9:?}");
+        assert!(ob.backoff(1, Some(Duration::from_secs(2))) >= Duration::from_secs(2));
+    }
+}

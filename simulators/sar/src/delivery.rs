@@ -1,0 +1,239 @@
+//! What the SAR does from its outbox: send the result to Sistema TS (with the
+//! region's SAR account and an `Idempotency-Key`, so retries never make two CUNs),
+//! then send the CUN to the citizen by SMS and e-mail, whatever the result
+//! (ORD-3.1b, 3.1c, ORD-6.1a, 6.1b).
+
+use std::sync::Arc;
+
+use ecosim_core::codes::Cun;
+use ecosim_core::mail::{self, Mail};
+use ecosim_core::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
+use ecosim_core::outbox::{self, Handler, Item, Outcome};
+use ecosim_core::store::StoreError;
+use ecosim_core::test_result::{RawTestResult, TestResult};
+use jiff::civil::Date;
+use reqwest::Method;
+use rusqlite::{OptionalExtension, params};
+use serde_json::{Value, json};
+
+use crate::state::Sar;
+
+/// The number the CUN SMS goes to: for a minor, the parent's mobile when given
+/// (ORD-6.1a); otherwise the citizen's.
+pub(crate) fn sms_recipient(r: &TestResult, today: Date) -> Option<String> {
+    let on = r.data_esecuzione;
+    let minor = r.codice_fiscale.birth_date(today).is_some_and(|born| {
+        let had_birthday = (on.month(), on.day()) >= (born.month(), born.day());
+        on.year() - born.year() - i16::from(!had_birthday) < 18
+    });
+    let chosen = if minor { r.cellulare_genitore.as_ref().or(r.cellulare.as_ref()) } else { r.cellulare.as_ref() };
+    chosen.map(|m| m.to_string())
+}
+
+/// The outbox handler.
+pub(crate) fn handler(sar: Arc<Sar>) -> Handler {
+    Arc::new(move |item: Item| {
+        let sar = sar.clone();
+        Box::pin(async move {
+            let outcome = match item.kind.as_str() {
+                "ts" => send_to_ts(&sar, &item).await,
+                "sms" | "email" => notify(&sar, &item).await,
+                other => Outcome::Failed(format!("unknown outbox kind {other}")),
+            };
+            if let Err(e) = record(&sar, &item, &outcome) {
+                tracing::error!(error = %e, "sar: cannot record a delivery");
+            }
+            outcome
+        })
+    })
+}
+
+struct Esito {
+    region: String,
+    payload: RawTestResult,
+    cun: Option<String>,
+    sms_to: Option<String>,
+    email_to: Option<String>,
+}
+
+fn load(sar: &Sar, id: &str) -> Result<Option<Esito>, StoreError> {
+    sar.store.with(|c| {
+        c.query_row("SELECT region, payload, cun, sms_to, email_to FROM esiti WHERE id = ?1", [id], |r| {
+            let payload: String = r.get(1)?;
+            Ok(Esito {
+                region: r.get(0)?,
+                payload: serde_json::from_str(&payload).unwrap_or_default(),
+                cun: r.get(2)?,
+                sms_to: r.get(3)?,
+                email_to: r.get(4)?,
+            })
+        })
+        .optional()
+    })
+}
+
+async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
+    let id = item.key.as_str();
+    let esito = match load(sar, id) {
+        Ok(Some(e)) => e,
+        Ok(None) => return Outcome::Failed(format!("result {id} is gone")),
+        Err(e) => return Outcome::Retry { after: None, error: e.to_string() },
+    };
+    if esito.cun.is_some() {
+        // Already delivered before a restart cut the bookkeeping short.
+        return Outcome::Done;
+    }
+    let account_name = format!("sar-{}", esito.region);
+    let Some(account) = sar.ctx.accounts().get(&account_name) else {
+        return Outcome::Failed(format!("no account {account_name} to reach Sistema TS with"));
+    };
+    let p = &esito.payload;
+    let body = json!({
+        "codice_fiscale": p.codice_fiscale,
+        "esito": p.esito,
+        "tipo_test": p.tipo_test,
+        "data_esecuzione": p.data_esecuzione,
+        "struttura": p.struttura,
+        "contatti": {"cellulare": esito.sms_to, "email": esito.email_to},
+    });
+    let res = sar
+        .ts
+        .as_account(account)
+        .request(Method::POST, "/ts/v1/test-results")
+        .header("Idempotency-Key", format!("sar-esito-{id}"))
+        .json(&body)
+        .send()
+        .await;
+    let res = match res {
+        Ok(r) if r.status().is_success() => r,
+        other => return ecosim_core::client::outcome_of(other).await,
+    };
+    let answer: Value = match res.json().await {
+        Ok(v) => v,
+        Err(e) => return Outcome::Retry { after: None, error: format!("unreadable answer: {e}") },
+    };
+    let Some(cun) = answer["cun"].as_str().and_then(|c| Cun::parse(c).ok()) else {
+        return Outcome::Failed(format!("Sistema TS answered without a valid CUN: {answer}"));
+    };
+    let date = p.data_esecuzione.clone().unwrap_or_default();
+    let stored = sar.store.transaction(|tx| {
+        tx.execute("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, cun.as_str()])?;
+        if let Some(to) = &esito.sms_to {
+            outbox::enqueue(tx, "sms", id, &json!({"to": to, "cun": cun.as_str(), "date": date}))?;
+        }
+        if let Some(to) = &esito.email_to {
+            outbox::enqueue(tx, "email", id, &json!({"to": to, "cun": cun.as_str(), "date": date}))?;
+        }
+        Ok::<_, StoreError>(())
+    });
+    match stored {
+        Ok(()) => {
+            sar.outbox.wake();
+            Outcome::Done
+        }
+        // Retrying is safe: the Idempotency-Key gives the same CUN back.
+        Err(e) => Outcome::Retry { after: None, error: e.to_string() },
+    }
+}
+
+async fn notify(sar: &Sar, item: &Item) -> Outcome {
+    let p = &item.payload;
+    let (Some(to), Some(cun), Some(date)) = (
+        p["to"].as_str(),
+        p["cun"].as_str().and_then(|c| Cun::parse(c).ok()),
+        p["date"].as_str().and_then(|d| d.parse::<Date>().ok()),
+    ) else {
+        return Outcome::Failed(format!("malformed outbox item {}", item.id));
+    };
+    if item.kind == "sms" {
+        let res = sar
+            .sms
+            .request(Method::POST, "/sms/v1/messages")
+            .header("Idempotency-Key", format!("sar-sms-{}", item.key))
+            .json(&json!({"from": CUN_SMS_SENDER, "to": to, "text": cun_sms(date, &cun)}))
+            .send()
+            .await;
+        ecosim_core::client::outcome_of(res).await
+    } else {
+        let region = load(sar, &item.key).ok().flatten().map(|e| e.region).unwrap_or_default();
+        let from = format!("cun@sar-{region}.test");
+        let (subject, body) = cun_email(date, &cun);
+        let message_id = format!("{}.cun@sar-{region}.test", item.key);
+        let mail = Mail { from: &from, to, subject: &subject, body: &body, message_id: &message_id };
+        ecosim_core::client::mail_outcome(mail::send(&sar.ctx.config().smtp_addr(), &mail).await)
+    }
+}
+
+/// Moves the result's state along with the attempt's outcome.
+fn record(sar: &Sar, item: &Item, outcome: &Outcome) -> Result<(), StoreError> {
+    let id = &item.key;
+    sar.store.transaction(|tx| {
+        match (item.kind.as_str(), outcome) {
+            ("ts", Outcome::Retry { .. }) => {
+                tx.execute("UPDATE esiti SET stato = 'inviato' WHERE id = ?1 AND stato = 'accettato'", [id])?;
+            }
+            ("ts", Outcome::Failed(e)) => {
+                tx.execute("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
+            }
+            ("sms" | "email", Outcome::Done | Outcome::Failed(_)) => {
+                let column = if item.kind == "sms" { "sms_stato" } else { "email_stato" };
+                let value = if matches!(outcome, Outcome::Done) { "consegnato" } else { "errore" };
+                tx.execute(&format!("UPDATE esiti SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
+                if let Outcome::Failed(e) = outcome {
+                    tx.execute("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
+                }
+                // Notified once every channel it had is delivered.
+                tx.execute(
+                    "UPDATE esiti SET stato = 'notificato' WHERE id = ?1 AND stato = 'cun_ricevuto'
+                     AND sms_stato IN ('consegnato', 'nessuno') AND email_stato IN ('consegnato', 'nessuno')",
+                    [id],
+                )?;
+            }
+            _ => {}
+        }
+        Ok::<_, StoreError>(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecosim_core::test_result::{RawContatti, validate};
+
+    fn result(cf: &str, date: &str, contatti: RawContatti) -> TestResult {
+        validate(&RawTestResult {
+            codice_fiscale: Some(cf.into()),
+            esito: Some("NEGATIVO".into()),
+            tipo_test: Some("MOLECOLARE".into()),
+            data_esecuzione: Some(date.into()),
+            struttura: Some("LAB1".into()),
+            contatti: Some(contatti),
+            invio_cun_da_ts: None,
+        })
+        .expect("valid")
+    }
+
+    fn both() -> RawContatti {
+        RawContatti { cellulare: Some("3331111111".into()), email: None, cellulare_genitore: Some("3332222222".into()) }
+    }
+
+    #[test]
+    fn a_minor_is_texted_on_the_parent_mobile() {
+        // Born 9 April 2025 (MRTMTT25D09F205Z): a child on any date before 2043.
+        let r = result("MRTMTT25D09F205Z", "2026-01-10", both());
+        assert_eq!(sms_recipient(&r, jiff::civil::date(2026, 1, 10)).as_deref(), Some("+393332222222"));
+    }
+
+    #[test]
+    fn an_adult_is_texted_on_their_own_mobile() {
+        let r = result("RSSMRA45D25F205N", "2021-10-01", both());
+        assert_eq!(sms_recipient(&r, jiff::civil::date(2021, 10, 1)).as_deref(), Some("+393331111111"));
+    }
+
+    #[test]
+    fn a_minor_without_a_parent_number_is_texted_on_the_number_given() {
+        let only_own = RawContatti { cellulare_genitore: None, ..both() };
+        let r = result("MRTMTT25D09F205Z", "2026-01-10", only_own);
+        assert_eq!(sms_recipient(&r, jiff::civil::date(2026, 1, 10)).as_deref(), Some("+393331111111"));
+    }
+}

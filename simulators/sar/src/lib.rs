@@ -1,0 +1,57 @@
+//! `ecosim-sar`: the reference SAR (Sistema di Accoglienza Regionale), the part a
+//! regional vendor replaces with their own.
+//!
+//! The test-result part of Flow 1 (DOMAIN.md):
+//!
+//! | route | what | requirements |
+//! |---|---|---|
+//! | `POST /sar/v1/esiti` | a lab of any region reports a result; 202 once it is stored | ORD-3.1a |
+//! | `GET /sar/v1/esiti/{id}` | its state (`accettato`, `inviato`, `cun_ricevuto`, `notificato`, `errore`), CUN, attempts | ORD-3.1b |
+//!
+//! A result is validated (400 naming each field; a test date in the future is 422),
+//! written to the SAR's database with an outbox item in one transaction, and
+//! acknowledged. From the outbox it goes to Sistema TS as the lab's region's SAR
+//! account (`lab-160` -> `sar-160`) with an `Idempotency-Key`, retried with
+//! exponential backoff and seeded jitter (honouring `Retry-After`) until Sistema TS
+//! answers; the CUN is stored (ORD-3.1b) and sent to the citizen whatever the result
+//! (ORD-3.1c): by SMS from `sistema Ts` with the real wording, one GSM-7 segment, to
+//! the citizen's mobile or, for a minor, the parent's (ORD-6.1a); and by e-mail
+//! (ORD-6.1b). An outage of Sistema TS or of the gateway only delays delivery:
+//! nothing acknowledged is lost, nothing is sent twice.
+//!
+//! | module | what |
+//! |---|---|
+//! | `routes` | thin HTTP handlers |
+//! | `delivery` | the outbox handler: Sistema TS, SMS, e-mail |
+//! | `state` | store and clients |
+
+mod delivery;
+mod routes;
+mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use ecosim_core::System;
+use tokio::sync::watch;
+
+pub use state::Sar;
+
+/// The SAR's OpenAPI document.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The HTTP app (routes, admin API, OpenAPI, boundary layer).
+pub fn router(sar: Arc<Sar>) -> Router {
+    let routes = Router::new()
+        .route("/sar/v1/esiti", post(routes::esiti::create))
+        .route("/sar/v1/esiti/{id}", get(routes::esiti::get_one))
+        .with_state(sar.clone());
+    let ctx = sar.ctx.clone();
+    ecosim_core::app::app(&ctx, System::Sar, routes, sar, OPENAPI)
+}
+
+/// Starts the outbox worker until `stop` turns true.
+pub fn spawn_workers(sar: &Arc<Sar>, stop: watch::Receiver<bool>) {
+    tokio::spawn(sar.outbox.clone().run(delivery::handler(sar.clone()), stop));
+}

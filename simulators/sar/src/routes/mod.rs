@@ -1,0 +1,3 @@
+//! HTTP routes of the reference SAR.
+
+pub(crate) mod esiti;

@@ -1,0 +1,77 @@
+//! The reference SAR's state: its store, ids, outbox and clients.
+
+use std::sync::Arc;
+
+use ecosim_core::client::SystemClient;
+use ecosim_core::ids::IdGen;
+use ecosim_core::outbox::Outbox;
+use ecosim_core::store::{Store, StoreError};
+use ecosim_core::{Context, Problem, System};
+
+/// Schema migrations, in order; never edit a shipped one.
+pub(crate) static MIGRATIONS: &[&str] = &[
+    "CREATE TABLE esiti (
+        id TEXT PRIMARY KEY,
+        lab TEXT NOT NULL,
+        region TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        stato TEXT NOT NULL,
+        cun TEXT,
+        errore TEXT,
+        sms_to TEXT,
+        email_to TEXT,
+        sms_stato TEXT NOT NULL,
+        email_stato TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX esiti_by_region ON esiti (region);",
+    ecosim_core::idempotency::MIGRATION,
+    ecosim_core::outbox::MIGRATION,
+];
+
+/// The reference SAR (test-result part).
+pub struct Sar {
+    pub(crate) ctx: Context,
+    pub(crate) store: Arc<Store>,
+    pub(crate) ids: IdGen,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) ts: SystemClient,
+    pub(crate) sms: SystemClient,
+}
+
+impl std::fmt::Debug for Sar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sar").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+impl Sar {
+    /// Opens the store and makes the clients to Sistema TS and the SMS gateway.
+    pub fn new(ctx: &Context) -> Result<Arc<Self>, StoreError> {
+        let store = Arc::new(ctx.open_store(System::Sar, MIGRATIONS)?);
+        let generation = store.generation();
+        let seed = ctx.config().seed;
+        let http = ecosim_core::client::http_client();
+        Ok(Arc::new(Self {
+            ctx: ctx.clone(),
+            outbox: Outbox::new(
+                store.clone(),
+                ctx.config().retry.clone(),
+                ecosim_core::rng::SeededRng::derive(seed, &format!("sar/retry/{generation}")),
+            ),
+            ids: IdGen::new(seed, "sar/esiti", generation),
+            ts: SystemClient::new(http.clone(), &ctx.config().url_of(System::SistemaTs), None),
+            sms: SystemClient::new(http, &ctx.config().url_of(System::SmsGateway), ctx.accounts().get("sar")),
+            store,
+        }))
+    }
+}
+
+impl ecosim_core::admin::SimulatorAdmin for Sar {
+    fn reset(&self) -> Result<(), Problem> {
+        Ok(self.store.reset()?)
+    }
+    fn state(&self) -> Result<serde_json::Value, Problem> {
+        Ok(serde_json::Value::Object(self.store.counts()?))
+    }
+}

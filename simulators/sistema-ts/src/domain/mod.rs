@@ -1,0 +1,3 @@
+//! Sistema TS's rules, as plain functions.
+
+pub mod test_result;

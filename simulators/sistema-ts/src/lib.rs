@@ -1,0 +1,59 @@
+//! `ecosim-sistema-ts`: the Sistema Tessera Sanitaria simulator (MEF / Sogei).
+//!
+//! The national registry (anagrafe) is the ecosystem's seeded population. This crate
+//! holds the test-result part of Flow 1 (DOMAIN.md):
+//!
+//! | route | what | requirements |
+//! |---|---|---|
+//! | `POST /ts/v1/test-results` | a region's SAR (or a lab, ORD-5.2) sends a result; 201 with a new CUN | ORD-3.1a, 3.1b, ORD-4, ORD-5.2 |
+//! | `GET /ts/v1/test-results/{cun}` | the region's record and its history, without identifiers | ORD-3.3b |
+//! | `GET /ts/v1/test-results?dal=&al=` | the region's records by test date, without identifiers | ORD-3.3b |
+//! | `PATCH /ts/v1/test-results/{cun}` | correct a record; earlier versions kept | ORD-3.3a |
+//!
+//! Every field is validated (400 naming each bad field); a codice fiscale unknown
+//! to the registry, a test date in the future or older than the retention window is
+//! 422 with the requirement id. `Idempotency-Key` makes retries safe: same key and
+//! body, same answer; same key, other body, 409. CUNs are unique nationwide and
+//! never reissued. Records are purged when the shared clock passes their retention
+//! (14 days by default, ORD-3.2); the CUN's history (issued, corrected, notified,
+//! purged) stays, with no personal data. With `invio_cun_da_ts: true` Sistema TS
+//! sends the CUN itself by SMS and e-mail from its durable outbox (ORD-6.2).
+//!
+//! | module | what |
+//! |---|---|
+//! | [`domain`] | the rules, as plain functions |
+//! | `routes` | thin HTTP handlers |
+//! | `notify` | ORD-6.2 delivery |
+//! | `state` | store, migrations, CUN issuance, purge scheduling |
+
+pub mod domain;
+mod notify;
+mod routes;
+mod state;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use ecosim_core::System;
+use tokio::sync::watch;
+
+pub use state::SistemaTs;
+
+/// Sistema TS's OpenAPI document.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The HTTP app (routes, admin API, OpenAPI, boundary layer).
+pub fn router(ts: Arc<SistemaTs>) -> Router {
+    let routes = Router::new()
+        .route("/ts/v1/test-results", post(routes::test_results::create).get(routes::test_results::list))
+        .route("/ts/v1/test-results/{cun}", get(routes::test_results::get_one).patch(routes::test_results::correct))
+        .with_state(ts.clone());
+    let ctx = ts.ctx.clone();
+    ecosim_core::app::app(&ctx, System::SistemaTs, routes, ts, OPENAPI)
+}
+
+/// Starts the background work (the ORD-6.2 outbox) until `stop` turns true.
+pub fn spawn_workers(ts: &Arc<SistemaTs>, stop: watch::Receiver<bool>) {
+    tokio::spawn(ts.outbox.clone().run(notify::handler(ts.clone()), stop));
+}

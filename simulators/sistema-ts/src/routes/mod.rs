@@ -1,0 +1,3 @@
+//! HTTP routes of Sistema TS.
+
+pub(crate) mod test_results;

@@ -1,0 +1,183 @@
+//! Sistema TS's state: its SQLite store, id and CUN streams, its outbox.
+
+use std::sync::Arc;
+
+use ecosim_core::client::SystemClient;
+use ecosim_core::codes::Cun;
+use ecosim_core::ids::IdGen;
+use ecosim_core::outbox::Outbox;
+use ecosim_core::store::{Store, StoreError};
+use ecosim_core::{Context, Problem, System};
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+
+/// Schema migrations, in order; never edit a shipped one.
+pub(crate) static MIGRATIONS: &[&str] = &[
+    "CREATE TABLE test_results (
+        id TEXT PRIMARY KEY,
+        cun TEXT NOT NULL UNIQUE,
+        region TEXT NOT NULL,
+        submitted_by TEXT NOT NULL,
+        codice_fiscale TEXT NOT NULL,
+        esito TEXT NOT NULL,
+        tipo_test TEXT NOT NULL,
+        data_esecuzione TEXT NOT NULL,
+        struttura TEXT NOT NULL,
+        cellulare TEXT,
+        email TEXT,
+        invio_cun_da_ts INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL
+    );
+    CREATE INDEX test_results_by_region_date ON test_results (region, data_esecuzione);
+    CREATE INDEX test_results_by_cf ON test_results (codice_fiscale);
+    -- Every CUN ever issued: never purged, so no CUN is issued twice.
+    CREATE TABLE cun_registry (cun TEXT PRIMARY KEY, issued_at TEXT NOT NULL);
+    -- What happened to each CUN; no personal data, kept after the purge.
+    CREATE TABLE cun_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        cun TEXT NOT NULL,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX cun_events_by_cun ON cun_events (cun);
+    -- Earlier versions of corrected records (purged with them).
+    CREATE TABLE test_result_versions (
+        test_result TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        at TEXT NOT NULL,
+        record TEXT NOT NULL,
+        PRIMARY KEY (test_result, version)
+    );",
+    ecosim_core::idempotency::MIGRATION,
+    ecosim_core::outbox::MIGRATION,
+];
+
+/// Sistema TS.
+pub struct SistemaTs {
+    pub(crate) ctx: Context,
+    pub(crate) store: Arc<Store>,
+    pub(crate) ids: IdGen,
+    pub(crate) cuns: IdGen,
+    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) sms: SystemClient,
+}
+
+impl std::fmt::Debug for SistemaTs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SistemaTs").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+impl SistemaTs {
+    /// Opens the store, purges what expired while it was down, and schedules the
+    /// purge of everything else on the shared clock.
+    pub fn new(ctx: &Context) -> Result<Arc<Self>, StoreError> {
+        let store = Arc::new(ctx.open_store(System::SistemaTs, MIGRATIONS)?);
+        let generation = store.generation();
+        let seed = ctx.config().seed;
+        let outbox = Outbox::new(
+            store.clone(),
+            ctx.config().retry.clone(),
+            ecosim_core::rng::SeededRng::derive(seed, &format!("sistema-ts/retry/{generation}")),
+        );
+        let sms = SystemClient::new(
+            ecosim_core::client::http_client(),
+            &ctx.config().url_of(System::SmsGateway),
+            ctx.accounts().get("sistema-ts"),
+        );
+        let ts = Arc::new(Self {
+            ctx: ctx.clone(),
+            store,
+            ids: IdGen::new(seed, "sistema-ts/test-results", generation),
+            cuns: IdGen::new(seed, "sistema-ts/cun", generation),
+            outbox,
+            sms,
+        });
+        ts.schedule_purges()?;
+        Ok(ts)
+    }
+
+    /// A fresh CUN, never issued before, recorded in the registry (inside `tx`).
+    pub(crate) fn issue_cun(&self, tx: &rusqlite::Connection, now: Timestamp) -> rusqlite::Result<Cun> {
+        loop {
+            let cun = self.cuns.with_rng(Cun::generate);
+            let added = tx.execute(
+                "INSERT OR IGNORE INTO cun_registry (cun, issued_at) VALUES (?1, ?2)",
+                params![cun.as_str(), now.to_string()],
+            )?;
+            if added == 1 {
+                return Ok(cun);
+            }
+        }
+    }
+
+    /// Records an event on a CUN.
+    pub(crate) fn event(
+        tx: &rusqlite::Connection,
+        cun: &str,
+        at: Timestamp,
+        kind: &str,
+        detail: serde_json::Value,
+    ) -> rusqlite::Result<()> {
+        tx.execute(
+            "INSERT INTO cun_events (cun, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+            params![cun, at.to_string(), kind, detail.to_string()],
+        )?;
+        Ok(())
+    }
+
+    fn schedule_purges(self: &Arc<Self>) -> Result<(), StoreError> {
+        let rows: Vec<(String, i64)> = self.store.with(|c| {
+            let mut stmt = c.prepare("SELECT id, expires_ms FROM test_results")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })?;
+        for (id, expires_ms) in rows {
+            let expires_ms: i64 = expires_ms;
+            if let Ok(at) = Timestamp::from_millisecond(expires_ms) {
+                self.schedule_purge(id, at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes record `id` when the clock reaches `at` (ORD-3.2).
+    pub(crate) fn schedule_purge(self: &Arc<Self>, id: String, at: Timestamp) {
+        let weak = Arc::downgrade(self);
+        self.ctx.clock().schedule_at(at, move |now| {
+            if let Some(ts) = weak.upgrade()
+                && let Err(e) = ts.purge(&id, now)
+            {
+                tracing::error!(error = %e, id, "cannot purge an expired test result");
+            }
+        });
+    }
+
+    fn purge(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        self.store.transaction(|tx| {
+            let cun: Option<String> = tx
+                .query_row(
+                    "SELECT cun FROM test_results WHERE id = ?1 AND expires_ms <= ?2",
+                    params![id, now.as_millisecond()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(cun) = cun {
+                tx.execute("DELETE FROM test_result_versions WHERE test_result = ?1", [id])?;
+                tx.execute("DELETE FROM test_results WHERE id = ?1", [id])?;
+                Self::event(tx, &cun, now, "purged", serde_json::json!({"requirement": "ORD-3.2"}))?;
+            }
+            Ok::<_, StoreError>(())
+        })
+    }
+}
+
+impl ecosim_core::admin::SimulatorAdmin for SistemaTs {
+    fn reset(&self) -> Result<(), Problem> {
+        Ok(self.store.reset()?)
+    }
+    fn state(&self) -> Result<serde_json::Value, Problem> {
+        Ok(serde_json::Value::Object(self.store.counts()?))
+    }
+}
