@@ -3,7 +3,9 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`cli`] | the command line: `up`, `codes`, `population`, `bench` |
+//! | [`bench`] | benchmarks behind `ecosim bench` |
 //! | [`ecosystem`] | booting the simulated systems on listeners, sharing one context |
 
+pub mod bench;
 pub mod cli;
 pub mod ecosystem;

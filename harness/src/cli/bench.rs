@@ -18,10 +18,28 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// End-to-end CUN journeys (lab -> SAR -> Sistema TS -> SMS delivered), in process
+    /// over loopback HTTP (target: 5,000 journeys/s with in-memory databases).
+    Cun {
+        /// How many journeys.
+        #[arg(long, default_value_t = 20_000)]
+        journeys: usize,
+        /// Lab reports in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+        /// Keep the databases on disk here (default: in memory).
+        #[arg(long)]
+        data_dir: Option<std::path::PathBuf>,
+    },
 }
 
 pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
+        Command::Cun { journeys, concurrency, data_dir } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::bench::cun_journeys(journeys, concurrency, data_dir))?.print();
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Population { size, seed } => {
             let rss_before = resident_bytes();
             let started = Instant::now();

@@ -202,3 +202,46 @@ async fn the_sar_refuses_malformed_reports_naming_every_field() {
     let res = t.get_as("lab-030", System::Sar, "/sar/v1/esiti/nope").await;
     assert_eq!(res.status(), 404);
 }
+
+#[tokio::test]
+async fn stopping_and_restarting_with_a_data_dir_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = ecosim_core::config::Config {
+        data_dir: Some(dir.path().to_owned()),
+        ..ecosim_core::config::Config::for_tests(42)
+    };
+    let t = crate::support::spawn_with(config.clone()).await;
+    let people: Vec<_> = t
+        .eco
+        .context()
+        .population()
+        .iter()
+        .filter(|c| c.region().code == "160" && c.mobile().is_some() && c.parent_mobile().is_none())
+        .take(2)
+        .cloned()
+        .collect();
+    let (first, second) = (people[0].clone(), people[1].clone());
+    let delivered = t.lab_reports("lab-160", &t.report(&first, "POSITIVO")).await;
+    let before = t.sar_state("lab-160", &delivered, "notificato").await;
+    // Sistema TS is down: the second result is acknowledged but cannot be delivered yet.
+    t.admin(System::SistemaTs, "/faults", json!({"match": {"path": "/ts/v1/test-results"}, "action": {"status": 503}}))
+        .await;
+    let stuck = t.lab_reports("lab-160", &t.report(&second, "NEGATIVO")).await;
+    t.sar_state("lab-160", &stuck, "inviato").await;
+    t.admin(System::SistemaTs, "/clock", json!({"advance": "2d"})).await;
+    let now = t.eco.context().clock().now();
+    t.eco.shutdown().await;
+
+    // Same data directory, new process state (fault rules are not persisted).
+    let t = crate::support::spawn_with(config).await;
+    assert_eq!(t.eco.context().clock().now(), now, "the clock resumes where it was");
+    let after = t.sar_state("lab-160", &delivered, "notificato").await;
+    assert_eq!(after["cun"], before["cun"]);
+    let cun = before["cun"].as_str().expect("cun");
+    assert_eq!(t.get_as("sar-160", System::SistemaTs, &format!("/ts/v1/test-results/{cun}")).await.status(), 200);
+    assert_eq!(t.sms_inbox(&first.mobile().expect("mobile").to_string()).await.len(), 1);
+    let resumed = t.sar_state("lab-160", &stuck, "notificato").await;
+    assert!(resumed["tentativi"].as_u64().expect("attempts") >= 2, "{resumed}");
+    assert_eq!(t.sms_inbox(&second.mobile().expect("mobile").to_string()).await.len(), 1);
+    t.eco.shutdown().await;
+}

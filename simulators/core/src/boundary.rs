@@ -103,8 +103,8 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
         path: path_and_query,
         status: if dropped_conn { 0 } else { parts.status.as_u16() },
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        request_body: request_body.to_vec(),
-        response_body: response_body.to_vec(),
+        request_body: request_body.into(),
+        response_body: response_body.clone().into(),
         fault: fired.map(|f| f.rule),
     });
     Response::from_parts(parts, Body::from(response_body))

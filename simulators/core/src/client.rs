@@ -15,7 +15,7 @@ pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(2))
-        .pool_max_idle_per_host(64)
+        .pool_max_idle_per_host(1024)
         .tcp_nodelay(true)
         .no_proxy()
         .build()

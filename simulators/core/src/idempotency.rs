@@ -1,6 +1,7 @@
 //! `Idempotency-Key`: the same key and body get the same answer; the same key with
 //! another body gets 409. Keys are scoped to the calling account.
 
+use crate::store::CachedSql;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::codes::sha256_hex;
@@ -67,7 +68,7 @@ pub fn replay(conn: &Connection, key: &Key) -> Result<Option<(u16, String)>, Pro
 
 /// Remembers the answer given for `key` (in the same transaction as the effect).
 pub fn remember(conn: &Connection, key: &Key, status: u16, body: &str) -> rusqlite::Result<()> {
-    conn.execute(
+    conn.exec(
         "INSERT OR REPLACE INTO idempotency (account, key, request_hash, status, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![key.account, key.key, key.request_hash, status, body],
     )?;

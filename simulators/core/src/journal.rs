@@ -33,10 +33,10 @@ pub struct Exchange {
     pub status: u16,
     /// Real time spent answering, in milliseconds.
     pub duration_ms: f64,
-    /// Request body (text, cut at [`BODY_LIMIT`]).
-    pub request_body: String,
-    /// Response body (text, cut at [`BODY_LIMIT`]).
-    pub response_body: String,
+    /// Request body (text when serialised, cut at [`BODY_LIMIT`]).
+    pub request_body: Body,
+    /// Response body (text when serialised, cut at [`BODY_LIMIT`]).
+    pub response_body: Body,
     /// The fault rule applied, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<u64>,
@@ -60,21 +60,47 @@ pub struct NewExchange {
     /// See [`Exchange::duration_ms`].
     pub duration_ms: f64,
     /// Raw request body.
-    pub request_body: Vec<u8>,
+    pub request_body: Body,
     /// Raw response body.
-    pub response_body: Vec<u8>,
+    pub response_body: Body,
     /// See [`Exchange::fault`].
     pub fault: Option<u64>,
 }
 
-/// Text of a body for the journal: UTF-8 (lossy), cut at [`BODY_LIMIT`].
-fn body_text(bytes: &[u8]) -> String {
-    if bytes.len() <= BODY_LIMIT {
-        String::from_utf8_lossy(bytes).into_owned()
-    } else {
-        let mut s = String::from_utf8_lossy(&bytes[..BODY_LIMIT]).into_owned();
-        s.push_str(&format!("... [{} bytes cut]", bytes.len() - BODY_LIMIT));
-        s
+/// A body as recorded: the bytes are shared with the exchange itself (no copy on
+/// the hot path) and turned into text, cut at [`BODY_LIMIT`], only when read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body(bytes::Bytes);
+
+impl Body {
+    /// The body as text: UTF-8 (lossy), cut at [`BODY_LIMIT`] with a note of what was cut.
+    pub fn text(&self) -> String {
+        let bytes = &self.0;
+        if bytes.len() <= BODY_LIMIT {
+            String::from_utf8_lossy(bytes).into_owned()
+        } else {
+            let mut s = String::from_utf8_lossy(&bytes[..BODY_LIMIT]).into_owned();
+            s.push_str(&format!("... [{} bytes cut]", bytes.len() - BODY_LIMIT));
+            s
+        }
+    }
+}
+
+impl From<bytes::Bytes> for Body {
+    fn from(b: bytes::Bytes) -> Self {
+        Self(b)
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(b: Vec<u8>) -> Self {
+        Self(b.into())
+    }
+}
+
+impl serde::Serialize for Body {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
     }
 }
 
@@ -136,8 +162,8 @@ impl Journal {
             path: e.path,
             status: e.status,
             duration_ms: e.duration_ms,
-            request_body: body_text(&e.request_body),
-            response_body: body_text(&e.response_body),
+            request_body: e.request_body,
+            response_body: e.response_body,
             fault: e.fault,
         });
         while st.entries.len() > st.cap {
@@ -211,8 +237,8 @@ mod tests {
     #[test]
     fn long_bodies_are_cut_and_say_so() {
         let j = Journal::new(10);
-        j.record(NewExchange { request_body: vec![b'a'; BODY_LIMIT + 10], ..entry("/") });
+        j.record(NewExchange { request_body: vec![b'a'; BODY_LIMIT + 10].into(), ..entry("/") });
         let e = &j.since(0).exchanges[0];
-        assert!(e.request_body.ends_with("... [10 bytes cut]"));
+        assert!(e.request_body.text().ends_with("... [10 bytes cut]"));
     }
 }

@@ -15,9 +15,9 @@
 //! Retry times are real time, not the virtual clock: they model real outages and
 //! must progress even when nobody moves the clock.
 
-use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -27,7 +27,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::RetryConfig;
 use crate::rng::SeededRng;
-use crate::store::{Store, StoreError};
+use crate::store::{CachedSql, Store, StoreError};
 
 /// The migration that creates the outbox tables; add it to a simulator's list.
 pub const MIGRATION: &str = "
@@ -88,7 +88,7 @@ pub type Handler = Arc<dyn Fn(Item) -> Pin<Box<dyn Future<Output = Outcome> + Se
 /// Adds work to the outbox inside the caller's transaction; a no-op if `(kind, key)`
 /// is already there. Returns whether it was added.
 pub fn enqueue(conn: &Connection, kind: &str, key: &str, payload: &Value) -> rusqlite::Result<bool> {
-    let n = conn.execute(
+    let n = conn.exec(
         "INSERT OR IGNORE INTO outbox (kind, key, payload) VALUES (?1, ?2, ?3)",
         params![kind, key, payload.to_string()],
     )?;
@@ -121,11 +121,9 @@ pub struct ItemState {
 
 /// The state of item `(kind, key)`, if enqueued.
 pub fn item_state(conn: &Connection, kind: &str, key: &str) -> rusqlite::Result<Option<ItemState>> {
-    conn.query_row(
-        "SELECT state, attempts, last_error FROM outbox WHERE kind = ?1 AND key = ?2",
-        params![kind, key],
-        |r| Ok(ItemState { state: r.get(0)?, attempts: r.get(1)?, last_error: r.get(2)? }),
-    )
+    conn.row("SELECT state, attempts, last_error FROM outbox WHERE kind = ?1 AND key = ?2", params![kind, key], |r| {
+        Ok(ItemState { state: r.get(0)?, attempts: r.get(1)?, last_error: r.get(2)? })
+    })
     .optional()
 }
 
@@ -149,7 +147,7 @@ pub struct Outbox {
     wake: Notify,
     policy: RetryConfig,
     jitter: Mutex<SeededRng>,
-    in_flight: Mutex<HashSet<i64>>,
+    in_flight: AtomicUsize,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -166,8 +164,13 @@ impl Outbox {
             wake: Notify::new(),
             policy,
             jitter: Mutex::new(jitter),
-            in_flight: Mutex::new(HashSet::new()),
+            in_flight: AtomicUsize::new(0),
         })
+    }
+
+    /// Items a crash left `running` go back to `pending` (call once at start-up).
+    fn recover(&self) -> Result<(), StoreError> {
+        self.store.with(|c| c.exec("UPDATE outbox SET state = 'pending' WHERE state = 'running'", [])).map(|_| ())
     }
 
     /// Tells the worker there is new work (call after committing an [`enqueue`]).
@@ -177,7 +180,7 @@ impl Outbox {
 
     /// How many items are pending.
     pub fn pending(&self) -> Result<i64, StoreError> {
-        self.store.with(|c| c.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
+        self.store.with(|c| c.row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
     }
 
     /// The wait before attempt `attempts + 1`.
@@ -189,33 +192,37 @@ impl Outbox {
         exp.mul_f64(factor).max(at_least.unwrap_or_default())
     }
 
+    /// Marks up to `limit` due items `running` and returns them. (A select then
+    /// updates by id: SQLite runs `UPDATE ... WHERE id IN (SELECT ... LIMIT n)` over
+    /// the whole queue, an order of magnitude slower on a long one.)
     fn claim(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
         let now = now_ms();
-        let in_flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let rows: Vec<Item> = self.store.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT id, kind, key, payload, attempts FROM outbox
-                 WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2",
-            )?;
-            stmt.query_map(params![now, (limit + in_flight.len()) as i64], |r| {
-                let payload: String = r.get(3)?;
-                Ok(Item {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    key: r.get(2)?,
-                    payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
-                    attempts: r.get(4)?,
-                })
-            })?
-            .collect()
-        })?;
-        let mut flight = self.in_flight.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(rows.into_iter().filter(|i| flight.insert(i.id)).take(limit).collect())
+        self.store.transaction(|c| {
+            let items: Vec<Item> = c
+                .prepare_cached(
+                    "SELECT id, kind, key, payload, attempts FROM outbox
+                     WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2",
+                )?
+                .query_map(params![now, limit as i64], |r| {
+                    let payload: String = r.get(3)?;
+                    Ok(Item {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        key: r.get(2)?,
+                        payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+                        attempts: r.get(4)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            for item in &items {
+                c.exec("UPDATE outbox SET state = 'running' WHERE id = ?1", [item.id])?;
+            }
+            Ok::<_, StoreError>(items)
+        })
     }
 
     fn next_due_ms(&self) -> Result<Option<i64>, StoreError> {
-        self.store
-            .with(|c| c.query_row("SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
+        self.store.with(|c| c.row("SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
     }
 
     fn finish(&self, item: &Item, outcome: &Outcome) -> Result<(), StoreError> {
@@ -230,11 +237,11 @@ impl Outbox {
             }
         };
         self.store.transaction(|tx| {
-            tx.execute(
+            tx.exec(
                 "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1",
                 params![item.id, state, n, next, error],
             )?;
-            tx.execute(
+            tx.exec(
                 "INSERT INTO outbox_attempts (item, n, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
                 params![item.id, n, now, text],
             )?;
@@ -246,11 +253,14 @@ impl Outbox {
     /// to the policy's `concurrency`.
     pub async fn run(self: Arc<Self>, handler: Handler, mut stop: watch::Receiver<bool>) {
         let limit = self.policy.concurrency.max(1);
+        if let Err(e) = self.recover() {
+            tracing::error!(error = %e, "outbox: cannot recover interrupted items");
+        }
         loop {
             if *stop.borrow() {
                 return;
             }
-            let free = limit.saturating_sub(self.in_flight.lock().unwrap_or_else(|p| p.into_inner()).len());
+            let free = limit.saturating_sub(self.in_flight.load(Ordering::SeqCst));
             let claimed = if free > 0 { self.claim(free) } else { Ok(Vec::new()) };
             let claimed = match claimed {
                 Ok(items) => items,
@@ -272,6 +282,7 @@ impl Outbox {
                 continue;
             }
             for item in claimed {
+                self.in_flight.fetch_add(1, Ordering::SeqCst);
                 let this = self.clone();
                 let handler = handler.clone();
                 tokio::spawn(async move {
@@ -279,7 +290,7 @@ impl Outbox {
                     if let Err(e) = this.finish(&item, &outcome) {
                         tracing::error!(error = %e, item = item.id, "outbox: cannot record an attempt");
                     }
-                    this.in_flight.lock().unwrap_or_else(|p| p.into_inner()).remove(&item.id);
+                    this.in_flight.fetch_sub(1, Ordering::SeqCst);
                     this.wake.notify_one();
                 });
             }
@@ -293,7 +304,7 @@ mod tests {
     use crate::duration::HumanDuration;
     use crate::store::StoreLocation;
     use jiff::SignedDuration;
-    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::atomic::AtomicU32;
 
     static MIGRATIONS: &[&str] = &[MIGRATION];
 

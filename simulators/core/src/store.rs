@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use rusqlite::{Connection, Transaction};
+use rusqlite::Connection;
 
 /// Storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +35,35 @@ pub enum StoreError {
         /// The newest this build knows.
         known: usize,
     },
+}
+
+/// Statements through the connection's statement cache: parsing SQL costs more than
+/// running it on the hot paths, so simulators use these instead of `execute` and
+/// `query_row`.
+pub trait CachedSql {
+    /// `execute` with a cached statement.
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+    /// `query_row` with a cached statement.
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl CachedSql for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
 }
 
 /// Where a store keeps its data.
@@ -79,6 +108,7 @@ impl Store {
             }
         };
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.set_prepared_statement_cache_capacity(128);
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // How many times this database has been opened: seeds id streams so that ids
         // made after a restart never repeat earlier ones.
@@ -141,15 +171,23 @@ impl Store {
         Ok(f(&self.lock())?)
     }
 
-    /// Runs `f` in a transaction, committed if `f` returns `Ok`.
-    pub fn transaction<T, E: From<StoreError>>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let mut conn = self.lock();
-        let tx = conn.transaction().map_err(|e| E::from(e.into()))?;
-        let out = f(&tx)?;
-        tx.commit().map_err(|e| E::from(e.into()))?;
+    /// Runs `f` in a transaction, committed if `f` returns `Ok`, rolled back if it
+    /// returns `Err` or panics. `BEGIN`/`COMMIT` go through the statement cache.
+    pub fn transaction<T, E: From<StoreError>>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E> {
+        struct Open<'c>(&'c Connection, bool);
+        impl Drop for Open<'_> {
+            fn drop(&mut self) {
+                if !self.1 {
+                    let _ = self.0.exec("ROLLBACK", []);
+                }
+            }
+        }
+        let conn = self.lock();
+        conn.exec("BEGIN", []).map_err(|e| E::from(e.into()))?;
+        let mut open = Open(&conn, false);
+        let out = f(open.0)?;
+        open.0.exec("COMMIT", []).map_err(|e| E::from(e.into()))?;
+        open.1 = true;
         Ok(out)
     }
 

@@ -9,7 +9,7 @@ use ecosim_core::codes::Cun;
 use ecosim_core::mail::{self, Mail};
 use ecosim_core::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use ecosim_core::outbox::{self, Handler, Item, Outcome};
-use ecosim_core::store::StoreError;
+use ecosim_core::store::{CachedSql, StoreError};
 use ecosim_core::test_result::{RawTestResult, TestResult};
 use jiff::civil::Date;
 use reqwest::Method;
@@ -58,7 +58,7 @@ struct Esito {
 
 fn load(sar: &Sar, id: &str) -> Result<Option<Esito>, StoreError> {
     sar.store.with(|c| {
-        c.query_row("SELECT region, payload, cun, sms_to, email_to FROM esiti WHERE id = ?1", [id], |r| {
+        c.row("SELECT region, payload, cun, sms_to, email_to FROM esiti WHERE id = ?1", [id], |r| {
             let payload: String = r.get(1)?;
             Ok(Esito {
                 region: r.get(0)?,
@@ -117,7 +117,7 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
     };
     let date = p.data_esecuzione.clone().unwrap_or_default();
     let stored = sar.store.transaction(|tx| {
-        tx.execute("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, cun.as_str()])?;
+        tx.exec("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, cun.as_str()])?;
         if let Some(to) = &esito.sms_to {
             outbox::enqueue(tx, "sms", id, &json!({"to": to, "cun": cun.as_str(), "date": date}))?;
         }
@@ -167,23 +167,26 @@ async fn notify(sar: &Sar, item: &Item) -> Outcome {
 /// Moves the result's state along with the attempt's outcome.
 fn record(sar: &Sar, item: &Item, outcome: &Outcome) -> Result<(), StoreError> {
     let id = &item.key;
+    if item.kind == "ts" && *outcome == Outcome::Done {
+        return Ok(()); // send_to_ts moved the state along with the CUN
+    }
     sar.store.transaction(|tx| {
         match (item.kind.as_str(), outcome) {
             ("ts", Outcome::Retry { .. }) => {
-                tx.execute("UPDATE esiti SET stato = 'inviato' WHERE id = ?1 AND stato = 'accettato'", [id])?;
+                tx.exec("UPDATE esiti SET stato = 'inviato' WHERE id = ?1 AND stato = 'accettato'", [id])?;
             }
             ("ts", Outcome::Failed(e)) => {
-                tx.execute("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
+                tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
             }
             ("sms" | "email", Outcome::Done | Outcome::Failed(_)) => {
                 let column = if item.kind == "sms" { "sms_stato" } else { "email_stato" };
                 let value = if matches!(outcome, Outcome::Done) { "consegnato" } else { "errore" };
-                tx.execute(&format!("UPDATE esiti SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
+                tx.exec(&format!("UPDATE esiti SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
                 if let Outcome::Failed(e) = outcome {
-                    tx.execute("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
+                    tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
                 }
                 // Notified once every channel it had is delivered.
-                tx.execute(
+                tx.exec(
                     "UPDATE esiti SET stato = 'notificato' WHERE id = ?1 AND stato = 'cun_ricevuto'
                      AND sms_stato IN ('consegnato', 'nessuno') AND email_stato IN ('consegnato', 'nessuno')",
                     [id],

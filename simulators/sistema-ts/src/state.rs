@@ -6,7 +6,7 @@ use ecosim_core::client::SystemClient;
 use ecosim_core::codes::Cun;
 use ecosim_core::ids::IdGen;
 use ecosim_core::outbox::Outbox;
-use ecosim_core::store::{Store, StoreError};
+use ecosim_core::store::{CachedSql, Store, StoreError};
 use ecosim_core::{Context, Problem, System};
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
@@ -103,7 +103,7 @@ impl SistemaTs {
     pub(crate) fn issue_cun(&self, tx: &rusqlite::Connection, now: Timestamp) -> rusqlite::Result<Cun> {
         loop {
             let cun = self.cuns.with_rng(Cun::generate);
-            let added = tx.execute(
+            let added = tx.exec(
                 "INSERT OR IGNORE INTO cun_registry (cun, issued_at) VALUES (?1, ?2)",
                 params![cun.as_str(), now.to_string()],
             )?;
@@ -121,7 +121,7 @@ impl SistemaTs {
         kind: &str,
         detail: serde_json::Value,
     ) -> rusqlite::Result<()> {
-        tx.execute(
+        tx.exec(
             "INSERT INTO cun_events (cun, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
             params![cun, at.to_string(), kind, detail.to_string()],
         )?;
@@ -164,8 +164,8 @@ impl SistemaTs {
                 )
                 .optional()?;
             if let Some(cun) = cun {
-                tx.execute("DELETE FROM test_result_versions WHERE test_result = ?1", [id])?;
-                tx.execute("DELETE FROM test_results WHERE id = ?1", [id])?;
+                tx.exec("DELETE FROM test_result_versions WHERE test_result = ?1", [id])?;
+                tx.exec("DELETE FROM test_results WHERE id = ?1", [id])?;
                 Self::event(tx, &cun, now, "purged", serde_json::json!({"requirement": "ORD-3.2"}))?;
             }
             Ok::<_, StoreError>(())

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use ecosim_core::codes::Email;
 use ecosim_core::journal::NewExchange;
+use ecosim_core::store::CachedSql;
 use rusqlite::params;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -161,7 +162,7 @@ fn file(gw: &Gateway, sender: &str, rcpts: &[Email], data: &[u8], started: Insta
     gw.store
         .transaction(|tx| {
             for rcpt in rcpts {
-                tx.execute(
+                tx.exec(
                     "INSERT OR IGNORE INTO mails (recipient, sender, subject, body, message_id, received_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                     params![rcpt.as_str(), sender, subject, body, message_id, now.to_string()],
@@ -179,8 +180,8 @@ fn file(gw: &Gateway, sender: &str, rcpts: &[Email], data: &[u8], started: Insta
             path: format!("RCPT TO:<{rcpt}>"),
             status: 250,
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            request_body: data.to_vec(),
-            response_body: b"250 OK queued".to_vec(),
+            request_body: data.to_vec().into(),
+            response_body: b"250 OK queued".to_vec().into(),
             fault: None,
         });
     }

@@ -12,6 +12,7 @@ use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::idempotency;
 use ecosim_core::outbox;
 use ecosim_core::problem::{Problem, from_json};
+use ecosim_core::store::CachedSql;
 use ecosim_core::test_result::{RawTestResult, validate};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
@@ -60,7 +61,7 @@ pub(crate) async fn create(
             return Ok(Err(stored));
         }
         let id = sar.ids.next();
-        tx.execute(
+        tx.exec(
             "INSERT INTO esiti (id, lab, region, payload, stato, sms_to, email_to, sms_stato, email_stato, created_at)
              VALUES (?1, ?2, ?3, ?4, 'accettato', ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -100,7 +101,7 @@ pub(crate) async fn get_one(
     caller.require_role(&[Role::Lab])?;
     let region = caller.region()?.to_owned();
     let row = sar.store.with(|c| {
-        c.query_row(
+        c.row(
             "SELECT stato, cun, errore, sms_stato, email_stato FROM esiti WHERE id = ?1 AND region = ?2",
             params![id, region],
             |r| {

@@ -13,7 +13,7 @@ use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::codes::Cun;
 use ecosim_core::idempotency;
 use ecosim_core::problem::{Fields, Problem, from_json};
-use ecosim_core::store::StoreError;
+use ecosim_core::store::{CachedSql, StoreError};
 use jiff::Timestamp;
 use jiff::civil::Date;
 use rusqlite::{OptionalExtension, params};
@@ -180,7 +180,7 @@ fn insert(
     now: Timestamp,
     expires: Timestamp,
 ) -> rusqlite::Result<()> {
-    tx.execute(
+    tx.exec(
         &format!("INSERT INTO test_results ({COLUMNS}, submitted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
         params![
             id,
@@ -211,7 +211,7 @@ fn parse_cun(raw: &str) -> Result<Cun, Problem> {
 fn find(ts: &SistemaTs, cun: &Cun, region: &str) -> Result<Row, Problem> {
     let now = ts.ctx.clock().now().as_millisecond();
     let row = ts.store.with(|c| {
-        c.query_row(
+        c.row(
             &format!("SELECT {COLUMNS} FROM test_results WHERE cun = ?1 AND region = ?2 AND expires_ms > ?3"),
             params![cun.as_str(), region, now],
             row_of,
@@ -347,12 +347,12 @@ pub(crate) async fn correct(
     let now = ts.ctx.clock().now();
     ts.store.transaction(|tx| {
         let version: i64 =
-            tx.query_row("SELECT COUNT(*) FROM test_result_versions WHERE test_result = ?1", [&row.id], |r| r.get(0))?;
-        tx.execute(
+            tx.row("SELECT COUNT(*) FROM test_result_versions WHERE test_result = ?1", [&row.id], |r| r.get(0))?;
+        tx.exec(
             "INSERT INTO test_result_versions (test_result, version, at, record) VALUES (?1, ?2, ?3, ?4)",
             params![row.id, version + 1, now.to_string(), row.snapshot().to_string()],
         )?;
-        tx.execute(
+        tx.exec(
             "UPDATE test_results SET codice_fiscale = ?2, esito = ?3, tipo_test = ?4, data_esecuzione = ?5,
                                      struttura = ?6, cellulare = ?7, email = ?8 WHERE id = ?1",
             params![

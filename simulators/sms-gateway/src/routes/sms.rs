@@ -11,7 +11,7 @@ use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::codes::Msisdn;
 use ecosim_core::idempotency;
 use ecosim_core::problem::{Fields, Problem, from_json};
-use ecosim_core::store::StoreError;
+use ecosim_core::store::{CachedSql, StoreError};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
@@ -131,7 +131,7 @@ pub(crate) async fn send(
     let accepted = json!({"id": id, "segments": n, "encoding": encoding.as_str(), "status": "accepted"});
     let accepted_text = accepted.to_string();
     gw.store.transaction(|tx| {
-        tx.execute(
+        tx.exec(
             "INSERT INTO messages (id, account, sender, recipient, text, encoding, segments, status, error,
                                    callback_url, accepted_at, delivered_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
@@ -191,7 +191,7 @@ pub(crate) async fn get_message(
 ) -> Result<Json<Message>, Problem> {
     caller.require_role(&[Role::SmsClient, Role::Service])?;
     let found = gw.store.with(|c| {
-        c.query_row(
+        c.row(
             &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND account = ?2"),
             params![id, caller.0.name],
             message_of,
