@@ -66,6 +66,30 @@ pub fn replay(conn: &Connection, key: &Key) -> Result<Option<(u16, String)>, Pro
     }
 }
 
+/// The stored answer, replayed as it was given.
+pub fn replayed(status: u16, body: String) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let status = axum::http::StatusCode::from_u16(status).unwrap_or(axum::http::StatusCode::OK);
+    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// Reads the request's key and, if it was seen with this body, the answer to replay
+/// (checked again inside the effect's transaction with [`replay`], against races).
+pub fn precheck(
+    store: &crate::store::Store,
+    headers: &axum::http::HeaderMap,
+    account: &str,
+    body: &[u8],
+) -> Result<(Option<Key>, Option<axum::response::Response>), Problem> {
+    let key = key_of(headers, account, body)?;
+    if let Some(k) = &key
+        && let Some((status, stored)) = store.with(|c| Ok(replay(c, k)))??
+    {
+        return Ok((key, Some(replayed(status, stored))));
+    }
+    Ok((key, None))
+}
+
 /// Remembers the answer given for `key` (in the same transaction as the effect).
 pub fn remember(conn: &Connection, key: &Key, status: u16, body: &str) -> rusqlite::Result<()> {
     conn.exec(

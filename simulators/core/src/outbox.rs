@@ -173,6 +173,14 @@ impl Outbox {
         self.store.with(|c| c.exec("UPDATE outbox SET state = 'pending' WHERE state = 'running'", [])).map(|_| ())
     }
 
+    /// The outbox of `system` over its store, with the configuration's retry policy
+    /// and jitter drawn from the seed (and the store's generation, so a restart does
+    /// not replay the same waits).
+    pub fn for_system(ctx: &crate::Context, system: crate::System, store: Arc<Store>) -> Arc<Self> {
+        let label = format!("{}/retry/{}", system.name(), store.generation());
+        Self::new(store, ctx.config().retry.clone(), SeededRng::derive(ctx.config().seed, &label))
+    }
+
     /// Tells the worker there is new work (call after committing an [`enqueue`]).
     pub fn wake(&self) {
         self.wake.notify_one();

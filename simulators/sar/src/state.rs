@@ -54,11 +54,7 @@ impl Sar {
         let http = ecosim_core::client::http_client();
         Ok(Arc::new(Self {
             ctx: ctx.clone(),
-            outbox: Outbox::new(
-                store.clone(),
-                ctx.config().retry.clone(),
-                ecosim_core::rng::SeededRng::derive(seed, &format!("sar/retry/{generation}")),
-            ),
+            outbox: Outbox::for_system(ctx, System::Sar, store.clone()),
             ids: IdGen::new(seed, "sar/esiti", generation),
             ts: SystemClient::new(http.clone(), &ctx.config().url_of(System::SistemaTs), None),
             sms: SystemClient::new(http, &ctx.config().url_of(System::SmsGateway), ctx.accounts().get("sar")),

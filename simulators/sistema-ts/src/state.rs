@@ -77,11 +77,7 @@ impl SistemaTs {
         let store = Arc::new(ctx.open_store(System::SistemaTs, MIGRATIONS)?);
         let generation = store.generation();
         let seed = ctx.config().seed;
-        let outbox = Outbox::new(
-            store.clone(),
-            ctx.config().retry.clone(),
-            ecosim_core::rng::SeededRng::derive(seed, &format!("sistema-ts/retry/{generation}")),
-        );
+        let outbox = Outbox::for_system(ctx, System::SistemaTs, store.clone());
         let sms = SystemClient::new(
             ecosim_core::client::http_client(),
             &ctx.config().url_of(System::SmsGateway),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::idempotency;
@@ -20,11 +20,6 @@ use serde_json::{Value, json};
 use crate::delivery::sms_recipient;
 use crate::state::Sar;
 
-fn replayed(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 /// `POST /sar/v1/esiti`.
 pub(crate) async fn create(
     State(sar): State<Arc<Sar>>,
@@ -34,11 +29,9 @@ pub(crate) async fn create(
 ) -> Result<Response, Problem> {
     caller.require_role(&[Role::Lab])?;
     let region = caller.region()?.to_owned();
-    let key = idempotency::key_of(&headers, &caller.0.name, &body)?;
-    if let Some(key) = &key
-        && let Some((status, stored)) = sar.store.with(|c| Ok(idempotency::replay(c, key)))??
-    {
-        return Ok(replayed(status, stored));
+    let (key, replay) = idempotency::precheck(&sar.store, &headers, &caller.0.name, &body)?;
+    if let Some(answer) = replay {
+        return Ok(answer);
     }
     let raw: RawTestResult = from_json(&body)?;
     if raw.invio_cun_da_ts.is_some() {
@@ -84,7 +77,7 @@ pub(crate) async fn create(
         Ok::<_, Problem>(Ok(answer))
     })?;
     match outcome {
-        Err((status, stored)) => Ok(replayed(status, stored)),
+        Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
         Ok(answer) => {
             sar.outbox.wake();
             Ok((StatusCode::ACCEPTED, Json(answer)).into_response())

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::codes::Cun;
@@ -106,11 +106,6 @@ fn retention_days(ts: &SistemaTs) -> i64 {
     (ts.ctx.config().retention.test_results.0.as_hours() / 24).max(1)
 }
 
-fn replayed(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
-}
-
 /// `POST /ts/v1/test-results`.
 pub(crate) async fn create(
     State(ts): State<Arc<SistemaTs>>,
@@ -120,11 +115,9 @@ pub(crate) async fn create(
 ) -> Result<Response, Problem> {
     caller.require_role(ROLES)?;
     let region = caller.region()?.to_owned();
-    let key = idempotency::key_of(&headers, &caller.0.name, &body)?;
-    if let Some(key) = &key
-        && let Some((status, stored)) = ts.store.with(|c| Ok(idempotency::replay(c, key)))??
-    {
-        return Ok(replayed(status, stored));
+    let (key, replay) = idempotency::precheck(&ts.store, &headers, &caller.0.name, &body)?;
+    if let Some(answer) = replay {
+        return Ok(answer);
     }
     let raw: RawTestResult = from_json(&body)?;
     refuse_parent_number(&raw)?;
@@ -158,7 +151,7 @@ pub(crate) async fn create(
         Ok::<_, Problem>(Ok((id, answer)))
     })?;
     match created {
-        Err((status, stored)) => Ok(replayed(status, stored)),
+        Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
         Ok((id, answer)) => {
             ts.schedule_purge(id, expires);
             if result.invio_cun_da_ts {

@@ -11,7 +11,7 @@ use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::codes::Msisdn;
 use ecosim_core::idempotency;
 use ecosim_core::problem::{Fields, Problem, from_json};
-use ecosim_core::store::{CachedSql, StoreError};
+use ecosim_core::store::CachedSql;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
@@ -92,11 +92,9 @@ pub(crate) async fn send(
     body: Bytes,
 ) -> Result<Response, Problem> {
     caller.require_role(&[Role::SmsClient, Role::Service])?;
-    let key = idempotency::key_of(&headers, &caller.0.name, &body)?;
-    if let Some(key) = &key
-        && let Some((status, stored)) = gw.store.with(|c| Ok(idempotency::replay(c, key)))??
-    {
-        return Ok(replayed(status, stored));
+    let (key, replay) = idempotency::precheck(&gw.store, &headers, &caller.0.name, &body)?;
+    if let Some(answer) = replay {
+        return Ok(answer);
     }
     let req: SendRequest = from_json(&body)?;
     let mut f = Fields::new();
@@ -130,7 +128,13 @@ pub(crate) async fn send(
     let delivered = !gw.unreachable.contains(to.as_str());
     let accepted = json!({"id": id, "segments": n, "encoding": encoding.as_str(), "status": "accepted"});
     let accepted_text = accepted.to_string();
-    gw.store.transaction(|tx| {
+    let raced = gw.store.transaction(|tx| {
+        // Checked again inside the transaction: two racing retries send one message.
+        if let Some(key) = &key
+            && let Some(stored) = idempotency::replay(tx, key)?
+        {
+            return Ok(Some(stored));
+        }
         tx.exec(
             "INSERT INTO messages (id, account, sender, recipient, text, encoding, segments, status, error,
                                    callback_url, accepted_at, delivered_at)
@@ -153,8 +157,11 @@ pub(crate) async fn send(
         if let Some(key) = &key {
             idempotency::remember(tx, key, 202, &accepted_text)?;
         }
-        Ok::<_, StoreError>(())
+        Ok::<_, Problem>(None)
     })?;
+    if let Some((status, stored)) = raced {
+        return Ok(idempotency::replayed(status, stored));
+    }
     if let Some(url) = req.callback_url {
         let report = json!({
             "id": id,
@@ -165,11 +172,6 @@ pub(crate) async fn send(
         tokio::spawn(deliver_report(gw.http.clone(), url, report));
     }
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
-}
-
-fn replayed(status: u16, body: String) -> Response {
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-    (status, [(axum::http::header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// POSTs a delivery report, retrying a few times (a client's callback may be slow to start).
