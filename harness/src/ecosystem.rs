@@ -27,7 +27,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// The systems this build of ecosim runs.
-pub const SYSTEMS: &[System] = &[System::ControlPlane, System::SistemaTs, System::SmsGateway, System::Sar];
+pub const SYSTEMS: &[System] =
+    &[System::ControlPlane, System::SistemaTs, System::Immuni, System::SmsGateway, System::Sar];
 
 /// Builds an [`Ecosystem`].
 #[derive(Debug, Clone)]
@@ -106,6 +107,7 @@ impl Ecosystem {
         let sistema_ts = ecosim_sistema_ts::SistemaTs::new(&ctx).context("cannot open Sistema TS's store")?;
         let gateway = ecosim_sms_gateway::Gateway::new(&ctx).context("cannot open the SMS gateway's store")?;
         let sar = ecosim_sar::Sar::new(&ctx).context("cannot open the SAR's store")?;
+        let immuni = ecosim_immuni::Immuni::new(&ctx).context("cannot open Immuni's store")?;
         ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
         ecosim_sar::spawn_workers(&sar, stopped.clone());
 
@@ -117,6 +119,7 @@ impl Ecosystem {
                 System::ControlPlane => control_plane(&ctx, &urls),
                 System::SistemaTs => ecosim_sistema_ts::router(sistema_ts.clone()),
                 System::SmsGateway => ecosim_sms_gateway::router(gateway.clone()),
+                System::Immuni => ecosim_immuni::router(immuni.clone()),
                 System::Sar => ecosim_sar::router(sar.clone()),
                 other => anyhow::bail!("{other} is not part of this build"),
             };

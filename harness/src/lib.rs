@@ -3,9 +3,11 @@
 //! | module | what lives there |
 //! |---|---|
 //! | [`cli`] | the command line: `up`, `codes`, `population`, `bench` |
+//! | [`app`] | a virtual Immuni app |
 //! | [`bench`] | benchmarks behind `ecosim bench` |
 //! | [`ecosystem`] | booting the simulated systems on listeners, sharing one context |
 
+pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod ecosystem;

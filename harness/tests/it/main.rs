@@ -3,6 +3,7 @@
 mod cli;
 mod cun;
 mod ecosystem;
+mod immuni;
 mod sistema_ts;
 mod sms_gateway;
 mod support;

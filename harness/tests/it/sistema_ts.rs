@@ -267,7 +267,27 @@ async fn every_malformed_field_is_named() {
 async fn the_openapi_document_lists_every_route() {
     let t = spawn_ecosystem().await;
     for (system, paths) in [
-        (System::SistemaTs, vec!["/ts/v1/test-results", "/ts/v1/test-results/{cun}"]),
+        (
+            System::SistemaTs,
+            vec![
+                "/ts/v1/test-results",
+                "/ts/v1/test-results/{cun}",
+                "/his/v1/cun/verify",
+                "/his/v1/cun/invalidate",
+                "/ts/v1/sblocchi/call-center",
+                "/ts/v1/sblocchi/asl",
+            ],
+        ),
+        (
+            System::Immuni,
+            vec![
+                "/v1/otp",
+                "/v1/ingestion/check-otp",
+                "/v1/ingestion/upload",
+                "/v1/ingestion/check-cun",
+                "/_admin/uploads",
+            ],
+        ),
         (
             System::SmsGateway,
             vec!["/sms/v1/messages", "/sms/v1/messages/{id}", "/sms/v1/inbox/{msisdn}", "/mail/v1/inbox/{address}"],

@@ -33,6 +33,10 @@
 //! [sms]
 //! unreachable = ["+393330000000"] # messages to these numbers fail
 //!
+//! [brute_force]                   # CUN + card checks at Sistema TS
+//! max_failures = 5
+//! window = "1h"
+//!
 //! [[accounts]]                    # add an account or change a password
 //! name = "sar-160"
 //! password = "another-secret"
@@ -100,6 +104,8 @@ pub struct Config {
     pub retry: RetryConfig,
     /// The SMS gateway.
     pub sms: SmsConfig,
+    /// Brute-force protection of CUN + card checks at Sistema TS.
+    pub brute_force: BruteForce,
     /// Accounts added to (or replacing) the defaults.
     pub accounts: Vec<Account>,
 }
@@ -191,6 +197,23 @@ impl Default for RetryConfig {
     }
 }
 
+/// After `max_failures` failed CUN + card checks for the same card digits within
+/// `window`, Sistema TS answers 429 until the window has passed.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BruteForce {
+    /// Failures allowed in the window.
+    pub max_failures: u32,
+    /// The window, on the shared clock.
+    pub window: HumanDuration,
+}
+
+impl Default for BruteForce {
+    fn default() -> Self {
+        Self { max_failures: 5, window: HumanDuration(SignedDuration::from_hours(1)) }
+    }
+}
+
 /// SMS gateway settings.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -222,6 +245,7 @@ impl Default for Config {
             journal: JournalConfig::default(),
             retry: RetryConfig::default(),
             sms: SmsConfig::default(),
+            brute_force: BruteForce::default(),
             accounts: Vec::new(),
         }
     }

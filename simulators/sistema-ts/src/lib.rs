@@ -9,6 +9,15 @@
 //! | `GET /ts/v1/test-results/{cun}` | the region's record and its history, without identifiers | ORD-3.3b |
 //! | `GET /ts/v1/test-results?dal=&al=` | the region's records by test date, without identifiers | ORD-3.3b |
 //! | `PATCH /ts/v1/test-results/{cun}` | correct a record; earlier versions kept | ORD-3.3a |
+//! | `POST /his/v1/cun/verify` | Immuni: a positive, live, unused CUN for a card ending with 8 digits | DM-A.1a |
+//! | `POST /his/v1/cun/invalidate` | Immuni, after an upload: the CUN cannot be used again | DM-A.1b |
+//! | `POST /ts/v1/sblocchi/call-center` | call-centre unlock under a supervisor: CUN + card digits, then Immuni's OTP | ORD-8.1, 8.3, 8.4, 8.6, ORD-2.6 |
+//! | `POST /ts/v1/sblocchi/asl` | ASL unlock: OTP + symptom date + codice fiscale | ORD-7.2 |
+//!
+//! Every unlock is recorded on the CUN with its mode (`self`, `call_center`, `asl`;
+//! ORD-7.3). Failed CUN + card checks are counted per card digits (no codice fiscale
+//! is logged): past `brute_force.max_failures` within `brute_force.window` (5 in an
+//! hour by default) the checks answer 429.
 //!
 //! Every field is validated (400 naming each bad field); a codice fiscale unknown
 //! to the registry, a test date in the future or older than the retention window is
@@ -48,6 +57,10 @@ pub fn router(ts: Arc<SistemaTs>) -> Router {
     let routes = Router::new()
         .route("/ts/v1/test-results", post(routes::test_results::create).get(routes::test_results::list))
         .route("/ts/v1/test-results/{cun}", get(routes::test_results::get_one).patch(routes::test_results::correct))
+        .route("/his/v1/cun/verify", post(routes::his::verify))
+        .route("/his/v1/cun/invalidate", post(routes::his::invalidate))
+        .route("/ts/v1/sblocchi/call-center", post(routes::unlock::call_center))
+        .route("/ts/v1/sblocchi/asl", post(routes::unlock::asl))
         .with_state(ts.clone());
     let ctx = ts.ctx.clone();
     ecosim_core::app::app(&ctx, System::SistemaTs, routes, ts, OPENAPI)

@@ -27,9 +27,11 @@ pub(crate) static MIGRATIONS: &[&str] = &[
         email TEXT,
         invio_cun_da_ts INTEGER NOT NULL,
         created_at TEXT NOT NULL,
-        expires_ms INTEGER NOT NULL
+        expires_ms INTEGER NOT NULL,
+        cun_sha TEXT NOT NULL
     );
     CREATE INDEX test_results_by_region_date ON test_results (region, data_esecuzione);
+    CREATE UNIQUE INDEX test_results_by_cun_sha ON test_results (cun_sha);
     CREATE INDEX test_results_by_cf ON test_results (codice_fiscale);
     -- Every CUN ever issued: never purged, so no CUN is issued twice.
     CREATE TABLE cun_registry (cun TEXT PRIMARY KEY, issued_at TEXT NOT NULL);
@@ -52,6 +54,16 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     );",
     ecosim_core::idempotency::MIGRATION,
     ecosim_core::outbox::MIGRATION,
+    // The Immuni unlock: HIS verifications bound to CUNs, failed card checks.
+    "CREATE TABLE cun_verifications (
+        id_test_verification TEXT PRIMARY KEY,
+        cun TEXT NOT NULL,
+        verified_at TEXT NOT NULL,
+        invalidated_at TEXT
+    );
+    CREATE INDEX cun_verifications_by_cun ON cun_verifications (cun);
+    CREATE TABLE card_failures (last8 TEXT NOT NULL, at_ms INTEGER NOT NULL);
+    CREATE INDEX card_failures_by_card ON card_failures (last8, at_ms);",
 ];
 
 /// Sistema TS.
@@ -62,6 +74,7 @@ pub struct SistemaTs {
     pub(crate) cuns: IdGen,
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) sms: SystemClient,
+    pub(crate) immuni: SystemClient,
 }
 
 impl std::fmt::Debug for SistemaTs {
@@ -78,11 +91,10 @@ impl SistemaTs {
         let generation = store.generation();
         let seed = ctx.config().seed;
         let outbox = Outbox::for_system(ctx, System::SistemaTs, store.clone());
-        let sms = SystemClient::new(
-            ecosim_core::client::http_client(),
-            &ctx.config().url_of(System::SmsGateway),
-            ctx.accounts().get("sistema-ts"),
-        );
+        let http = ecosim_core::client::http_client();
+        let sms =
+            SystemClient::new(http.clone(), &ctx.config().url_of(System::SmsGateway), ctx.accounts().get("sistema-ts"));
+        let immuni = SystemClient::new(http, &ctx.config().url_of(System::Immuni), ctx.accounts().get("sistema-ts"));
         let ts = Arc::new(Self {
             ctx: ctx.clone(),
             store,
@@ -90,6 +102,7 @@ impl SistemaTs {
             cuns: IdGen::new(seed, "sistema-ts/cun", generation),
             outbox,
             sms,
+            immuni,
         });
         ts.schedule_purges()?;
         Ok(ts)
@@ -166,6 +179,28 @@ impl SistemaTs {
             }
             Ok::<_, StoreError>(())
         })
+    }
+}
+
+impl SistemaTs {
+    /// Whether the card digits are locked out by too many recent failures.
+    pub(crate) fn card_locked(&self, last8: &str) -> Result<bool, StoreError> {
+        let bf = &self.ctx.config().brute_force;
+        let since = self.ctx.clock().now().checked_sub(bf.window.0).map(|t| t.as_millisecond()).unwrap_or(i64::MIN);
+        let n: i64 = self.store.with(|c| {
+            c.row("SELECT COUNT(*) FROM card_failures WHERE last8 = ?1 AND at_ms > ?2", params![last8, since], |r| {
+                r.get(0)
+            })
+        })?;
+        Ok(n >= i64::from(bf.max_failures))
+    }
+
+    /// Counts a failed CUN + card check (only the card digits are kept, no CF).
+    pub(crate) fn card_failed(&self, last8: &str) -> Result<(), StoreError> {
+        let now = self.ctx.clock().now().as_millisecond();
+        self.store
+            .with(|c| c.exec("INSERT INTO card_failures (last8, at_ms) VALUES (?1, ?2)", params![last8, now]))
+            .map(|_| ())
     }
 }
 

@@ -1,3 +1,5 @@
 //! HTTP routes of Sistema TS.
 
+pub(crate) mod his;
 pub(crate) mod test_results;
+pub(crate) mod unlock;

@@ -174,7 +174,10 @@ fn insert(
     expires: Timestamp,
 ) -> rusqlite::Result<()> {
     tx.exec(
-        &format!("INSERT INTO test_results ({COLUMNS}, submitted_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"),
+        &format!(
+            "INSERT INTO test_results ({COLUMNS}, submitted_by, cun_sha)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ),
         params![
             id,
             cun.as_str(),
@@ -190,6 +193,7 @@ fn insert(
             now.to_string(),
             expires.as_millisecond(),
             by,
+            cun.sha256(),
         ],
     )?;
     Ok(())

@@ -1,0 +1,105 @@
+//! Immuni's errors, exactly as the real backend answers them.
+//!
+//! The body is `{"error_code": N, "message": "..."}` with
+//! `Content-Type: application/json; charset=utf-8`, nothing else: real clients
+//! parse it. Where the simulator knows more than the real backend would say (which
+//! field, which TEK), it adds an `X-Ecosim-Detail` header, never a body field.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+/// Immuni's JSON content type.
+pub(crate) const JSON_UTF8: &str = "application/json; charset=utf-8";
+
+/// An Immuni error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImmuniError {
+    kind: Kind,
+    detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Unknown,
+    Schema,
+    UnauthorizedOtp,
+    NoDgc,
+    OtpCollision,
+}
+
+impl ImmuniError {
+    /// 500 / 1000 "An unknown error occurred."
+    pub fn unknown() -> Self {
+        Self { kind: Kind::Unknown, detail: None }
+    }
+    /// 400 / 1001 "Request not compliant with the defined schema."
+    pub fn schema(detail: impl Into<String>) -> Self {
+        Self { kind: Kind::Schema, detail: Some(detail.into()) }
+    }
+    /// 401 / 1101 "Unauthorized OTP."
+    pub fn unauthorized_otp() -> Self {
+        Self { kind: Kind::UnauthorizedOtp, detail: None }
+    }
+    /// 404 / 1102 "No DGC found."
+    pub fn no_dgc() -> Self {
+        Self { kind: Kind::NoDgc, detail: None }
+    }
+    /// 409 / 1400 "OTP already authorized."
+    pub fn otp_collision() -> Self {
+        Self { kind: Kind::OtpCollision, detail: None }
+    }
+
+    /// Adds what the simulator knows (sent as `X-Ecosim-Detail`).
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// Status, error code and message.
+    pub fn parts(&self) -> (StatusCode, u16, &'static str) {
+        match self.kind {
+            Kind::Unknown => (StatusCode::INTERNAL_SERVER_ERROR, 1000, "An unknown error occurred."),
+            Kind::Schema => (StatusCode::BAD_REQUEST, 1001, "Request not compliant with the defined schema."),
+            Kind::UnauthorizedOtp => (StatusCode::UNAUTHORIZED, 1101, "Unauthorized OTP."),
+            Kind::NoDgc => (StatusCode::NOT_FOUND, 1102, "No DGC found."),
+            Kind::OtpCollision => (StatusCode::CONFLICT, 1400, "OTP already authorized."),
+        }
+    }
+}
+
+impl IntoResponse for ImmuniError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        let body = serde_json::json!({"error_code": code, "message": message}).to_string();
+        let mut res = (status, body).into_response();
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(detail) = self.detail
+            && let Ok(v) = HeaderValue::from_str(&detail.replace(['\r', '\n'], " "))
+        {
+            h.insert("x-ecosim-detail", v);
+        }
+        res
+    }
+}
+
+impl From<ecosim_core::store::StoreError> for ImmuniError {
+    fn from(e: ecosim_core::store::StoreError) -> Self {
+        tracing::error!(error = %e, "immuni store failure");
+        Self::unknown()
+    }
+}
+
+impl From<rusqlite::Error> for ImmuniError {
+    fn from(e: rusqlite::Error) -> Self {
+        ecosim_core::store::StoreError::from(e).into()
+    }
+}
+
+/// The 204 every successful call answers: empty body, no caching.
+pub(crate) fn no_content() -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}

@@ -1,0 +1,54 @@
+//! `ecosim-immuni`: the Immuni backend, answering exactly as the real one did
+//! (APIS.md; the open-source `immuni-backend-otp` and `-exposure-ingestion`).
+//!
+//! | route | caller | what | requirements |
+//! |---|---|---|---|
+//! | `POST /v1/otp` | Sistema TS (service account) | authorise an OTP; write-once, TTL 150 s on the shared clock | IMM-OTP, DM-2.2, DM-2.5 |
+//! | `POST /v1/ingestion/check-otp` | the app | 204 if the bearer's OTP is authorised, else 401/1101 | IMM-OTP |
+//! | `POST /v1/ingestion/upload` | the app | TEKs and summaries; consumes the OTP; invalidates the CUN it came from | IMM-UPLOAD, DM-A.1b |
+//! | `POST /v1/ingestion/check-cun` | the app | CUN + last 8 card digits, verified at Sistema TS | DM-A.1a, DM-A.1c |
+//! | `GET /_admin/uploads` | tests | every upload received | |
+//!
+//! App requests are checked in the real order: content type and JSON schema, the
+//! bearer (64 hex), then `Immuni-Dummy-Data` (0 or 1). check-otp and check-cun wait
+//! about 150 ms first (normal, sigma 20 ms, seeded; none with `timing.fast`). A dummy
+//! request is fully validated, waits like a real one, has no effect, and answers 204
+//! (1% of dummy checks answer 401) (IMM-DUMMY). Errors are exactly
+//! `{"error_code","message"}` (IMM-ERR); what the simulator knows beyond that is in
+//! the `X-Ecosim-Detail` header. Every answer carries `Cache-Control: no-store`.
+//!
+//! Where the public code and APIS.md differ, APIS.md is followed: a symptom date later
+//! than the test date is replaced by the test date (the real check-cun refused it),
+//! and an inconsistent TEK batch is refused with 400/1001 (the real upload dropped
+//! it silently). `get-dgc` comes with the green-pass work.
+
+mod error;
+mod request;
+mod routes;
+mod state;
+pub mod tek;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use ecosim_core::System;
+
+pub use error::ImmuniError;
+pub use state::Immuni;
+
+/// Immuni's OpenAPI document.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+/// The HTTP app (routes, admin API, OpenAPI, boundary layer).
+pub fn router(im: Arc<Immuni>) -> Router {
+    let routes = Router::new()
+        .route("/v1/otp", post(routes::authorise_otp))
+        .route("/v1/ingestion/check-otp", post(routes::check_otp))
+        .route("/v1/ingestion/upload", post(routes::upload))
+        .route("/v1/ingestion/check-cun", post(routes::check_cun))
+        .route("/_admin/uploads", get(routes::uploads))
+        .with_state(im.clone());
+    let ctx = im.ctx.clone();
+    ecosim_core::app::app(&ctx, System::Immuni, routes, im, OPENAPI)
+}

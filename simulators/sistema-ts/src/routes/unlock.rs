@@ -1,0 +1,190 @@
+//! Unlocks by operators: the Immuni call centre under a supervising health operator
+//! (ORD-8) and ASL prevention operators (ORD-7.2). Sistema TS checks what it must,
+//! authorises the citizen's OTP at Immuni (`POST /v1/otp`) and records the unlock on
+//! the CUN with its mode (ORD-7.3).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use ecosim_core::accounts::{Caller, Role};
+use ecosim_core::codes::{CardLast8, CodiceFiscale, Cun, Otp};
+use ecosim_core::problem::{Fields, Problem, from_json};
+use ecosim_core::store::CachedSql;
+use jiff::civil::Date;
+use reqwest::Method;
+use rusqlite::{OptionalExtension, params};
+use serde_json::json;
+
+use crate::routes::his::{already_used, card_matches, live_by};
+use crate::state::SistemaTs;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallCenter {
+    cun: Option<String>,
+    ultime_8_cifre_ts: Option<String>,
+    otp: Option<String>,
+    data_inizio_sintomi: Option<String>,
+    supervisore: Option<String>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Asl {
+    codice_fiscale: Option<String>,
+    otp: Option<String>,
+    data_inizio_sintomi: Option<String>,
+}
+
+fn date(s: &str) -> Result<Date, &'static str> {
+    s.parse::<Date>().ok().filter(|_| s.len() == 10).ok_or("must be a date YYYY-MM-DD")
+}
+
+/// An OTP as the operator typed it: DM-2.2 (10 characters) and DM-2.5 (check character).
+fn otp(f: &mut Fields, raw: &Option<String>) -> Option<Otp> {
+    f.required("otp", raw)
+        .and_then(|o| f.check("otp", Otp::parse(o).map_err(|e| format!("{e} (DM-2.5: a mistyped OTP is refused)"))))
+}
+
+/// `POST /ts/v1/sblocchi/call-center` (role `callcenter`).
+pub(crate) async fn call_center(
+    State(ts): State<Arc<SistemaTs>>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<StatusCode, Problem> {
+    caller.require_role(&[Role::Callcenter]).map_err(|p| p.with_requirement("ORD-8.6"))?;
+    let req: CallCenter = from_json(&body)?;
+    let mut f = Fields::new();
+    let cun = f.required("cun", &req.cun).and_then(|c| f.check("cun", Cun::parse(c)));
+    let last8 = f
+        .required("ultime_8_cifre_ts", &req.ultime_8_cifre_ts)
+        .and_then(|l| f.check("ultime_8_cifre_ts", CardLast8::parse(l)));
+    let otp = otp(&mut f, &req.otp);
+    let symptoms = req.data_inizio_sintomi.as_deref().and_then(|d| f.check("data_inizio_sintomi", date(d)));
+    let supervisor = f.required("supervisore", &req.supervisore).cloned();
+    f.finish()?;
+    let (Some(cun), Some(last8), Some(otp), Some(supervisor)) = (cun, last8, otp, supervisor) else {
+        return Err(Problem::internal("validated fields went missing"));
+    };
+    // ORD-8.6: only under an active supervising health operator.
+    if ts.ctx.accounts().get(&supervisor).is_none_or(|a| a.role != Role::Supervisore) {
+        return Err(Problem::forbidden(format!("{supervisor:?} is not an active supervising health operator"))
+            .with_field("supervisore", "must name a health-operator account (role supervisore)")
+            .with_requirement("ORD-8.6"));
+    }
+    if ts.card_locked(last8.as_str())? {
+        let mut p = Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too-many-failures",
+            "too many failed checks for these card digits; try later",
+        );
+        p.retry_after = Some(ts.ctx.config().brute_force.window.0.as_secs().max(0) as u64);
+        return Err(p);
+    }
+    // ORD-8.1: CUN + last 8 card digits must match a live result.
+    let record = live_by(&ts, "cun", cun.as_str())?.filter(|r| card_matches(&ts, &r.codice_fiscale, &last8));
+    let Some(record) = record else {
+        ts.card_failed(last8.as_str())?;
+        return Err(Problem::not_found(format!("no live test result with {cun} for a card ending {last8}"))
+            .with_requirement("ORD-8.1"));
+    };
+    // ORD-2.6: only a positive result unlocks.
+    if record.esito != "POSITIVO" {
+        return Err(Problem::unprocessable(format!("{cun} is a negative result: unlock needs a positive one"))
+            .with_field("cun", "belongs to a negative result")
+            .with_requirement("ORD-2.6"));
+    }
+    if already_used(&ts, &record.cun)? {
+        return Err(Problem::conflict(format!("{cun} was already used to unlock Immuni")).with_requirement("DM-A.1b"));
+    }
+    // ORD-8.3 / 8.4: the symptom-onset date if given, else the swab date.
+    let swab = record.data_esecuzione.clone();
+    let symptoms_started_on = symptoms.map(|d| d.to_string()).unwrap_or_else(|| swab.clone());
+    authorise_at_immuni(&ts, &otp, &symptoms_started_on).await?;
+    let now = ts.ctx.clock().now();
+    ts.store.with(|c| {
+        SistemaTs::event(
+            c,
+            &record.cun,
+            now,
+            "unlocked",
+            json!({"modalita": "call_center", "operatore": caller.0.name, "supervisore": supervisor,
+                   "requirement": "ORD-7.3"}),
+        )
+    })?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /ts/v1/sblocchi/asl` (role `asl`): OTP + symptom date + codice fiscale, no CUN.
+pub(crate) async fn asl(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: Bytes) -> Result<StatusCode, Problem> {
+    caller.require_role(&[Role::Asl])?;
+    let req: Asl = from_json(&body)?;
+    let mut f = Fields::new();
+    let cf = f
+        .required("codice_fiscale", &req.codice_fiscale)
+        .and_then(|c| f.check("codice_fiscale", CodiceFiscale::parse(c)));
+    let otp = otp(&mut f, &req.otp);
+    let symptoms = f
+        .required("data_inizio_sintomi", &req.data_inizio_sintomi)
+        .and_then(|d| f.check("data_inizio_sintomi", date(d)));
+    f.finish()?;
+    let (Some(cf), Some(otp), Some(symptoms)) = (cf, otp, symptoms) else {
+        return Err(Problem::internal("validated fields went missing"));
+    };
+    if ts.ctx.population().by_codice_fiscale(&cf).is_none() {
+        return Err(Problem::unprocessable(format!("codice fiscale {cf} is not in the national registry"))
+            .with_field("codice_fiscale", "unknown to the registry")
+            .with_requirement("ORD-7.2"));
+    }
+    authorise_at_immuni(&ts, &otp, &symptoms.to_string()).await?;
+    // ORD-7.3: recorded on the person's live positive CUN, if there is one.
+    let now = ts.ctx.clock().now();
+    let cun: Option<String> = ts.store.with(|c| {
+        c.row(
+            "SELECT cun FROM test_results WHERE codice_fiscale = ?1 AND esito = 'POSITIVO' AND expires_ms > ?2
+             ORDER BY data_esecuzione DESC, created_at DESC LIMIT 1",
+            params![cf.as_str(), now.as_millisecond()],
+            |r| r.get(0),
+        )
+        .optional()
+    })?;
+    if let Some(cun) = cun {
+        ts.store.with(|c| {
+            SistemaTs::event(
+                c,
+                &cun,
+                now,
+                "unlocked",
+                json!({"modalita": "asl", "operatore": caller.0.name, "requirement": "ORD-7.3"}),
+            )
+        })?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/otp` at Immuni, its answers turned into problems for the operator.
+async fn authorise_at_immuni(ts: &SistemaTs, otp: &Otp, symptoms_started_on: &str) -> Result<(), Problem> {
+    let res = ts
+        .immuni
+        .request(Method::POST, "/v1/otp")
+        .json(&json!({"otp": otp.as_str(), "symptoms_started_on": symptoms_started_on}))
+        .send()
+        .await
+        .map_err(|e| {
+            Problem::new(StatusCode::BAD_GATEWAY, "immuni-unreachable", format!("Immuni did not answer: {e}"))
+        })?;
+    match res.status().as_u16() {
+        204 => Ok(()),
+        409 => Err(Problem::conflict("Immuni: OTP already authorised")
+            .with_field("otp", "already authorised")
+            .with_requirement("IMM-OTP")),
+        400 => {
+            let why = res.headers().get("x-ecosim-detail").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+            let field = if why.starts_with("symptoms_started_on") { "data_inizio_sintomi" } else { "otp" };
+            Err(Problem::invalid_field(field, format!("Immuni refused it: {why}")))
+        }
+        other => Err(Problem::new(StatusCode::BAD_GATEWAY, "immuni-error", format!("Immuni answered {other}"))),
+    }
+}
