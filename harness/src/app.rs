@@ -142,6 +142,20 @@ impl VirtualApp {
         self.send("/v1/ingestion/check-cun", &cun.sha256(), dummy, body, None).await
     }
 
+    /// `get-dgc`: a green certificate by code type (`authcode`, `cun`, `nrfe`, `nucg`,
+    /// `cuev`), the code's hash, the card's last 8 digits and expiry.
+    pub async fn get_dgc(
+        &mut self,
+        token_type: &str,
+        code_hash: &str,
+        last8: &CardLast8,
+        card_expiry: Date,
+        dummy: bool,
+    ) -> AppAnswer {
+        let body = json!({"token_type": token_type, "last_his_number": last8.as_str(), "his_expiring_date": card_expiry.to_string()});
+        self.send("/v1/ingestion/get-dgc", code_hash, dummy, body, None).await
+    }
+
     /// The bearer an app uses after a CUN unlock.
     pub fn cun_token(cun: &Cun) -> String {
         sha256_hex(&cun.to_string())

@@ -377,3 +377,39 @@ async fn checks_wait_like_the_real_backend_unless_in_fast_mode() {
     assert_eq!(app.check_otp(&otp, false).await.status, 401);
     assert!(started.elapsed() >= std::time::Duration::from_millis(150), "{:?}", started.elapsed());
 }
+
+#[tokio::test]
+async fn get_dgc_asks_pn_dgc_and_relays_the_certificate_or_1102() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let pn_dgc = MockServer::start().await;
+    let authcode = ecosim_core::codes::Authcode::parse("WK2DEHZD9PC1").expect("valid");
+    Mock::given(method("GET"))
+        .and(path("/v1/dgc"))
+        .and(query_param("mode", "ONLY_QRCODE"))
+        .and(query_param("healthInsuranceCardNumber", "12345678"))
+        .and(query_param("healthInsuranceCardDate", "2026-05-31"))
+        .and(query_param("authCodeSHA256", authcode.sha256().as_str()))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"data": {"qrcode": "iVBORw0KGgo=", "fglTipoDgc": "cbis", "hc1": "HC1:X"}})),
+        )
+        .mount(&pn_dgc)
+        .await;
+    Mock::given(method("GET")).and(path("/v1/dgc")).respond_with(ResponseTemplate::new(404)).mount(&pn_dgc).await;
+    let mut config = ecosim_core::config::Config::for_tests(42);
+    config.urls.pn_dgc = Some(pn_dgc.uri());
+    let t = crate::support::spawn_with(config).await;
+    let mut app = app(&t);
+    let last8 = CardLast8::parse("12345678").expect("digits");
+    let expiry = jiff::civil::date(2026, 5, 31);
+    let found = app.get_dgc("authcode", &authcode.sha256(), &last8, expiry, false).await;
+    assert_eq!(found.status, 200);
+    assert_eq!(found.body, json!({"qrcode": "iVBORw0KGgo=", "fglTipoDgc": "cbis"}));
+    let wrong_date = app.get_dgc("authcode", &authcode.sha256(), &last8, jiff::civil::date(2026, 6, 1), false).await;
+    assert_eq!((wrong_date.status, wrong_date.error_code()), (404, Some(1102)));
+    let dummy = app.get_dgc("authcode", &authcode.sha256(), &last8, expiry, true).await;
+    assert_eq!((dummy.status, dummy.body.clone()), (200, Value::Null));
+    let bad = app.get_dgc("passport", &authcode.sha256(), &last8, expiry, false).await;
+    assert_eq!((bad.status, bad.error_code()), (400, Some(1001)));
+}

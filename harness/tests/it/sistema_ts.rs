@@ -285,6 +285,7 @@ async fn the_openapi_document_lists_every_route() {
                 "/v1/ingestion/check-otp",
                 "/v1/ingestion/upload",
                 "/v1/ingestion/check-cun",
+                "/v1/ingestion/get-dgc",
                 "/_admin/uploads",
             ],
         ),

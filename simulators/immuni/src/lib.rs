@@ -7,6 +7,7 @@
 //! | `POST /v1/ingestion/check-otp` | the app | 204 if the bearer's OTP is authorised, else 401/1101 | IMM-OTP |
 //! | `POST /v1/ingestion/upload` | the app | TEKs and summaries; consumes the OTP; invalidates the CUN it came from | IMM-UPLOAD, DM-A.1b |
 //! | `POST /v1/ingestion/check-cun` | the app | CUN + last 8 card digits, verified at Sistema TS | DM-A.1a, DM-A.1c |
+//! | `POST /v1/ingestion/get-dgc` | the app | a green certificate by code type, code hash, card digits and expiry, from PN-DGC | DGC-RETRIEVE |
 //! | `GET /_admin/uploads` | tests | every upload received | |
 //!
 //! App requests are checked in the real order: content type and JSON schema, the
@@ -20,7 +21,10 @@
 //! Where the public code and APIS.md differ, APIS.md is followed: a symptom date later
 //! than the test date is replaced by the test date (the real check-cun refused it),
 //! and an inconsistent TEK batch is refused with 400/1001 (the real upload dropped
-//! it silently). `get-dgc` comes with the green-pass work.
+//! it silently). get-dgc forwards to PN-DGC's `GET /v1/dgc` (`authCodeSHA256` for an
+//! AUTHCODE, `sourceDocumentIDSHA256` for CUN, NRFE, NUCG, CUEV): 200 `{"qrcode",
+//! "fglTipoDgc"?}`, 404/1102 when PN-DGC has nothing, 500/1000 when it fails; a dummy
+//! get-dgc answers 200 with an empty body.
 
 mod error;
 mod request;
@@ -47,6 +51,7 @@ pub fn router(im: Arc<Immuni>) -> Router {
         .route("/v1/ingestion/check-otp", post(routes::check_otp))
         .route("/v1/ingestion/upload", post(routes::upload))
         .route("/v1/ingestion/check-cun", post(routes::check_cun))
+        .route("/v1/ingestion/get-dgc", post(routes::get_dgc))
         .route("/_admin/uploads", get(routes::uploads))
         .with_state(im.clone());
     let ctx = im.ctx.clone();

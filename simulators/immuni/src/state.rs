@@ -42,6 +42,7 @@ pub struct Immuni {
     pub(crate) ctx: Context,
     pub(crate) store: Store,
     pub(crate) his: SystemClient,
+    pub(crate) pn_dgc: SystemClient,
     waits: Mutex<SeededRng>,
 }
 
@@ -65,12 +66,11 @@ impl Immuni {
     pub fn new(ctx: &Context) -> Result<Arc<Self>, StoreError> {
         let store = ctx.open_store(System::Immuni, MIGRATIONS)?;
         let waits = SeededRng::derive(ctx.config().seed, &format!("immuni/waits/{}", store.generation()));
-        let his = SystemClient::new(
-            ecosim_core::client::http_client(),
-            &ctx.config().url_of(System::SistemaTs),
-            ctx.accounts().get("immuni"),
-        );
-        Ok(Arc::new(Self { ctx: ctx.clone(), store, his, waits: Mutex::new(waits) }))
+        let http = ecosim_core::client::http_client();
+        let his =
+            SystemClient::new(http.clone(), &ctx.config().url_of(System::SistemaTs), ctx.accounts().get("immuni"));
+        let pn_dgc = SystemClient::new(http, &ctx.config().url_of(System::PnDgc), ctx.accounts().get("immuni"));
+        Ok(Arc::new(Self { ctx: ctx.clone(), store, his, pn_dgc, waits: Mutex::new(waits) }))
     }
 
     /// The anti-brute-force wait (normal, mean 150 ms, sigma 20 ms by default; none
