@@ -5,9 +5,11 @@
 //! | [`cli`] | the command line: `up`, `codes`, `population`, `bench` |
 //! | [`app`] | a virtual Immuni app |
 //! | [`bench`] | benchmarks behind `ecosim bench` |
+//! | [`scenario`] | scenario files: grammar, loading, running |
 //! | [`ecosystem`] | booting the simulated systems on listeners, sharing one context |
 
 pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod ecosystem;
+pub mod scenario;

@@ -1,1 +1,199 @@
-//! Report writers (JUnit XML, JSON, Markdown, HTML) land with the scenario-harness issue.
+//! `ecosim-reports`: what a scenario run produced, written for machines and people.
+//!
+//! | writer | for |
+//! |---|---|
+//! | [`junit`] | CI systems: one `<testsuite>` per scenario folder, one `<testcase>` per scenario |
+//! | [`json`] | tools: every scenario, every step, with its messages |
+//!
+//! The Markdown, HTML (sequence diagrams, requirement coverage) and certification
+//! reports come next; they read the same [`RunReport`].
+
+use std::collections::BTreeMap;
+
+/// One step of a scenario, as it ran.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StepReport {
+    /// The step's kind and a short description (`lab.report mario POSITIVO`).
+    pub name: String,
+    /// `passed`, `failed` or `skipped` (after a failure).
+    pub outcome: Outcome,
+    /// Why it failed: expected and actual, and the last exchanges.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Real time taken, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// A step's or scenario's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Everything expected happened.
+    Passed,
+    /// Something expected did not happen.
+    Failed,
+    /// Not run because an earlier step failed.
+    Skipped,
+}
+
+/// One scenario, as it ran.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ScenarioReport {
+    /// The scenario's id.
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// The folder it came from (`flows`), the JUnit suite.
+    pub suite: String,
+    /// The file.
+    pub file: String,
+    /// Requirement ids it verifies.
+    pub requirements: Vec<String>,
+    /// Passed only if every step passed.
+    pub outcome: Outcome,
+    /// The steps.
+    pub steps: Vec<StepReport>,
+    /// Real time taken, in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RunReport {
+    /// The seed every ecosystem of the run used.
+    pub seed: u64,
+    /// Every scenario, in file order.
+    pub scenarios: Vec<ScenarioReport>,
+}
+
+impl RunReport {
+    /// How many scenarios passed and failed.
+    pub fn counts(&self) -> (usize, usize) {
+        let passed = self.scenarios.iter().filter(|s| s.outcome == Outcome::Passed).count();
+        (passed, self.scenarios.len() - passed)
+    }
+}
+
+fn xml_escape(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control() || matches!(c, '\n' | '\t'))
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&apos;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// JUnit XML: one `<testsuite>` per folder, one `<testcase>` per scenario.
+pub fn junit(run: &RunReport) -> String {
+    let mut suites: BTreeMap<&str, Vec<&ScenarioReport>> = BTreeMap::new();
+    for s in &run.scenarios {
+        suites.entry(s.suite.as_str()).or_default().push(s);
+    }
+    let (_, failed) = run.counts();
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"ecosim\" tests=\"{}\" failures=\"{failed}\">\n",
+        run.scenarios.len()
+    );
+    for (suite, scenarios) in suites {
+        let failures = scenarios.iter().filter(|s| s.outcome != Outcome::Passed).count();
+        let time: f64 = scenarios.iter().map(|s| s.duration_ms).sum::<f64>() / 1000.0;
+        out.push_str(&format!(
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{time:.3}\">\n",
+            xml_escape(suite),
+            scenarios.len()
+        ));
+        for s in scenarios {
+            out.push_str(&format!(
+                "    <testcase classname=\"{}\" name=\"{}\" file=\"{}\" time=\"{:.3}\"",
+                xml_escape(suite),
+                xml_escape(&s.id),
+                xml_escape(&s.file),
+                s.duration_ms / 1000.0
+            ));
+            let failure = s.steps.iter().find(|st| st.outcome == Outcome::Failed);
+            match failure {
+                None => out.push_str("/>\n"),
+                Some(step) => {
+                    let message = step.message.clone().unwrap_or_default();
+                    out.push_str(&format!(
+                        ">\n      <failure message=\"{}\">{}</failure>\n    </testcase>\n",
+                        xml_escape(&format!("{}: {}", step.name, message.lines().next().unwrap_or(""))),
+                        xml_escape(&message)
+                    ));
+                }
+            }
+        }
+        out.push_str("  </testsuite>\n");
+    }
+    out.push_str("</testsuites>\n");
+    out
+}
+
+/// JSON: the whole run.
+pub fn json(run: &RunReport) -> String {
+    serde_json::to_string_pretty(run).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> RunReport {
+        let step = |outcome, message: Option<&str>| StepReport {
+            name: "app.check_cun <mario>".into(),
+            outcome,
+            message: message.map(str::to_owned),
+            duration_ms: 1.0,
+        };
+        RunReport {
+            seed: 42,
+            scenarios: vec![
+                ScenarioReport {
+                    id: "ok".into(),
+                    title: "A & B".into(),
+                    suite: "flows".into(),
+                    file: "scenarios/flows/ok.yaml".into(),
+                    requirements: vec!["ORD-4".into()],
+                    outcome: Outcome::Passed,
+                    steps: vec![step(Outcome::Passed, None)],
+                    duration_ms: 12.0,
+                },
+                ScenarioReport {
+                    id: "ko".into(),
+                    title: "broken".into(),
+                    suite: "rules".into(),
+                    file: "scenarios/rules/ko.yaml".into(),
+                    requirements: vec![],
+                    outcome: Outcome::Failed,
+                    steps: vec![
+                        step(Outcome::Failed, Some("expected status 401, got <204>")),
+                        step(Outcome::Skipped, None),
+                    ],
+                    duration_ms: 3.0,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn junit_has_a_suite_per_folder_and_escapes_text() {
+        let xml = junit(&run());
+        assert!(xml.contains("<testsuites name=\"ecosim\" tests=\"2\" failures=\"1\">"), "{xml}");
+        assert!(xml.contains("<testsuite name=\"flows\" tests=\"1\" failures=\"0\""), "{xml}");
+        assert!(xml.contains("<testsuite name=\"rules\" tests=\"1\" failures=\"1\""), "{xml}");
+        assert!(xml.contains("got &lt;204&gt;"), "{xml}");
+        assert_eq!(xml.matches("<testcase").count(), 2);
+    }
+
+    #[test]
+    fn json_carries_every_step() {
+        let v: serde_json::Value = serde_json::from_str(&json(&run())).expect("valid json");
+        assert_eq!(v["scenarios"][1]["steps"][1]["outcome"], "skipped");
+        assert_eq!(v["seed"], 42);
+    }
+}

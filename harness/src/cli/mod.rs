@@ -5,6 +5,7 @@
 mod bench;
 mod codes;
 mod population;
+mod run;
 mod up;
 
 use std::process::ExitCode;
@@ -26,6 +27,8 @@ enum Command {
     /// Check or generate national codes (codice fiscale, CUN, OTP, AUTHCODE...).
     #[command(subcommand)]
     Codes(codes::Command),
+    /// Run scenario files or folders; exit 0 only if every scenario passed.
+    Run(run::Args),
     /// Print the seeded synthetic population, one citizen a line.
     Population(population::Args),
     /// Measure throughput and memory.
@@ -40,6 +43,7 @@ pub fn main() -> ExitCode {
         Command::Up(args) => up::run(args),
         Command::Codes(cmd) => codes::run(cmd),
         Command::Population(args) => population::run(args),
+        Command::Run(args) => run::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

@@ -4,6 +4,7 @@ mod cli;
 mod cun;
 mod ecosystem;
 mod immuni;
+mod scenarios;
 mod sistema_ts;
 mod sms_gateway;
 mod support;

@@ -1,0 +1,62 @@
+//! `ecosim run`: scenario files or folders, a summary, reports, exit 0 only if all passed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use ecosim_reports::Outcome;
+
+use crate::scenario::{discover, run::RunOptions, run::run_files};
+
+/// `ecosim run` arguments.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Scenario files or folders (default: scenarios/).
+    paths: Vec<PathBuf>,
+    /// Scenarios run at once (default: the number of cores).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Seed of every ecosystem.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Write a report: junit=FILE or json=FILE (repeatable).
+    #[arg(long = "report", value_parser = parse_report)]
+    reports: Vec<(String, PathBuf)>,
+}
+
+fn parse_report(s: &str) -> Result<(String, PathBuf), String> {
+    let (kind, file) = s.split_once('=').ok_or("write it as junit=FILE or json=FILE")?;
+    match kind {
+        "junit" | "json" => Ok((kind.to_owned(), PathBuf::from(file))),
+        other => Err(format!("unknown report {other:?}: junit and json are available")),
+    }
+}
+
+pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let paths = if args.paths.is_empty() { vec![PathBuf::from("scenarios")] } else { args.paths };
+    let files = discover(&paths)?;
+    anyhow::ensure!(!files.is_empty(), "no scenario files (.yaml) under {paths:?}");
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let started = std::time::Instant::now();
+    let report = runtime.block_on(run_files(&files, &RunOptions { seed: args.seed, jobs }))?;
+    for s in &report.scenarios {
+        let mark = if s.outcome == Outcome::Passed { "PASS" } else { "FAIL" };
+        println!("{mark}  {:<44} {:>7.0} ms  {}", s.id, s.duration_ms, s.requirements.join(" "));
+        for step in s.steps.iter().filter(|st| st.outcome == Outcome::Failed) {
+            println!(
+                "      step {} failed: {}",
+                step.name,
+                step.message.as_deref().unwrap_or("").replace('\n', "\n      ")
+            );
+        }
+    }
+    let (passed, failed) = report.counts();
+    for (kind, file) in &args.reports {
+        let text = if kind == "junit" { ecosim_reports::junit(&report) } else { ecosim_reports::json(&report) };
+        std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    }
+    println!("{passed} passed, {failed} failed");
+    println!("({} scenarios in {:.2} s, seed {})", report.scenarios.len(), started.elapsed().as_secs_f64(), args.seed);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

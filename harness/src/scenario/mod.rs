@@ -1,0 +1,160 @@
+//! Scenario files: the YAML grammar, loading with precise errors, and running.
+//!
+//! ```yaml
+//! id: cun-positive-sms
+//! title: Positive molecular test, CUN by SMS
+//! requirements: [ORD-3.1a, ORD-3.1b, ORD-3.1c, ORD-4, ORD-6.1a]
+//! given:
+//!   citizens:
+//!     mario: { region: "160", mobile: true, minor: false }
+//! steps:
+//!   - lab.report: { citizen: mario, esito: POSITIVO }
+//!   - sms.expect: { to: mario, within: 10s, text: 'CUN-(?P<cun>[AEFHIJKLQRSUWXYZ1-9]{10})' }
+//!   - clock.advance: 15d
+//!   - app.check_cun: { citizen: mario, cun: "{{cun}}" }
+//!     expect: { status: 401, error_code: 1101 }
+//! ```
+//! A step is a map with exactly one action (see [`model::STEP_NAMES`]) and an
+//! optional `expect`. `{{name}}` in a string is a variable captured earlier (named
+//! regex groups of `sms.expect`/`mail.expect`, the `cun` of `ts.submit`, the OTP of
+//! `app.new_otp`). Loading errors name the file, line and column, and suggest the
+//! closest valid step or field name.
+
+pub mod model;
+pub mod run;
+
+use std::path::{Path, PathBuf};
+
+pub use model::Scenario;
+
+/// Why a scenario file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Unreadable.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not a valid scenario.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, where, and a hint.
+        message: String,
+    },
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Adds "did you mean `x`?" to serde's "unknown field `y`, expected one of ..." messages.
+fn with_hint(message: &str) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else { return message.to_owned() };
+    let Some((unknown, after)) = rest.split_once('`') else { return message.to_owned() };
+    let candidates: Vec<String> = after
+        .split("expected one of")
+        .nth(1)
+        .map(|list| {
+            list.lines()
+                .next()
+                .unwrap_or("")
+                .split(',')
+                .map(|c| c.trim().trim_matches('`').to_owned())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let best = candidates.iter().min_by_key(|c| edit_distance(unknown, c));
+    match best {
+        Some(b) if edit_distance(unknown, b) <= 3 => format!("{message}\nhint: did you mean `{b}`?"),
+        _ => message.to_owned(),
+    }
+}
+
+/// Parses scenario text (`path` only names it in errors).
+pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
+    let invalid = |message: String| LoadError::Invalid { path: path.to_owned(), message };
+    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| invalid(with_hint(&e.to_string())))?;
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let n = run::actions_of(step).len();
+        if n != 1 {
+            return Err(invalid(format!(
+                "step {} has {n} actions; a step has exactly one of: {}",
+                i + 1,
+                model::STEP_NAMES.join(", ")
+            )));
+        }
+    }
+    Ok(scenario)
+}
+
+/// Reads and parses one file.
+pub fn load(path: &Path) -> Result<Scenario, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Io { path: path.to_owned(), source })?;
+    parse(path, &text)
+}
+
+/// Every `.yaml`/`.yml` file under `paths` (files as given, folders recursively), sorted.
+pub fn discover(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
+    let mut out = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut stack = vec![p.clone()];
+            while let Some(dir) = stack.pop() {
+                let entries = std::fs::read_dir(&dir).map_err(|source| LoadError::Io { path: dir.clone(), source })?;
+                for e in entries.flatten() {
+                    let path = e.path();
+                    if path.is_dir() {
+                        stack.push(path);
+                    } else if matches!(path.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+                        out.push(path);
+                    }
+                }
+            }
+        } else {
+            out.push(p.clone());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_misspelt_step_points_at_its_line_and_suggests_the_right_name() {
+        let text = "id: x\ntitle: t\nsteps:\n  - lab.reprot: { citizen: a, esito: POSITIVO }\n";
+        let err = parse(Path::new("s.yaml"), text).unwrap_err().to_string();
+        assert!(err.contains("line 4"), "{err}");
+        assert!(err.contains("did you mean `lab.report`?"), "{err}");
+    }
+
+    #[test]
+    fn a_step_with_two_actions_is_refused() {
+        let text = "id: x\ntitle: t\nsteps:\n  - clock.advance: 1d\n    app.new_otp: {}\n";
+        let err = parse(Path::new("s.yaml"), text).unwrap_err().to_string();
+        assert!(err.contains("step 1 has 2 actions"), "{err}");
+    }
+
+    #[test]
+    fn edit_distance_counts_changes() {
+        assert_eq!(edit_distance("lab.reprot", "lab.report"), 2);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

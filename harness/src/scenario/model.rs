@@ -1,0 +1,259 @@
+//! The scenario grammar, as Rust types (YAML files deserialise into these).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// One scenario file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Stable id (the JUnit test name).
+    pub id: String,
+    /// What it shows, in a sentence.
+    pub title: String,
+    /// Requirement ids it verifies (REQUIREMENTS.md).
+    #[serde(default)]
+    pub requirements: Vec<String>,
+    /// The people and set-up it needs.
+    #[serde(default)]
+    pub given: Given,
+    /// What happens, in order.
+    pub steps: Vec<Step>,
+}
+
+/// The set-up.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Given {
+    /// Citizens by the name the steps use, chosen from the seeded registry.
+    #[serde(default)]
+    pub citizens: BTreeMap<String, CitizenSpec>,
+}
+
+/// Which citizen to pick: the first of the registry (in order) with these properties
+/// not already picked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CitizenSpec {
+    /// Region of residence (`"160"`).
+    pub region: Option<String>,
+    /// Under 18 today (true) or not (false).
+    pub minor: Option<bool>,
+    /// Has (true) or lacks (false) an own mobile number.
+    pub mobile: Option<bool>,
+    /// Has (true) or lacks (false) an e-mail.
+    pub email: Option<bool>,
+}
+
+/// What a step must produce; absent fields are not checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// HTTP status.
+    pub status: Option<u16>,
+    /// Immuni's `error_code`.
+    pub error_code: Option<u64>,
+    /// problem+json `requirement`.
+    pub requirement: Option<String>,
+    /// problem+json first field named.
+    pub field: Option<String>,
+}
+
+/// One step: exactly one action, plus an optional expectation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    /// A lab reports a result to the SAR.
+    #[serde(rename = "lab.report")]
+    pub lab_report: Option<LabReport>,
+    /// A region (or lab) sends a result straight to Sistema TS; captures `cun`.
+    #[serde(rename = "ts.submit")]
+    pub ts_submit: Option<LabReport>,
+    /// A region reads a record at Sistema TS.
+    #[serde(rename = "ts.get")]
+    pub ts_get: Option<TsGet>,
+    /// An SMS must arrive; the regex's named groups become variables.
+    #[serde(rename = "sms.expect")]
+    pub sms_expect: Option<InboxExpect>,
+    /// An e-mail must arrive; the regex's named groups become variables.
+    #[serde(rename = "mail.expect")]
+    pub mail_expect: Option<InboxExpect>,
+    /// The shared clock moves forward (`15d`, `151s`).
+    #[serde(rename = "clock.advance")]
+    pub clock_advance: Option<String>,
+    /// A fault rule is added at a system.
+    pub fault: Option<Fault>,
+    /// The citizen's app makes a new OTP (saved as `otp`, or the name given).
+    #[serde(rename = "app.new_otp")]
+    pub app_new_otp: Option<NewOtp>,
+    /// The app checks its OTP.
+    #[serde(rename = "app.check_otp")]
+    pub app_check_otp: Option<AppOtp>,
+    /// The app unlocks itself with the CUN and the card digits.
+    #[serde(rename = "app.check_cun")]
+    pub app_check_cun: Option<AppCheckCun>,
+    /// The app uploads its keys (with the OTP or the CUN it was unlocked with).
+    #[serde(rename = "app.upload")]
+    pub app_upload: Option<AppUpload>,
+    /// A call-centre operator unlocks, under a supervisor.
+    #[serde(rename = "callcenter.unlock")]
+    pub callcenter_unlock: Option<CallCenterUnlock>,
+    /// An ASL operator unlocks.
+    #[serde(rename = "asl.unlock")]
+    pub asl_unlock: Option<AslUnlock>,
+    /// What must follow.
+    pub expect: Option<Expect>,
+}
+
+/// `lab.report` / `ts.submit`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabReport {
+    /// The citizen's name in `given`.
+    pub citizen: String,
+    /// `POSITIVO` or `NEGATIVO`.
+    pub esito: String,
+    /// `MOLECOLARE` (default) or `ANTIGENICO`.
+    pub tipo_test: Option<String>,
+    /// `YYYY-MM-DD`; default today.
+    pub data_esecuzione: Option<String>,
+    /// Account; default `lab-<region>` (`sar-<region>` for `ts.submit`).
+    pub account: Option<String>,
+    /// ORD-6.2 (`ts.submit` only).
+    pub invio_cun_da_ts: Option<bool>,
+}
+
+/// `ts.get`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsGet {
+    /// Account (`sar-160`).
+    pub account: String,
+    /// The CUN (`{{cun}}`).
+    pub cun: String,
+}
+
+/// `sms.expect` / `mail.expect`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxExpect {
+    /// A citizen's name (their mobile / e-mail), `<name>.parent` (the parent's mobile),
+    /// or a number / address.
+    pub to: String,
+    /// A regex the text must match; named groups become variables.
+    pub text: String,
+    /// Sender, checked exactly if given.
+    pub from: Option<String>,
+    /// How long to wait (real time; default 10s).
+    pub within: Option<String>,
+    /// How many matching messages must be there in the end (default: at least one).
+    pub count: Option<usize>,
+}
+
+/// `fault`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// The system (`sistema-ts`).
+    pub system: String,
+    /// The rule, as the admin API takes it.
+    #[serde(rename = "match", default)]
+    pub matcher: serde_json::Value,
+    /// The action.
+    pub action: serde_json::Value,
+    /// How many times.
+    pub times: Option<u32>,
+}
+
+/// `app.new_otp`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOtp {
+    /// Variable name (default `otp`).
+    pub save: Option<String>,
+}
+
+/// `app.check_otp`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppOtp {
+    /// The OTP (`{{otp}}`).
+    pub otp: String,
+    /// Send as dummy traffic.
+    #[serde(default)]
+    pub dummy: bool,
+}
+
+/// `app.check_cun`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppCheckCun {
+    /// Whose card.
+    pub citizen: String,
+    /// The CUN (`{{cun}}`).
+    pub cun: String,
+    /// Symptom-onset date.
+    pub symptoms_started_on: Option<String>,
+}
+
+/// `app.upload`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppUpload {
+    /// Upload with this OTP...
+    pub otp: Option<String>,
+    /// ...or after a CUN unlock with this CUN.
+    pub cun: Option<String>,
+    /// Province of domicile (default `RM`).
+    pub province: Option<String>,
+}
+
+/// `callcenter.unlock`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallCenterUnlock {
+    /// The caller.
+    pub citizen: String,
+    /// The CUN they read.
+    pub cun: String,
+    /// The OTP their app shows.
+    pub otp: String,
+    /// The supervising health operator (default `supervisore-1`).
+    pub supervisore: Option<String>,
+    /// Symptom-onset date.
+    pub data_inizio_sintomi: Option<String>,
+    /// Card digits they read (default: the citizen's own).
+    pub ultime_8_cifre_ts: Option<String>,
+}
+
+/// `asl.unlock`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AslUnlock {
+    /// The citizen interviewed.
+    pub citizen: String,
+    /// The OTP their app shows.
+    pub otp: String,
+    /// Symptom-onset date.
+    pub data_inizio_sintomi: String,
+    /// ASL account (default `asl-<region>`).
+    pub account: Option<String>,
+}
+
+/// Every step name the grammar knows.
+pub const STEP_NAMES: &[&str] = &[
+    "lab.report",
+    "ts.submit",
+    "ts.get",
+    "sms.expect",
+    "mail.expect",
+    "clock.advance",
+    "fault",
+    "app.new_otp",
+    "app.check_otp",
+    "app.check_cun",
+    "app.upload",
+    "callcenter.unlock",
+    "asl.unlock",
+];

@@ -1,0 +1,65 @@
+//! Scenario files are tests too: the shipped suite passes, a broken scenario fails
+//! with a clear message, and parse errors point at the line.
+
+use std::path::{Path, PathBuf};
+
+use ecosim_harness::scenario::run::{RunOptions, run_files};
+use ecosim_harness::scenario::{discover, load};
+use ecosim_reports::Outcome;
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shipped_scenario_passes_and_the_junit_report_lists_them() {
+    let files = discover(&[repo("scenarios")]).expect("discover");
+    assert!(files.len() >= 10, "{files:?}");
+    let report = run_files(&files, &RunOptions { seed: 42, jobs: 2 }).await.expect("all load");
+    for s in &report.scenarios {
+        let failure = s.steps.iter().find(|st| st.outcome == Outcome::Failed);
+        assert_eq!(s.outcome, Outcome::Passed, "{}: {:?}", s.id, failure.and_then(|f| f.message.clone()));
+        assert!(!s.requirements.is_empty(), "{} cites no requirement", s.id);
+    }
+    let xml = ecosim_reports::junit(&report);
+    assert_eq!(xml.matches("<testcase ").count(), files.len());
+    assert_eq!(xml.matches("<testsuite ").count(), xml.matches("</testsuite>").count());
+    for suite in ["flows", "rules", "faults"] {
+        assert!(xml.contains(&format!("<testsuite name=\"{suite}\"")), "{xml}");
+    }
+}
+
+#[tokio::test]
+async fn a_failing_scenario_says_what_was_expected_and_what_happened() {
+    let report = run_files(&[repo("harness/tests/fixtures/failing.yaml")], &RunOptions { seed: 42, jobs: 1 })
+        .await
+        .expect("loads");
+    let s = &report.scenarios[0];
+    assert_eq!(s.outcome, Outcome::Failed);
+    let outcomes: Vec<Outcome> = s.steps.iter().map(|st| st.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Passed, Outcome::Failed, Outcome::Skipped]);
+    let message = s.steps[1].message.clone().unwrap_or_default();
+    assert!(message.starts_with("expected status 204, got 401"), "{message}");
+    assert!(message.contains("last exchanges:") && message.contains("/his/v1/cun/verify"), "{message}");
+}
+
+#[test]
+fn a_misspelt_step_is_reported_with_file_line_and_the_closest_name() {
+    let err = load(&repo("harness/tests/fixtures/misspelt.yaml")).expect_err("invalid").to_string();
+    let first = err.lines().next().unwrap_or("").replace(env!("CARGO_MANIFEST_DIR"), "<harness>");
+    insta::assert_snapshot!(first, @"<harness>/../harness/tests/fixtures/misspelt.yaml: error: line 5 column 5: unknown field `sms.expekt`, expected one of lab.report, ts.submit, ts.get, sms.expect, mail.expect, clock.advance, fault, app.new_otp, app.check_otp, app.check_cun, app.upload, callcenter.unlock, asl.unlock, expect");
+    assert!(err.ends_with("hint: did you mean `sms.expect`?"), "{err}");
+}
+
+#[test]
+fn ecosim_run_exits_1_when_a_scenario_fails_and_prints_the_plain_summary() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ecosim"))
+        .args(["run", "--jobs", "1"])
+        .arg(repo("harness/tests/fixtures/failing.yaml"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL  deliberately-failing"), "{stdout}");
+    assert!(stdout.lines().any(|l| l == "0 passed, 1 failed"), "{stdout}");
+}
