@@ -4,11 +4,17 @@
 //! |---|---|
 //! | [`junit`] | CI systems: one `<testsuite>` per scenario folder, one `<testcase>` per scenario |
 //! | [`json`] | tools: every scenario, every step, with its messages |
+//! | [`markdown`] | people: the summary and the requirement coverage table |
+//! | [`coverage`] | every requirement of the catalogue, the scenarios citing it, its verdict |
 //!
-//! The Markdown, HTML (sequence diagrams, requirement coverage) and certification
-//! reports come next; they read the same [`RunReport`].
+//! The HTML report (sequence diagrams) and the certification report come next; they
+//! read the same [`RunReport`].
+
+mod requirements;
 
 use std::collections::BTreeMap;
+
+pub use requirements::{Requirement, catalogue};
 
 /// One step of a scenario, as it ran.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -134,6 +140,107 @@ pub fn junit(run: &RunReport) -> String {
     out
 }
 
+/// A requirement's verdict in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Cited by at least one scenario, and every one of them passed.
+    Passed,
+    /// Cited by a scenario that failed.
+    Failed,
+    /// No scenario cites it.
+    NotCovered,
+}
+
+/// One row of the coverage table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct CoverageRow {
+    /// The requirement.
+    pub requirement: Requirement,
+    /// Scenarios citing it, with their outcome.
+    pub scenarios: Vec<(String, Outcome)>,
+    /// The verdict.
+    pub verdict: Verdict,
+}
+
+/// Every requirement of the catalogue with the scenarios that cite it.
+pub fn coverage(run: &RunReport) -> Vec<CoverageRow> {
+    catalogue()
+        .iter()
+        .map(|r| {
+            let scenarios: Vec<(String, Outcome)> = run
+                .scenarios
+                .iter()
+                .filter(|s| s.requirements.iter().any(|id| id == r.id))
+                .map(|s| (s.id.clone(), s.outcome))
+                .collect();
+            let verdict = if scenarios.is_empty() {
+                Verdict::NotCovered
+            } else if scenarios.iter().all(|(_, o)| *o == Outcome::Passed) {
+                Verdict::Passed
+            } else {
+                Verdict::Failed
+            };
+            CoverageRow { requirement: *r, scenarios, verdict }
+        })
+        .collect()
+}
+
+/// Requirement ids cited by scenarios that the catalogue does not know (typos).
+pub fn unknown_requirements(run: &RunReport) -> Vec<(String, String)> {
+    run.scenarios
+        .iter()
+        .flat_map(|s| s.requirements.iter().map(move |id| (s.id.clone(), id.clone())))
+        .filter(|(_, id)| !catalogue().iter().any(|r| r.id == id))
+        .collect()
+}
+
+fn md_cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Markdown: the scenarios, then the requirement coverage.
+pub fn markdown(run: &RunReport) -> String {
+    let (passed, failed) = run.counts();
+    let mut out = format!("# ecosim run\n\n{passed} passed, {failed} failed (seed {}).\n\n", run.seed);
+    out.push_str("| scenario | suite | result | requirements |\n|---|---|---|---|\n");
+    for s in &run.scenarios {
+        let result = if s.outcome == Outcome::Passed { "passed" } else { "**failed**" };
+        out.push_str(&format!(
+            "| {} | {} | {result} | {} |\n",
+            md_cell(&s.id),
+            md_cell(&s.suite),
+            s.requirements.join(", ")
+        ));
+    }
+    let rows = coverage(run);
+    let covered = rows.iter().filter(|r| r.verdict != Verdict::NotCovered).count();
+    out.push_str(&format!("\n## Requirement coverage\n\n{covered} of {} requirements covered.\n\n", rows.len()));
+    out.push_str("| id | requirement | scenarios | verdict |\n|---|---|---|---|\n");
+    for r in rows {
+        let verdict = match r.verdict {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "**failed**",
+            Verdict::NotCovered => "_not covered_",
+        };
+        let names: Vec<&str> = r.scenarios.iter().map(|(n, _)| n.as_str()).collect();
+        out.push_str(&format!(
+            "| {} | {} | {} | {verdict} |\n",
+            r.requirement.id,
+            md_cell(r.requirement.text),
+            names.join(", ")
+        ));
+    }
+    let unknown = unknown_requirements(run);
+    if !unknown.is_empty() {
+        out.push_str("\n## Unknown requirement ids\n\n");
+        for (scenario, id) in unknown {
+            out.push_str(&format!("- `{id}` in {scenario}\n"));
+        }
+    }
+    out
+}
+
 /// JSON: the whole run.
 pub fn json(run: &RunReport) -> String {
     serde_json::to_string_pretty(run).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
@@ -188,6 +295,18 @@ mod tests {
         assert!(xml.contains("<testsuite name=\"rules\" tests=\"1\" failures=\"1\""), "{xml}");
         assert!(xml.contains("got &lt;204&gt;"), "{xml}");
         assert_eq!(xml.matches("<testcase").count(), 2);
+    }
+
+    #[test]
+    fn coverage_lists_every_requirement_and_marks_the_uncovered() {
+        let rows = coverage(&run());
+        assert_eq!(rows.len(), catalogue().len());
+        let ord4 = rows.iter().find(|r| r.requirement.id == "ORD-4").expect("ORD-4");
+        assert_eq!(ord4.verdict, Verdict::Passed);
+        let avr = rows.iter().find(|r| r.requirement.id == "AVR-5a").expect("AVR-5a");
+        assert_eq!(avr.verdict, Verdict::NotCovered);
+        let md = markdown(&run());
+        assert!(md.contains("| ORD-4 |") && md.contains("_not covered_"), "{md}");
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct Step {
     /// A region reads a record at Sistema TS.
     #[serde(rename = "ts.get")]
     pub ts_get: Option<TsGet>,
+    /// A region corrects a record at Sistema TS.
+    #[serde(rename = "ts.correct")]
+    pub ts_correct: Option<TsCorrect>,
     /// An SMS must arrive; the regex's named groups become variables.
     #[serde(rename = "sms.expect")]
     pub sms_expect: Option<InboxExpect>,
@@ -132,6 +135,18 @@ pub struct TsGet {
     pub account: String,
     /// The CUN (`{{cun}}`).
     pub cun: String,
+}
+
+/// `ts.correct`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TsCorrect {
+    /// Account (`sar-160`).
+    pub account: String,
+    /// The CUN (`{{cun}}`).
+    pub cun: String,
+    /// The fields to correct, as the PATCH body.
+    pub changes: serde_json::Value,
 }
 
 /// `sms.expect` / `mail.expect`.
@@ -246,6 +261,7 @@ pub const STEP_NAMES: &[&str] = &[
     "lab.report",
     "ts.submit",
     "ts.get",
+    "ts.correct",
     "sms.expect",
     "mail.expect",
     "clock.advance",

@@ -39,6 +39,7 @@ pub fn actions_of(step: &Step) -> Vec<&'static str> {
     has(step.lab_report.is_some(), "lab.report");
     has(step.ts_submit.is_some(), "ts.submit");
     has(step.ts_get.is_some(), "ts.get");
+    has(step.ts_correct.is_some(), "ts.correct");
     has(step.sms_expect.is_some(), "sms.expect");
     has(step.mail_expect.is_some(), "mail.expect");
     has(step.clock_advance.is_some(), "clock.advance");
@@ -320,6 +321,14 @@ impl<'e> Runner<'e> {
                     Some(&g.account),
                     None,
                 )
+                .await?;
+            return Self::check(expect, 200, status, &v);
+        }
+        if let Some(c) = &step.ts_correct {
+            let cun = self.render(&c.cun)?;
+            let path = format!("/ts/v1/test-results/{cun}");
+            let (status, v) = self
+                .send(System::SistemaTs, reqwest::Method::PATCH, &path, Some(&c.account), Some(c.changes.clone()))
                 .await?;
             return Self::check(expect, 200, status, &v);
         }
