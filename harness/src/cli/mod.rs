@@ -29,6 +29,8 @@ enum Command {
     Codes(codes::Command),
     /// Run scenario files or folders; exit 0 only if every scenario passed.
     Run(run::Args),
+    /// Print the JSON Schema of scenario files (shipped as scenarios/schema.json).
+    Schema,
     /// Print the seeded synthetic population, one citizen a line.
     Population(population::Args),
     /// Measure throughput and memory.
@@ -44,6 +46,10 @@ pub fn main() -> ExitCode {
         Command::Codes(cmd) => codes::run(cmd),
         Command::Population(args) => population::run(args),
         Command::Run(args) => run::run(args),
+        Command::Schema => {
+            print!("{}", crate::scenario::schema());
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

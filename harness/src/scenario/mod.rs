@@ -27,6 +27,12 @@ use std::path::{Path, PathBuf};
 
 pub use model::Scenario;
 
+/// The JSON Schema of scenario files (for editors: `scenarios/schema.json`).
+pub fn schema() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    serde_json::to_string_pretty(&schema).unwrap_or_default() + "\n"
+}
+
 /// Why a scenario file could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 /// One scenario file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Stable id (the JUnit test name).
@@ -23,7 +23,7 @@ pub struct Scenario {
 }
 
 /// The set-up.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Given {
     /// Citizens by the name the steps use, chosen from the seeded registry.
@@ -33,7 +33,7 @@ pub struct Given {
 
 /// Which citizen to pick: the first of the registry (in order) with these properties
 /// not already picked.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CitizenSpec {
     /// Region of residence (`"160"`).
@@ -47,7 +47,7 @@ pub struct CitizenSpec {
 }
 
 /// What a step must produce; absent fields are not checked.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Expect {
     /// HTTP status.
@@ -61,7 +61,7 @@ pub struct Expect {
 }
 
 /// One step: exactly one action, plus an optional expectation.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     /// A lab reports a result to the SAR.
@@ -110,7 +110,7 @@ pub struct Step {
 }
 
 /// `lab.report` / `ts.submit`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LabReport {
     /// The citizen's name in `given`.
@@ -128,7 +128,7 @@ pub struct LabReport {
 }
 
 /// `ts.get`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TsGet {
     /// Account (`sar-160`).
@@ -138,7 +138,7 @@ pub struct TsGet {
 }
 
 /// `ts.correct`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TsCorrect {
     /// Account (`sar-160`).
@@ -150,7 +150,7 @@ pub struct TsCorrect {
 }
 
 /// `sms.expect` / `mail.expect`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InboxExpect {
     /// A citizen's name (their mobile / e-mail), `<name>.parent` (the parent's mobile),
@@ -167,7 +167,7 @@ pub struct InboxExpect {
 }
 
 /// `fault`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
     /// The system (`sistema-ts`).
@@ -182,7 +182,7 @@ pub struct Fault {
 }
 
 /// `app.new_otp`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOtp {
     /// Variable name (default `otp`).
@@ -190,7 +190,7 @@ pub struct NewOtp {
 }
 
 /// `app.check_otp`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppOtp {
     /// The OTP (`{{otp}}`).
@@ -201,7 +201,7 @@ pub struct AppOtp {
 }
 
 /// `app.check_cun`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppCheckCun {
     /// Whose card.
@@ -213,7 +213,7 @@ pub struct AppCheckCun {
 }
 
 /// `app.upload`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppUpload {
     /// Upload with this OTP...
@@ -225,7 +225,7 @@ pub struct AppUpload {
 }
 
 /// `callcenter.unlock`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallCenterUnlock {
     /// The caller.
@@ -243,7 +243,7 @@ pub struct CallCenterUnlock {
 }
 
 /// `asl.unlock`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AslUnlock {
     /// The citizen interviewed.

@@ -64,3 +64,15 @@ fn ecosim_run_exits_1_when_a_scenario_fails_and_prints_the_plain_summary() {
     assert!(stdout.contains("FAIL  deliberately-failing"), "{stdout}");
     assert!(stdout.lines().any(|l| l == "0 passed, 1 failed"), "{stdout}");
 }
+
+#[test]
+fn the_shipped_json_schema_is_the_one_the_types_generate() {
+    let shipped = std::fs::read_to_string(repo("scenarios/schema.json")).expect("scenarios/schema.json");
+    assert_eq!(
+        shipped,
+        ecosim_harness::scenario::schema(),
+        "regenerate with: cargo run -- schema > scenarios/schema.json"
+    );
+    let v: serde_json::Value = serde_json::from_str(&shipped).expect("json");
+    assert!(v["$defs"]["Step"]["properties"].get("lab.report").is_some(), "{v}");
+}
