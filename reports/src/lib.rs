@@ -6,14 +6,16 @@
 //! | [`json`] | tools: every scenario, every step, with its messages |
 //! | [`markdown`] | people: the summary and the requirement coverage table |
 //! | [`coverage`] | every requirement of the catalogue, the scenarios citing it, its verdict |
+//! | [`html`] | workshops and reviews: one self-contained page with steps, a sequence diagram per scenario (inline SVG) and the coverage table |
 //!
-//! The HTML report (sequence diagrams) and the certification report come next; they
-//! read the same [`RunReport`].
+//! The certification report comes next; it reads the same [`RunReport`].
 
+mod html;
 mod requirements;
 
 use std::collections::BTreeMap;
 
+pub use html::html;
 pub use requirements::{Requirement, catalogue};
 
 /// One step of a scenario, as it ran.
@@ -59,8 +61,33 @@ pub struct ScenarioReport {
     pub outcome: Outcome,
     /// The steps.
     pub steps: Vec<StepReport>,
+    /// Every exchange between systems during the scenario, in order.
+    pub exchanges: Vec<ExchangeReport>,
     /// Real time taken, in milliseconds.
     pub duration_ms: f64,
+}
+
+/// One exchange between two systems (from the journal).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExchangeReport {
+    /// Journal sequence number.
+    pub seq: u64,
+    /// Virtual time.
+    pub time: String,
+    /// Caller.
+    pub from: String,
+    /// Callee.
+    pub to: String,
+    /// Method (or `SMTP`).
+    pub method: String,
+    /// Path.
+    pub path: String,
+    /// Status (0: dropped connection).
+    pub status: u16,
+    /// Request body (cut).
+    pub request_body: String,
+    /// Response body (cut).
+    pub response_body: String,
 }
 
 /// A whole run.
@@ -268,6 +295,17 @@ mod tests {
                     requirements: vec!["ORD-4".into()],
                     outcome: Outcome::Passed,
                     steps: vec![step(Outcome::Passed, None)],
+                    exchanges: vec![ExchangeReport {
+                        seq: 1,
+                        time: "2021-10-01T06:00:00Z".into(),
+                        from: "lab-160".into(),
+                        to: "sar".into(),
+                        method: "POST".into(),
+                        path: "/sar/v1/esiti".into(),
+                        status: 202,
+                        request_body: "{}".into(),
+                        response_body: "{}".into(),
+                    }],
                     duration_ms: 12.0,
                 },
                 ScenarioReport {
@@ -281,6 +319,7 @@ mod tests {
                         step(Outcome::Failed, Some("expected status 401, got <204>")),
                         step(Outcome::Skipped, None),
                     ],
+                    exchanges: vec![],
                     duration_ms: 3.0,
                 },
             ],
@@ -307,6 +346,17 @@ mod tests {
         assert_eq!(avr.verdict, Verdict::NotCovered);
         let md = markdown(&run());
         assert!(md.contains("| ORD-4 |") && md.contains("_not covered_"), "{md}");
+    }
+
+    #[test]
+    fn html_is_self_contained_with_a_diagram_and_coverage() {
+        let page = html(&run());
+        assert!(page.starts_with("<!DOCTYPE html>"));
+        // No external assets: the only URL is the SVG namespace.
+        assert_eq!(page.replace("http://www.w3.org/2000/svg", "").matches("http").count(), 0);
+        assert!(page.contains("<svg") && page.contains("POST /sar/v1/esiti 202"), "{page}");
+        assert!(page.contains("class=\"not-covered\""));
+        assert!(page.contains("A &amp; B"));
     }
 
     #[test]

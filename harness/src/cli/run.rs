@@ -19,16 +19,16 @@ pub(crate) struct Args {
     /// Seed of every ecosystem.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Write a report: junit=FILE, json=FILE or md=FILE (repeatable).
+    /// Write a report: junit=FILE, json=FILE, md=FILE or html=FILE (repeatable).
     #[arg(long = "report", value_parser = parse_report)]
     reports: Vec<(String, PathBuf)>,
 }
 
 fn parse_report(s: &str) -> Result<(String, PathBuf), String> {
-    let (kind, file) = s.split_once('=').ok_or("write it as junit=FILE, json=FILE or md=FILE")?;
+    let (kind, file) = s.split_once('=').ok_or("write it as junit=FILE, json=FILE, md=FILE or html=FILE")?;
     match kind {
-        "junit" | "json" | "md" => Ok((kind.to_owned(), PathBuf::from(file))),
-        other => Err(format!("unknown report {other:?}: junit, json and md are available")),
+        "junit" | "json" | "md" | "html" => Ok((kind.to_owned(), PathBuf::from(file))),
+        other => Err(format!("unknown report {other:?}: junit, json, md and html are available")),
     }
 }
 
@@ -56,6 +56,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let text = match kind.as_str() {
             "junit" => ecosim_reports::junit(&report),
             "md" => ecosim_reports::markdown(&report),
+            "html" => ecosim_reports::html(&report),
             _ => ecosim_reports::json(&report),
         };
         std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;

@@ -95,6 +95,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> Scenar
         requirements: scenario.requirements.clone(),
         outcome: Outcome::Passed,
         steps: Vec::new(),
+        exchanges: Vec::new(),
         duration_ms: 0.0,
     };
     let eco = match Ecosystem::start(Config::for_tests(seed)).await {
@@ -139,6 +140,24 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> Scenar
             }
         }
     }
+    report.exchanges = eco
+        .context()
+        .journal()
+        .since(0)
+        .exchanges
+        .into_iter()
+        .map(|e| ecosim_reports::ExchangeReport {
+            seq: e.seq,
+            time: e.time.to_string(),
+            from: e.from,
+            to: e.to,
+            method: e.method,
+            path: e.path,
+            status: e.status,
+            request_body: e.request_body.text(),
+            response_body: e.response_body.text(),
+        })
+        .collect();
     eco.shutdown().await;
     report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     report

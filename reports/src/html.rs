@@ -1,0 +1,166 @@
+//! The HTML report: one self-contained page (no external assets), for workshops and
+//! reviews. Per scenario: its steps, and a sequence diagram of the messages between
+//! systems drawn as inline SVG. Then the requirement coverage table, "not covered"
+//! in its own colour.
+
+use crate::{Outcome, RunReport, ScenarioReport, Verdict, coverage};
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}.passed{background:#e6f4ea}\
+.failed{background:#fce8e6}.skipped{color:#888}.not-covered{background:#fff4ce}pre{white-space:pre-wrap;margin:0}\
+svg text{font-size:11px;font-family:monospace}";
+
+/// The participant a journal name stands for: a region's SAR account (`sar-160`) and
+/// the SAR's mail sender are the SAR; Sistema TS's mail sender is Sistema TS; an
+/// unauthenticated reader (inboxes, the harness) is the observer.
+fn actor(name: &str) -> &str {
+    if name.starts_with("sar-") || name.starts_with("cun@sar-") {
+        "sar"
+    } else if name == "cun@sistemats.test" {
+        "sistema-ts"
+    } else if name == "anonymous" {
+        "observer"
+    } else {
+        name
+    }
+}
+
+/// The sequence diagram of a scenario's exchanges, as inline SVG.
+fn sequence(s: &ScenarioReport) -> String {
+    let mut actors: Vec<&str> = Vec::new();
+    for e in &s.exchanges {
+        for a in [actor(&e.from), actor(&e.to)] {
+            if !actors.contains(&a) {
+                actors.push(a);
+            }
+        }
+    }
+    if actors.is_empty() {
+        return "<p>No exchanges.</p>".into();
+    }
+    let col = 170;
+    let row = 26;
+    let width = col * actors.len() + 40;
+    let height = 60 + row * s.exchanges.len() + 20;
+    let x = |a: &str| 20 + col * actors.iter().position(|b| *b == a).unwrap_or(0) + col / 2;
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"sequence diagram\">\
+         <defs><marker id=\"arrow\" markerWidth=\"8\" markerHeight=\"8\" refX=\"8\" refY=\"4\" orient=\"auto\"><path d=\"M0,0 L8,4 L0,8 z\" fill=\"#333\"/></marker></defs>"
+    );
+    for a in &actors {
+        let cx = x(a);
+        svg.push_str(&format!(
+            "<rect x=\"{}\" y=\"10\" width=\"{}\" height=\"24\" fill=\"#eef\" stroke=\"#99c\"/><text x=\"{cx}\" y=\"26\" text-anchor=\"middle\">{}</text>\
+             <line x1=\"{cx}\" y1=\"34\" x2=\"{cx}\" y2=\"{}\" stroke=\"#bbb\" stroke-dasharray=\"4 3\"/>",
+            cx - col / 2 + 10,
+            col - 20,
+            esc(a),
+            height - 10
+        ));
+    }
+    for (i, e) in s.exchanges.iter().enumerate() {
+        let y = 54 + row * i;
+        let (x1, x2) = (x(actor(&e.from)), x(actor(&e.to)));
+        let colour = if e.status == 0 || e.status >= 500 {
+            "#c00"
+        } else if e.status >= 400 {
+            "#b60"
+        } else {
+            "#333"
+        };
+        let label = format!(
+            "{} {} {}",
+            e.method,
+            e.path.split('?').next().unwrap_or(""),
+            if e.status == 0 { "dropped".to_owned() } else { e.status.to_string() }
+        );
+        svg.push_str(&format!(
+            "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{y}\" stroke=\"{colour}\" marker-end=\"url(#arrow)\"/>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{colour}\">{}</text>",
+            (x1 + x2) / 2,
+            y - 4,
+            esc(&label)
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn class(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Passed => "passed",
+        Outcome::Failed => "failed",
+        Outcome::Skipped => "skipped",
+    }
+}
+
+/// The whole page.
+pub fn html(run: &RunReport) -> String {
+    let (passed, failed) = run.counts();
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ecosim run</title><style>{STYLE}</style></head><body>\
+         <h1>ecosim run</h1><p>{passed} passed, {failed} failed (seed {}).</p>",
+        run.seed
+    );
+    out.push_str("<table><tr><th>scenario</th><th>suite</th><th>result</th><th>requirements</th><th>ms</th></tr>");
+    for s in &run.scenarios {
+        out.push_str(&format!(
+            "<tr class=\"{}\"><td><a href=\"#{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{:.0}</td></tr>",
+            class(s.outcome),
+            esc(&s.id),
+            esc(&s.id),
+            esc(&s.suite),
+            class(s.outcome),
+            esc(&s.requirements.join(", ")),
+            s.duration_ms
+        ));
+    }
+    out.push_str("</table>");
+    for s in &run.scenarios {
+        out.push_str(&format!(
+            "<h2 id=\"{}\">{}</h2><p>{}</p><table><tr><th>step</th><th>result</th><th>ms</th><th>message</th></tr>",
+            esc(&s.id),
+            esc(&s.id),
+            esc(&s.title)
+        ));
+        for st in &s.steps {
+            out.push_str(&format!(
+                "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{:.0}</td><td><pre>{}</pre></td></tr>",
+                class(st.outcome),
+                esc(&st.name),
+                class(st.outcome),
+                st.duration_ms,
+                esc(st.message.as_deref().unwrap_or(""))
+            ));
+        }
+        out.push_str("</table>");
+        out.push_str(&sequence(s));
+    }
+    let rows = coverage(run);
+    let covered = rows.iter().filter(|r| r.verdict != Verdict::NotCovered).count();
+    out.push_str(&format!(
+        "<h2 id=\"coverage\">Requirement coverage</h2><p>{covered} of {} requirements covered.</p>\
+         <table><tr><th>id</th><th>requirement</th><th>scenarios</th><th>verdict</th></tr>",
+        rows.len()
+    ));
+    for r in rows {
+        let (cls, verdict) = match r.verdict {
+            Verdict::Passed => ("passed", "passed"),
+            Verdict::Failed => ("failed", "failed"),
+            Verdict::NotCovered => ("not-covered", "not covered"),
+        };
+        let names: Vec<String> = r.scenarios.iter().map(|(n, _)| format!("<a href=\"#{0}\">{0}</a>", esc(n))).collect();
+        out.push_str(&format!(
+            "<tr class=\"{cls}\"><td>{}</td><td>{}</td><td>{}</td><td>{verdict}</td></tr>",
+            esc(r.requirement.id),
+            esc(r.requirement.text),
+            names.join(", ")
+        ));
+    }
+    out.push_str("</table></body></html>\n");
+    out
+}
