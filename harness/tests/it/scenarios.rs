@@ -76,3 +76,29 @@ fn the_shipped_json_schema_is_the_one_the_types_generate() {
     let v: serde_json::Value = serde_json::from_str(&shipped).expect("json");
     assert!(v["$defs"]["Step"]["properties"].get("lab.report").is_some(), "{v}");
 }
+
+/// The JSON report with real-time figures taken out.
+fn redacted(report: &ecosim_reports::RunReport) -> serde_json::Value {
+    let mut v = serde_json::to_value(report).expect("json");
+    for s in v["scenarios"].as_array_mut().expect("scenarios") {
+        s["duration_ms"] = serde_json::json!("[ms]");
+        for st in s["steps"].as_array_mut().expect("steps") {
+            st["duration_ms"] = serde_json::json!("[ms]");
+        }
+    }
+    v
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_byte_identical_reports_but_for_real_times() {
+    let files = [repo("scenarios/flows/cun-positive-sms.yaml"), repo("scenarios/flows/immuni-call-centre.yaml")];
+    let opts = RunOptions { seed: 7, jobs: 1 };
+    let a = run_files(&files, &opts).await.expect("loads");
+    let b = run_files(&files, &opts).await.expect("loads");
+    assert_eq!(redacted(&a), redacted(&b));
+    let c = run_files(&files, &RunOptions { seed: 8, jobs: 1 }).await.expect("loads");
+    assert_ne!(redacted(&a), redacted(&c), "another seed picks other people and codes");
+    // The codes in the messages are the seeded ones.
+    let sms = &a.scenarios[0].exchanges.iter().find(|e| e.path == "/sms/v1/messages").expect("an SMS").request_body;
+    insta::assert_snapshot!(sms, @r#"{"from":"sistema Ts","text":"Il codice del tuo test Covid-19 del 01/10/21 è CUN-6U2FZU53JA. In caso di esito positivo, se ha installato l'app Immuni può contattare il numero 800912491","to":"+393289766660"}"#);
+}
