@@ -80,9 +80,15 @@ impl Ecosystem {
     }
 
     /// Starts every system of this build with `config`.
-    pub async fn start(mut config: Config) -> anyhow::Result<Self> {
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        Self::start_without(config, &[]).await
+    }
+
+    /// Starts every system but those in `external`, which are reached at the URLs the
+    /// configuration gives (a vendor's SAR in place of the reference one).
+    pub async fn start_without(mut config: Config, external: &[System]) -> anyhow::Result<Self> {
         let mut listeners = Vec::new();
-        for &system in SYSTEMS {
+        for &system in SYSTEMS.iter().filter(|s| !external.contains(s)) {
             let addr = SocketAddr::new(config.bind, config.port_of(system));
             let listener =
                 TcpListener::bind(addr).await.with_context(|| format!("cannot listen for {system} on {addr}"))?;
@@ -106,10 +112,16 @@ impl Ecosystem {
         };
         let sistema_ts = ecosim_sistema_ts::SistemaTs::new(&ctx).context("cannot open Sistema TS's store")?;
         let gateway = ecosim_sms_gateway::Gateway::new(&ctx).context("cannot open the SMS gateway's store")?;
-        let sar = ecosim_sar::Sar::new(&ctx).context("cannot open the SAR's store")?;
+        let sar = if external.contains(&System::Sar) {
+            None
+        } else {
+            Some(ecosim_sar::Sar::new(&ctx).context("cannot open the SAR's store")?)
+        };
         let immuni = ecosim_immuni::Immuni::new(&ctx).context("cannot open Immuni's store")?;
         ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
-        ecosim_sar::spawn_workers(&sar, stopped.clone());
+        if let Some(sar) = &sar {
+            ecosim_sar::spawn_workers(sar, stopped.clone());
+        }
 
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
@@ -120,7 +132,10 @@ impl Ecosystem {
                 System::SistemaTs => ecosim_sistema_ts::router(sistema_ts.clone()),
                 System::SmsGateway => ecosim_sms_gateway::router(gateway.clone()),
                 System::Immuni => ecosim_immuni::router(immuni.clone()),
-                System::Sar => ecosim_sar::router(sar.clone()),
+                System::Sar => match &sar {
+                    Some(sar) => ecosim_sar::router(sar.clone()),
+                    None => anyhow::bail!("the SAR is external"),
+                },
                 other => anyhow::bail!("{other} is not part of this build"),
             };
             tasks.spawn(ecosim_core::server::serve(listener, app, stopping()));

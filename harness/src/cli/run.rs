@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use ecosim_reports::Outcome;
 
-use crate::scenario::{discover, run::RunOptions, run::run_files};
+use crate::scenario::{discover, run::RunOptions, run::run_files, run::run_files_against_sut};
 
 /// `ecosim run` arguments.
 #[derive(Debug, clap::Args)]
@@ -19,9 +19,25 @@ pub(crate) struct Args {
     /// Seed of every ecosystem.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// Put a vendor's system in place of the reference one: sar=URL. The national
+    /// simulators then listen on fixed ports (--base-port) for it, and scenarios run
+    /// one at a time on that shared ecosystem, each with citizens of its own.
+    #[arg(long, value_parser = parse_sut)]
+    sut: Option<String>,
+    /// With --sut: the first port of the national simulators (as `ecosim up`).
+    #[arg(long, default_value_t = 8080)]
+    base_port: u16,
     /// Write a report: junit=FILE, json=FILE, md=FILE or html=FILE (repeatable).
     #[arg(long = "report", value_parser = parse_report)]
     reports: Vec<(String, PathBuf)>,
+}
+
+fn parse_sut(s: &str) -> Result<String, String> {
+    match s.split_once('=') {
+        Some(("sar", url)) if url.starts_with("http://") || url.starts_with("https://") => Ok(url.to_owned()),
+        Some(("sar", _)) => Err("the SAR's URL must start with http:// or https://".into()),
+        _ => Err("write it as sar=URL (the SAR/AVR is the system vendors replace)".into()),
+    }
 }
 
 fn parse_report(s: &str) -> Result<(String, PathBuf), String> {
@@ -39,7 +55,17 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let started = std::time::Instant::now();
-    let report = runtime.block_on(run_files(&files, &RunOptions { seed: args.seed, jobs }))?;
+    let report = match &args.sut {
+        None => runtime.block_on(run_files(&files, &RunOptions { seed: args.seed, jobs }))?,
+        Some(url) => {
+            let config = ecosim_core::config::Config {
+                base_port: args.base_port,
+                ..ecosim_core::config::Config::for_tests(args.seed)
+            };
+            println!("national simulators on base port {}; SAR under test at {url}", args.base_port);
+            runtime.block_on(run_files_against_sut(&files, config, url))?
+        }
+    };
     for s in &report.scenarios {
         let mark = if s.outcome == Outcome::Passed { "PASS" } else { "FAIL" };
         println!("{mark}  {:<44} {:>7.0} ms  {}", s.id, s.duration_ms, s.requirements.join(" "));

@@ -84,9 +84,79 @@ fn suite_of(file: &Path) -> String {
     file.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("scenarios").to_owned()
 }
 
+/// Runs scenarios one at a time against one shared ecosystem whose SAR is the
+/// vendor's system at `sar_url` (`ecosim run --sut sar=URL`). The national systems
+/// listen on `config`'s ports, which the vendor's SAR points at; each scenario gets
+/// citizens no earlier scenario used; fault rules are cleared between scenarios.
+pub async fn run_files_against_sut(files: &[PathBuf], config: Config, sar_url: &str) -> anyhow::Result<RunReport> {
+    let mut loaded = Vec::new();
+    for f in files {
+        loaded.push((f.clone(), load(f)?));
+    }
+    let seed = config.seed;
+    let mut config = config;
+    config.urls.sar = Some(sar_url.trim_end_matches('/').to_owned());
+    let eco = Ecosystem::start_without(config, &[System::Sar]).await?;
+    let mut taken = std::collections::HashSet::new();
+    let mut scenarios = Vec::new();
+    for (file, scenario) in &loaded {
+        scenarios.push(run_on(&eco, scenario, file, seed, &mut taken).await);
+        let _ = reqwest::Client::new().delete(format!("{}/_admin/faults", eco.url(System::ControlPlane))).send().await;
+    }
+    eco.shutdown().await;
+    Ok(RunReport { seed, scenarios })
+}
+
 /// Runs one scenario in a fresh ecosystem.
 pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> ScenarioReport {
+    let eco = match Ecosystem::start(Config::for_tests(seed)).await {
+        Ok(e) => e,
+        Err(e) => {
+            return ScenarioReport {
+                id: scenario.id.clone(),
+                title: scenario.title.clone(),
+                suite: suite_of(file),
+                file: file.display().to_string(),
+                requirements: scenario.requirements.clone(),
+                outcome: Outcome::Failed,
+                steps: vec![StepReport {
+                    name: "start".into(),
+                    outcome: Outcome::Failed,
+                    message: Some(format!("{e:#}")),
+                    duration_ms: 0.0,
+                }],
+                exchanges: Vec::new(),
+                duration_ms: 0.0,
+            };
+        }
+    };
+    let report = run_on(&eco, scenario, file, seed, &mut std::collections::HashSet::new()).await;
+    eco.shutdown().await;
+    report
+}
+
+/// Runs one scenario on an ecosystem already running (shared with other scenarios,
+/// possibly with external systems), choosing citizens not in `taken`.
+pub async fn run_on_shared(
+    eco: &Ecosystem,
+    scenario: &Scenario,
+    file: &Path,
+    seed: u64,
+    taken: &mut std::collections::HashSet<ecosim_core::codes::CodiceFiscale>,
+) -> ScenarioReport {
+    run_on(eco, scenario, file, seed, taken).await
+}
+
+/// Runs one scenario on a running ecosystem, choosing citizens not in `taken`.
+async fn run_on(
+    eco: &Ecosystem,
+    scenario: &Scenario,
+    file: &Path,
+    seed: u64,
+    taken: &mut std::collections::HashSet<ecosim_core::codes::CodiceFiscale>,
+) -> ScenarioReport {
     let started = Instant::now();
+    let first_seq = eco.context().journal().last_seq();
     let mut report = ScenarioReport {
         id: scenario.id.clone(),
         title: scenario.title.clone(),
@@ -98,21 +168,8 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> Scenar
         exchanges: Vec::new(),
         duration_ms: 0.0,
     };
-    let eco = match Ecosystem::start(Config::for_tests(seed)).await {
-        Ok(e) => e,
-        Err(e) => {
-            report.outcome = Outcome::Failed;
-            report.steps.push(StepReport {
-                name: "start".into(),
-                outcome: Outcome::Failed,
-                message: Some(format!("{e:#}")),
-                duration_ms: 0.0,
-            });
-            return report;
-        }
-    };
-    let mut runner = Runner::new(&eco, seed);
-    let setup = runner.pick_citizens(&scenario.given.citizens);
+    let mut runner = Runner::new(eco, seed);
+    let setup = runner.pick_citizens(&scenario.given.citizens, taken);
     if let Err(message) = setup {
         report.outcome = Outcome::Failed;
         report.steps.push(StepReport {
@@ -143,7 +200,7 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> Scenar
     report.exchanges = eco
         .context()
         .journal()
-        .since(0)
+        .since(first_seq)
         .exchanges
         .into_iter()
         .map(|e| ecosim_reports::ExchangeReport {
@@ -158,7 +215,6 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> Scenar
             response_body: e.response_body.text(),
         })
         .collect();
-    eco.shutdown().await;
     report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     report
 }
@@ -184,10 +240,13 @@ impl<'e> Runner<'e> {
         }
     }
 
-    fn pick_citizens(&mut self, specs: &std::collections::BTreeMap<String, CitizenSpec>) -> Result<(), String> {
+    fn pick_citizens(
+        &mut self,
+        specs: &std::collections::BTreeMap<String, CitizenSpec>,
+        taken: &mut std::collections::HashSet<ecosim_core::codes::CodiceFiscale>,
+    ) -> Result<(), String> {
         let ctx = self.eco.context();
         let today = ctx.clock().today();
-        let mut taken = std::collections::HashSet::new();
         for (name, spec) in specs {
             let found = ctx.population().iter().find(|c| {
                 !taken.contains(c.codice_fiscale())

@@ -102,3 +102,59 @@ async fn the_same_seed_gives_byte_identical_reports_but_for_real_times() {
     let sms = &a.scenarios[0].exchanges.iter().find(|e| e.path == "/sms/v1/messages").expect("an SMS").request_body;
     insta::assert_snapshot!(sms, @r#"{"from":"sistema Ts","text":"Il codice del tuo test Covid-19 del 01/10/21 è CUN-6U2FZU53JA. In caso di esito positivo, se ha installato l'app Immuni può contattare il numero 800912491","to":"+393289766660"}"#);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vendors_sar_in_place_of_the_reference_one_runs_the_flow_scenarios() {
+    use ecosim_core::System;
+    use ecosim_core::config::Config;
+    // The "vendor's" SAR: a reference SAR in a process-space of its own, with its
+    // own clock and database, reached only over HTTP.
+    let vendor_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let vendor_url = format!("http://{}", vendor_listener.local_addr().expect("addr"));
+    // National simulators first (port 0 here; fixed ports for a real vendor).
+    let national = Config { population: 2_000, ..Config::for_tests(42) };
+    let files = [repo("scenarios/flows/cun-positive-sms.yaml"), repo("scenarios/flows/cun-negative-minor.yaml")];
+    // The national systems come up first; the vendor's SAR is configured with their URLs.
+    let probe = ecosim_harness::ecosystem::Ecosystem::start_without(
+        Config {
+            urls: ecosim_core::config::Urls { sar: Some(vendor_url.clone()), ..Default::default() },
+            ..national.clone()
+        },
+        &[System::Sar],
+    )
+    .await
+    .expect("national systems");
+    let mut vendor_config = Config::for_tests(1);
+    for system in [System::SistemaTs, System::SmsGateway] {
+        vendor_config.set_url(system, probe.url(system));
+    }
+    vendor_config.urls.smtp = Some(probe.smtp_addr().to_string());
+    let vendor_ctx = ecosim_core::Context::new(vendor_config);
+    let vendor = ecosim_sar::Sar::new(&vendor_ctx).expect("vendor SAR");
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    ecosim_sar::spawn_workers(&vendor, stop.clone());
+    tokio::spawn(ecosim_core::server::serve(vendor_listener, ecosim_sar::router(vendor), async move {
+        let mut stop = stop;
+        let _ = stop.wait_for(|s| *s).await;
+    }));
+    // Run the scenarios on the national systems already up, SAR = the vendor's.
+    let mut taken = std::collections::HashSet::new();
+    let mut outcomes = Vec::new();
+    for f in &files {
+        let scenario = load(f).expect("loads");
+        let report = ecosim_harness::scenario::run::run_on_shared(&probe, &scenario, f, 42, &mut taken).await;
+        outcomes.push((report.id.clone(), report.outcome, report.steps.iter().find_map(|s| s.message.clone())));
+    }
+    for (id, outcome, message) in &outcomes {
+        assert_eq!(*outcome, Outcome::Passed, "{id}: {message:?}");
+    }
+    // The lab's report went to the vendor's SAR, not to a reference one.
+    let journal = probe.context().journal().since(0);
+    assert!(
+        journal.exchanges.iter().any(|e| e.to == "sistema-ts" && e.from.starts_with("sar-")),
+        "the vendor SAR reached Sistema TS"
+    );
+    assert!(journal.exchanges.iter().all(|e| e.to != "sar"), "no reference SAR in this ecosystem");
+    let _ = stop_tx.send(true);
+    probe.shutdown().await;
+}
