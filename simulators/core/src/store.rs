@@ -134,6 +134,16 @@ impl Store {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs blocking database work. On disk a commit waits for an fsync: inside a
+    /// multi-threaded runtime that work is moved off the async worker
+    /// (`block_in_place`), so one slow disk does not stall every other request.
+    fn blocking<T>(&self, f: impl FnOnce() -> T) -> T {
+        let multi_thread = self.path.is_some()
+            && tokio::runtime::Handle::try_current()
+                .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        if multi_thread { tokio::task::block_in_place(f) } else { f() }
+    }
+
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.lock();
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -168,7 +178,7 @@ impl Store {
 
     /// Runs `f` with the connection.
     pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        Ok(f(&self.lock())?)
+        self.blocking(|| Ok(f(&self.lock())?))
     }
 
     /// Runs `f` in a transaction, committed if `f` returns `Ok`, rolled back if it
@@ -182,13 +192,15 @@ impl Store {
                 }
             }
         }
-        let conn = self.lock();
-        conn.exec("BEGIN", []).map_err(|e| E::from(e.into()))?;
-        let mut open = Open(&conn, false);
-        let out = f(open.0)?;
-        open.0.exec("COMMIT", []).map_err(|e| E::from(e.into()))?;
-        open.1 = true;
-        Ok(out)
+        self.blocking(|| {
+            let conn = self.lock();
+            conn.exec("BEGIN", []).map_err(|e| E::from(e.into()))?;
+            let mut open = Open(&conn, false);
+            let out = f(open.0)?;
+            open.0.exec("COMMIT", []).map_err(|e| E::from(e.into()))?;
+            open.1 = true;
+            Ok(out)
+        })
     }
 
     /// Empties every table (schema kept): `POST /_admin/reset`.
