@@ -219,6 +219,25 @@ async fn run_on(
     report
 }
 
+/// A test result for `c` as a lab sends it to the SAR (`to_sar`: the parent's mobile
+/// goes separately) or as a region sends it to Sistema TS (the number to text).
+fn result_body(c: &Citizen, r: &super::model::LabReport, today: String, to_sar: bool) -> Value {
+    let mut body = json!({
+        "codice_fiscale": c.codice_fiscale().as_str(), "esito": r.esito,
+        "tipo_test": r.tipo_test.clone().unwrap_or_else(|| "MOLECOLARE".into()),
+        "data_esecuzione": r.data_esecuzione.clone().unwrap_or(today), "struttura": "LAB-SCENARIO",
+        "contatti": {"email": c.email().map(|e| e.to_string())},
+    });
+    if to_sar {
+        body["contatti"]["cellulare"] = json!(c.mobile().map(|m| m.to_string()));
+        body["contatti"]["cellulare_genitore"] = json!(c.parent_mobile().map(|m| m.to_string()));
+    } else {
+        body["contatti"]["cellulare"] = json!(c.mobile().or(c.parent_mobile()).map(|m| m.to_string()));
+        body["invio_cun_da_ts"] = json!(r.invio_cun_da_ts.unwrap_or(false));
+    }
+    body
+}
+
 struct Runner<'e> {
     eco: &'e Ecosystem,
     http: reqwest::Client,
@@ -357,13 +376,7 @@ impl<'e> Runner<'e> {
         if let Some(r) = &step.lab_report {
             let c = self.citizen(&r.citizen)?.clone();
             let account = r.account.clone().unwrap_or_else(|| format!("lab-{}", c.region().code));
-            let body = json!({
-                "codice_fiscale": c.codice_fiscale().as_str(), "esito": r.esito,
-                "tipo_test": r.tipo_test.clone().unwrap_or_else(|| "MOLECOLARE".into()),
-                "data_esecuzione": r.data_esecuzione.clone().unwrap_or(today), "struttura": "LAB-SCENARIO",
-                "contatti": {"cellulare": c.mobile().map(|m| m.to_string()), "email": c.email().map(|e| e.to_string()),
-                             "cellulare_genitore": c.parent_mobile().map(|m| m.to_string())},
-            });
+            let body = result_body(&c, r, today, true);
             let (status, v) =
                 self.send(System::Sar, reqwest::Method::POST, "/sar/v1/esiti", Some(&account), Some(body)).await?;
             if let Some(id) = v["id"].as_str() {
@@ -374,13 +387,7 @@ impl<'e> Runner<'e> {
         if let Some(r) = &step.ts_submit {
             let c = self.citizen(&r.citizen)?.clone();
             let account = r.account.clone().unwrap_or_else(|| format!("sar-{}", c.region().code));
-            let body = json!({
-                "codice_fiscale": c.codice_fiscale().as_str(), "esito": r.esito,
-                "tipo_test": r.tipo_test.clone().unwrap_or_else(|| "MOLECOLARE".into()),
-                "data_esecuzione": r.data_esecuzione.clone().unwrap_or(today), "struttura": "LAB-SCENARIO",
-                "contatti": {"cellulare": c.mobile().or(c.parent_mobile()).map(|m| m.to_string()), "email": c.email().map(|e| e.to_string())},
-                "invio_cun_da_ts": r.invio_cun_da_ts.unwrap_or(false),
-            });
+            let body = result_body(&c, r, today, false);
             let (status, v) = self
                 .send(System::SistemaTs, reqwest::Method::POST, "/ts/v1/test-results", Some(&account), Some(body))
                 .await?;
