@@ -6,8 +6,15 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
+//! use ecosim_core::System;
 //! let eco = ecosim_harness::ecosystem::Ecosystem::builder().seed(42).start().await?;
-//! println!("control plane at {}", eco.url(ecosim_core::System::ControlPlane));
+//! println!("control plane at {}", eco.url(System::ControlPlane));
+//! // A lab of Puglia reporting to the SAR; the citizen's Immuni app.
+//! let lab = eco.client(System::Sar, "lab-160");
+//! let res = lab.request(reqwest::Method::GET, "/_admin/health").send().await?;
+//! let mut app = eco.app(7);
+//! let otp = app.new_otp();
+//! assert_eq!(app.check_otp(&otp, false).await.status, 401);
 //! eco.shutdown().await;
 //! # Ok(()) }
 //! ```
@@ -163,6 +170,21 @@ impl Ecosystem {
     /// Where the SMTP listener is.
     pub fn smtp_addr(&self) -> SocketAddr {
         self.smtp
+    }
+
+    /// A client of `system` authenticated as `account` (password from the accounts),
+    /// for tests that play a lab, a region or an operator.
+    pub fn client(&self, system: System, account: &str) -> ecosim_core::client::SystemClient {
+        ecosim_core::client::SystemClient::new(
+            ecosim_core::client::http_client(),
+            &self.url(system),
+            self.ctx.accounts().get(account),
+        )
+    }
+
+    /// A virtual Immuni app talking to this ecosystem's Immuni, its randomness from `seed`.
+    pub fn app(&self, seed: u64) -> crate::app::VirtualApp {
+        crate::app::VirtualApp::new(&self.url(System::Immuni), seed)
     }
 
     /// Every system with its address.

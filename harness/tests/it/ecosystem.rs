@@ -30,3 +30,26 @@ async fn two_ecosystems_run_side_by_side_without_sharing_state() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_handles_reach_the_systems_as_their_accounts() {
+    let eco = Ecosystem::builder().seed(3).population(200).start().await.expect("starts");
+    let citizen = eco.context().population().iter().find(|c| c.region().code == "160").cloned().expect("one");
+    let body = serde_json::json!({
+        "codice_fiscale": citizen.codice_fiscale().as_str(), "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
+        "data_esecuzione": eco.context().clock().today().to_string(), "struttura": "LAB-1",
+    });
+    let res = eco
+        .client(System::SistemaTs, "sar-160")
+        .request(reqwest::Method::POST, "/ts/v1/test-results")
+        .json(&body)
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(res.status(), 201);
+    let v: serde_json::Value = res.json().await.expect("json");
+    let cun = ecosim_core::codes::Cun::parse(v["cun"].as_str().expect("cun")).expect("valid");
+    let mut app = eco.app(1);
+    assert_eq!(app.check_cun(&cun, &citizen.card().last8(), None, false).await.status, 204);
+    eco.shutdown().await;
+}
