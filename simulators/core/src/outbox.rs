@@ -85,6 +85,10 @@ pub enum Outcome {
 /// The handler a simulator gives the worker.
 pub type Handler = Arc<dyn Fn(Item) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
 
+/// Bookkeeping of the simulator's own, run in the same transaction that records an
+/// attempt's outcome (so the two never disagree, and it costs no extra commit).
+pub type FinishHook = Arc<dyn Fn(&Connection, &Item, &Outcome) -> rusqlite::Result<()> + Send + Sync>;
+
 /// Adds work to the outbox inside the caller's transaction; a no-op if `(kind, key)`
 /// is already there. Returns whether it was added.
 pub fn enqueue(conn: &Connection, kind: &str, key: &str, payload: &Value) -> rusqlite::Result<bool> {
@@ -233,7 +237,7 @@ impl Outbox {
         self.store.with(|c| c.row("SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
     }
 
-    fn finish(&self, item: &Item, outcome: &Outcome) -> Result<(), StoreError> {
+    fn finish(&self, item: &Item, outcome: &Outcome, hook: Option<&FinishHook>) -> Result<(), StoreError> {
         let n = item.attempts + 1;
         let now = now_ms();
         let (state, next, error, text) = match outcome {
@@ -253,13 +257,26 @@ impl Outbox {
                 "INSERT INTO outbox_attempts (item, n, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
                 params![item.id, n, now, text],
             )?;
+            if let Some(hook) = hook {
+                hook(tx, item, outcome)?;
+            }
             Ok::<_, StoreError>(())
         })
     }
 
     /// Runs the worker until `stop` turns true. Items are handled concurrently, up
     /// to the policy's `concurrency`.
-    pub async fn run(self: Arc<Self>, handler: Handler, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, handler: Handler, stop: watch::Receiver<bool>) {
+        self.run_with(handler, None, stop).await;
+    }
+
+    /// As [`Self::run`], with a hook run inside each outcome's transaction.
+    pub async fn run_with(
+        self: Arc<Self>,
+        handler: Handler,
+        hook: Option<FinishHook>,
+        mut stop: watch::Receiver<bool>,
+    ) {
         let limit = self.policy.concurrency.max(1);
         if let Err(e) = self.recover() {
             tracing::error!(error = %e, "outbox: cannot recover interrupted items");
@@ -293,9 +310,10 @@ impl Outbox {
                 self.in_flight.fetch_add(1, Ordering::SeqCst);
                 let this = self.clone();
                 let handler = handler.clone();
+                let hook = hook.clone();
                 tokio::spawn(async move {
                     let outcome = handler(item.clone()).await;
-                    if let Err(e) = this.finish(&item, &outcome) {
+                    if let Err(e) = this.finish(&item, &outcome, hook.as_ref()) {
                         tracing::error!(error = %e, item = item.id, "outbox: cannot record an attempt");
                     }
                     this.in_flight.fetch_sub(1, Ordering::SeqCst);

@@ -35,15 +35,11 @@ pub(crate) fn handler(sar: Arc<Sar>) -> Handler {
     Arc::new(move |item: Item| {
         let sar = sar.clone();
         Box::pin(async move {
-            let outcome = match item.kind.as_str() {
+            match item.kind.as_str() {
                 "ts" => send_to_ts(&sar, &item).await,
                 "sms" | "email" => notify(&sar, &item).await,
                 other => Outcome::Failed(format!("unknown outbox kind {other}")),
-            };
-            if let Err(e) = record(&sar, &item, &outcome) {
-                tracing::error!(error = %e, "sar: cannot record a delivery");
             }
-            outcome
         })
     })
 }
@@ -164,38 +160,35 @@ async fn notify(sar: &Sar, item: &Item) -> Outcome {
     }
 }
 
-/// Moves the result's state along with the attempt's outcome.
-fn record(sar: &Sar, item: &Item, outcome: &Outcome) -> Result<(), StoreError> {
+/// Moves the result's state along with the attempt's outcome (run by the outbox in
+/// the transaction that records the attempt).
+pub(crate) fn record(tx: &rusqlite::Connection, item: &Item, outcome: &Outcome) -> rusqlite::Result<()> {
     let id = &item.key;
-    if item.kind == "ts" && *outcome == Outcome::Done {
-        return Ok(()); // send_to_ts moved the state along with the CUN
-    }
-    sar.store.transaction(|tx| {
-        match (item.kind.as_str(), outcome) {
-            ("ts", Outcome::Retry { .. }) => {
-                tx.exec("UPDATE esiti SET stato = 'inviato' WHERE id = ?1 AND stato = 'accettato'", [id])?;
-            }
-            ("ts", Outcome::Failed(e)) => {
+    match (item.kind.as_str(), outcome) {
+        ("ts", Outcome::Retry { .. }) => {
+            tx.exec("UPDATE esiti SET stato = 'inviato' WHERE id = ?1 AND stato = 'accettato'", [id])?;
+        }
+        ("ts", Outcome::Failed(e)) => {
+            tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
+        }
+        ("sms" | "email", Outcome::Done | Outcome::Failed(_)) => {
+            let column = if item.kind == "sms" { "sms_stato" } else { "email_stato" };
+            let value = if matches!(outcome, Outcome::Done) { "consegnato" } else { "errore" };
+            tx.exec(&format!("UPDATE esiti SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
+            if let Outcome::Failed(e) = outcome {
                 tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
             }
-            ("sms" | "email", Outcome::Done | Outcome::Failed(_)) => {
-                let column = if item.kind == "sms" { "sms_stato" } else { "email_stato" };
-                let value = if matches!(outcome, Outcome::Done) { "consegnato" } else { "errore" };
-                tx.exec(&format!("UPDATE esiti SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
-                if let Outcome::Failed(e) = outcome {
-                    tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
-                }
-                // Notified once every channel it had is delivered.
-                tx.exec(
-                    "UPDATE esiti SET stato = 'notificato' WHERE id = ?1 AND stato = 'cun_ricevuto'
-                     AND sms_stato IN ('consegnato', 'nessuno') AND email_stato IN ('consegnato', 'nessuno')",
-                    [id],
-                )?;
-            }
-            _ => {}
+            // Notified once every channel it had is delivered.
+            tx.exec(
+                "UPDATE esiti SET stato = 'notificato' WHERE id = ?1 AND stato = 'cun_ricevuto'
+                 AND sms_stato IN ('consegnato', 'nessuno') AND email_stato IN ('consegnato', 'nessuno')",
+                [id],
+            )?;
         }
-        Ok::<_, StoreError>(())
-    })
+        // A delivered "ts" item moved the state along with the CUN itself.
+        _ => {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -53,5 +53,6 @@ pub fn router(sar: Arc<Sar>) -> Router {
 
 /// Starts the outbox worker until `stop` turns true.
 pub fn spawn_workers(sar: &Arc<Sar>, stop: watch::Receiver<bool>) {
-    tokio::spawn(sar.outbox.clone().run(delivery::handler(sar.clone()), stop));
+    let hook: ecosim_core::outbox::FinishHook = std::sync::Arc::new(delivery::record);
+    tokio::spawn(sar.outbox.clone().run_with(delivery::handler(sar.clone()), Some(hook), stop));
 }
