@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use ecosim_reports::Outcome;
 
-use crate::scenario::{discover, run::RunOptions, run::run_files, run::run_files_against_sut};
+use crate::scenario::discover;
+use crate::scenario::run::{Progress, RunOptions, run_files_against_sut, run_files_with_progress};
 
 /// `ecosim run` arguments.
 #[derive(Debug, clap::Args)]
@@ -30,6 +31,31 @@ pub(crate) struct Args {
     /// Write a report: junit=FILE, json=FILE, md=FILE or html=FILE (repeatable).
     #[arg(long = "report", value_parser = parse_report)]
     reports: Vec<(String, PathBuf)>,
+}
+
+/// A one-line progress bar on stderr, only on a terminal and never under CI.
+fn progress_bar() -> Option<Progress> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() {
+        return None;
+    }
+    Some(Box::new(|done, total, report| {
+        let width = 30;
+        let filled = width * done / total.max(1);
+        let mark = if report.outcome == Outcome::Passed { "ok " } else { "FAIL" };
+        let mut err = std::io::stderr().lock();
+        let _ = write!(
+            err,
+            "\r[{}{}] {done}/{total} {mark} {:<40}",
+            "#".repeat(filled),
+            "-".repeat(width - filled),
+            report.id
+        );
+        if done == total {
+            let _ = writeln!(err);
+        }
+        let _ = err.flush();
+    }))
 }
 
 fn parse_sut(s: &str) -> Result<String, String> {
@@ -56,7 +82,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let started = std::time::Instant::now();
     let report = match &args.sut {
-        None => runtime.block_on(run_files(&files, &RunOptions { seed: args.seed, jobs }))?,
+        None => {
+            runtime.block_on(run_files_with_progress(&files, &RunOptions { seed: args.seed, jobs }, progress_bar()))?
+        }
         Some(url) => {
             let config = ecosim_core::config::Config {
                 base_port: args.base_port,

@@ -28,6 +28,9 @@ pub struct RunOptions {
     pub jobs: usize,
 }
 
+/// Told of each scenario as it finishes (for a progress display): done, total, the report.
+pub type Progress = Box<dyn FnMut(usize, usize, &ScenarioReport) + Send>;
+
 /// The actions a step names (a valid step has exactly one).
 pub fn actions_of(step: &Step) -> Vec<&'static str> {
     let mut out = Vec::new();
@@ -56,28 +59,45 @@ pub fn actions_of(step: &Step) -> Vec<&'static str> {
 /// Loads every file first (a broken file fails the run before anything starts),
 /// then runs them, `jobs` at a time.
 pub async fn run_files(files: &[PathBuf], opts: &RunOptions) -> Result<RunReport, LoadError> {
+    run_files_with_progress(files, opts, None).await
+}
+
+/// As [`run_files`], telling `progress` of each scenario as it finishes.
+pub async fn run_files_with_progress(
+    files: &[PathBuf],
+    opts: &RunOptions,
+    mut progress: Option<Progress>,
+) -> Result<RunReport, LoadError> {
     let mut loaded = Vec::new();
     for f in files {
         loaded.push((f.clone(), load(f)?));
     }
     let gate = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
-    let mut handles = Vec::new();
-    for (file, scenario) in loaded {
+    let total = loaded.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for (index, (file, scenario)) in loaded.into_iter().enumerate() {
         let gate = gate.clone();
         let seed = opts.seed;
-        handles.push(tokio::spawn(async move {
+        tasks.spawn(async move {
             let _permit = gate.acquire_owned().await;
-            run_scenario(&scenario, &file, seed).await
-        }));
+            (index, run_scenario(&scenario, &file, seed).await)
+        });
     }
-    let mut scenarios = Vec::new();
-    for h in handles {
-        match h.await {
-            Ok(r) => scenarios.push(r),
+    let mut done: Vec<(usize, ScenarioReport)> = Vec::with_capacity(total);
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, report)) => {
+                if let Some(p) = progress.as_mut() {
+                    p(done.len() + 1, total, &report);
+                }
+                done.push((index, report));
+            }
             Err(e) => tracing::error!(error = %e, "a scenario task panicked"),
         }
     }
-    Ok(RunReport { seed: opts.seed, scenarios })
+    // Reports list scenarios in file order, whatever order they finished in.
+    done.sort_by_key(|(i, _)| *i);
+    Ok(RunReport { seed: opts.seed, scenarios: done.into_iter().map(|(_, r)| r).collect() })
 }
 
 fn suite_of(file: &Path) -> String {
