@@ -18,6 +18,12 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 42)]
         seed: u64,
     },
+    /// Start and stop the in-process ecosystem a scenario runs in (target: well under 100 ms).
+    Start {
+        /// How many times.
+        #[arg(long, default_value_t = 20)]
+        times: usize,
+    },
     /// End-to-end CUN journeys (lab -> SAR -> Sistema TS -> SMS delivered), in process
     /// over loopback HTTP (target: 5,000 journeys/s with in-memory databases).
     Cun {
@@ -35,6 +41,29 @@ pub(crate) enum Command {
 
 pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
+        Command::Start { times } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let mut samples = Vec::with_capacity(times);
+            runtime.block_on(async {
+                for i in 0..times.max(1) {
+                    let t0 = Instant::now();
+                    let eco =
+                        crate::ecosystem::Ecosystem::start(ecosim_core::config::Config::for_tests(i as u64)).await?;
+                    samples.push(t0.elapsed());
+                    eco.shutdown().await;
+                }
+                anyhow::Ok(())
+            })?;
+            samples.sort();
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            println!("ecosystem start (5 systems, 2,000 citizens, in-memory stores), {} runs:", samples.len());
+            println!(
+                "  median {:.1} ms, worst {:.1} ms",
+                ms(samples[samples.len() / 2]),
+                ms(samples[samples.len() - 1])
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Cun { journeys, concurrency, data_dir } => {
             let runtime = tokio::runtime::Runtime::new()?;
             runtime.block_on(crate::bench::cun_journeys(journeys, concurrency, data_dir))?.print();

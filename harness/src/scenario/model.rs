@@ -44,6 +44,8 @@ pub struct CitizenSpec {
     pub mobile: Option<bool>,
     /// Has (true) or lacks (false) an e-mail.
     pub email: Option<bool>,
+    /// Age band today, inclusive: `"18-64"`, `"65-"`, `"-11"`.
+    pub age: Option<String>,
 }
 
 /// What a step must produce; absent fields are not checked.
@@ -82,6 +84,9 @@ pub struct Step {
     /// An e-mail must arrive; the regex's named groups become variables.
     #[serde(rename = "mail.expect")]
     pub mail_expect: Option<InboxExpect>,
+    /// The journal must show an exchange between two systems (since the scenario began).
+    #[serde(rename = "journal.expect")]
+    pub journal_expect: Option<JournalExpect>,
     /// The shared clock moves forward (`15d`, `151s`).
     #[serde(rename = "clock.advance")]
     pub clock_advance: Option<String>,
@@ -163,6 +168,25 @@ pub struct InboxExpect {
     /// How long to wait (real time; default 10s).
     pub within: Option<String>,
     /// How many matching messages must be there in the end (default: at least one).
+    pub count: Option<usize>,
+}
+
+/// `journal.expect`: an exchange `from` -> `to` (system or account names), optionally
+/// with this method, a path containing `path`, and this status.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalExpect {
+    /// Caller: an account (`sar-160`, `immuni`) or `sar` for any region's SAR account.
+    pub from: String,
+    /// Callee system (`sistema-ts`).
+    pub to: String,
+    /// HTTP method (or `SMTP`).
+    pub method: Option<String>,
+    /// A substring of the path.
+    pub path: Option<String>,
+    /// Status.
+    pub status: Option<u16>,
+    /// How many such exchanges (default: at least one).
     pub count: Option<usize>,
 }
 
@@ -264,6 +288,7 @@ pub const STEP_NAMES: &[&str] = &[
     "ts.correct",
     "sms.expect",
     "mail.expect",
+    "journal.expect",
     "clock.advance",
     "fault",
     "app.new_otp",

@@ -45,6 +45,7 @@ pub fn actions_of(step: &Step) -> Vec<&'static str> {
     has(step.ts_correct.is_some(), "ts.correct");
     has(step.sms_expect.is_some(), "sms.expect");
     has(step.mail_expect.is_some(), "mail.expect");
+    has(step.journal_expect.is_some(), "journal.expect");
     has(step.clock_advance.is_some(), "clock.advance");
     has(step.fault.is_some(), "fault");
     has(step.app_new_otp.is_some(), "app.new_otp");
@@ -239,6 +240,14 @@ async fn run_on(
     report
 }
 
+/// `"18-64"`, `"65-"`, `"-11"` as an inclusive range of years.
+fn parse_age_band(band: &str) -> Option<(i16, i16)> {
+    let (lo, hi) = band.split_once('-')?;
+    let lo = if lo.trim().is_empty() { 0 } else { lo.trim().parse().ok()? };
+    let hi = if hi.trim().is_empty() { i16::MAX } else { hi.trim().parse().ok()? };
+    (lo <= hi).then_some((lo, hi))
+}
+
 /// A test result for `c` as a lab sends it to the SAR (`to_sar`: the parent's mobile
 /// goes separately) or as a region sends it to Sistema TS (the number to text).
 fn result_body(c: &Citizen, r: &super::model::LabReport, today: String, to_sar: bool) -> Value {
@@ -260,6 +269,7 @@ fn result_body(c: &Citizen, r: &super::model::LabReport, today: String, to_sar: 
 
 struct Runner<'e> {
     eco: &'e Ecosystem,
+    first_seq: u64,
     http: reqwest::Client,
     app: VirtualApp,
     vars: HashMap<String, String>,
@@ -272,6 +282,7 @@ impl<'e> Runner<'e> {
     fn new(eco: &'e Ecosystem, seed: u64) -> Self {
         Self {
             eco,
+            first_seq: eco.context().journal().last_seq(),
             http: reqwest::Client::new(),
             app: VirtualApp::new(&eco.url(System::Immuni), seed),
             vars: HashMap::new(),
@@ -287,12 +298,20 @@ impl<'e> Runner<'e> {
         let ctx = self.eco.context();
         let today = ctx.clock().today();
         for (name, spec) in specs {
+            let age_band = match &spec.age {
+                None => None,
+                Some(band) => Some(
+                    parse_age_band(band)
+                        .ok_or_else(|| format!("{name}: age {band:?} is not a band like 18-64, 65- or -11"))?,
+                ),
+            };
             let found = ctx.population().iter().find(|c| {
                 !taken.contains(c.codice_fiscale())
                     && spec.region.as_deref().is_none_or(|r| c.region().code == r)
                     && spec.minor.is_none_or(|m| c.is_minor_on(today) == m)
                     && spec.mobile.is_none_or(|m| c.mobile().is_some() == m)
                     && spec.email.is_none_or(|m| c.email().is_some() == m)
+                    && age_band.is_none_or(|(lo, hi)| (lo..=hi).contains(&c.age_on(today)))
             });
             let Some(c) = found else { return Err(format!("no citizen in the registry matches {name}: {spec:?}")) };
             taken.insert(*c.codice_fiscale());
@@ -442,6 +461,35 @@ impl<'e> Runner<'e> {
         }
         if let Some(e) = &step.mail_expect {
             return self.inbox_expect(e, false).await;
+        }
+        if let Some(j) = &step.journal_expect {
+            let page = self.eco.context().journal().since(self.first_seq);
+            let from = self.render(&j.from)?;
+            let matching = page
+                .exchanges
+                .iter()
+                .filter(|e| e.from == from || (from == "sar" && e.from.starts_with("sar-")))
+                .filter(|e| e.to == j.to)
+                .filter(|e| j.method.as_deref().is_none_or(|m| e.method.eq_ignore_ascii_case(m)))
+                .filter(|e| j.path.as_deref().is_none_or(|p| e.path.contains(p)))
+                .filter(|e| j.status.is_none_or(|s| e.status == s))
+                .count();
+            let ok = match j.count {
+                Some(n) => matching == n,
+                None => matching > 0,
+            };
+            return if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "expected {} exchange(s) {from} -> {} {} {} {}, found {matching}",
+                    j.count.map(|n| n.to_string()).unwrap_or_else(|| "some".into()),
+                    j.to,
+                    j.method.as_deref().unwrap_or("*"),
+                    j.path.as_deref().unwrap_or("*"),
+                    j.status.map(|s| s.to_string()).unwrap_or_else(|| "*".into())
+                ))
+            };
         }
         if let Some(d) = &step.clock_advance {
             parse_duration(d).map_err(|e| e.to_string())?;

@@ -48,7 +48,7 @@ async fn a_failing_scenario_says_what_was_expected_and_what_happened() {
 fn a_misspelt_step_is_reported_with_file_line_and_the_closest_name() {
     let err = load(&repo("harness/tests/fixtures/misspelt.yaml")).expect_err("invalid").to_string();
     let first = err.lines().next().unwrap_or("").replace(env!("CARGO_MANIFEST_DIR"), "<harness>");
-    insta::assert_snapshot!(first, @"<harness>/../harness/tests/fixtures/misspelt.yaml: error: line 5 column 5: unknown field `sms.expekt`, expected one of lab.report, ts.submit, ts.get, ts.correct, sms.expect, mail.expect, clock.advance, fault, app.new_otp, app.check_otp, app.check_cun, app.upload, callcenter.unlock, asl.unlock, expect");
+    insta::assert_snapshot!(first, @"<harness>/../harness/tests/fixtures/misspelt.yaml: error: line 5 column 5: unknown field `sms.expekt`, expected one of lab.report, ts.submit, ts.get, ts.correct, sms.expect, mail.expect, journal.expect, clock.advance, fault, app.new_otp, app.check_otp, app.check_cun, app.upload, callcenter.unlock, asl.unlock, expect");
     assert!(err.ends_with("hint: did you mean `sms.expect`?"), "{err}");
 }
 
@@ -157,4 +157,24 @@ async fn a_vendors_sar_in_place_of_the_reference_one_runs_the_flow_scenarios() {
     assert!(journal.exchanges.iter().all(|e| e.to != "sar"), "no reference SAR in this ecosystem");
     let _ = stop_tx.send(true);
     probe.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_markdown_report_is_stable_for_a_seed() {
+    let files =
+        [repo("scenarios/rules/ord-2.6-negative-never-unlocks.yaml"), repo("scenarios/rules/ord-8.6-supervisor.yaml")];
+    let report = run_files(&files, &RunOptions { seed: 42, jobs: 1 }).await.expect("loads");
+    let md = ecosim_reports::markdown(&report);
+    let head: String = md.lines().take(7).collect::<Vec<_>>().join("\n");
+    insta::assert_snapshot!(head, @r"
+    # ecosim run
+
+    2 passed, 0 failed (seed 42).
+
+    | scenario | suite | result | requirements |
+    |---|---|---|---|
+    | ord-2.6-negative-never-unlocks | rules | passed | ORD-2.6 |
+    ");
+    assert!(md.contains("| ORD-8.6 | Call-centre operators act only under a supervising health operator (role check). | ord-8.6-call-centre-needs-a-supervisor | passed |"), "{md}");
+    assert!(md.contains("| AVR-5a |") && md.contains("_not covered_"));
 }
