@@ -59,6 +59,7 @@ pub async fn cun_journeys(
         ..Config::for_tests(7)
     };
     config.retry.concurrency = 256;
+    config.thread_per_system = true;
     let eco = Ecosystem::start(config).await?;
     let ctx = eco.context().clone();
     let today = ctx.clock().today();

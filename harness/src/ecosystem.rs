@@ -125,9 +125,12 @@ impl Ecosystem {
             Some(ecosim_sar::Sar::new(&ctx).context("cannot open the SAR's store")?)
         };
         let immuni = ecosim_immuni::Immuni::new(&ctx).context("cannot open Immuni's store")?;
-        ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
-        if let Some(sar) = &sar {
-            ecosim_sar::spawn_workers(sar, stopped.clone());
+        let own_threads = ctx.config().thread_per_system;
+        if !own_threads {
+            ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
+            if let Some(sar) = &sar {
+                ecosim_sar::spawn_workers(sar, stopped.clone());
+            }
         }
 
         let mut tasks = JoinSet::new();
@@ -145,10 +148,45 @@ impl Ecosystem {
                 },
                 other => anyhow::bail!("{other} is not part of this build"),
             };
-            tasks.spawn(ecosim_core::server::serve(listener, app, stopping()));
+            if own_threads {
+                let listener = listener.into_std()?;
+                let (ts, sar, stop) = (sistema_ts.clone(), sar.clone(), stopped.clone());
+                tasks.spawn(on_own_thread(system.name(), move || async move {
+                    // Each system's background work runs beside its server, on its thread.
+                    match system {
+                        System::SistemaTs => ecosim_sistema_ts::spawn_workers(&ts, stop.clone()),
+                        System::Sar => {
+                            if let Some(sar) = &sar {
+                                ecosim_sar::spawn_workers(sar, stop.clone());
+                            }
+                        }
+                        _ => {}
+                    }
+                    let listener = TcpListener::from_std(listener)?;
+                    let mut stop = stop;
+                    ecosim_core::server::serve(listener, app, async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+                }));
+            } else {
+                tasks.spawn(ecosim_core::server::serve(listener, app, stopping()));
+            }
             addrs.push((system, local));
         }
-        tasks.spawn(ecosim_sms_gateway::smtp::serve(smtp, gateway, stopping()));
+        if own_threads {
+            let smtp = smtp.into_std()?;
+            let stop = stopped.clone();
+            tasks.spawn(on_own_thread("smtp", move || async move {
+                let mut stop = stop;
+                ecosim_sms_gateway::smtp::serve(TcpListener::from_std(smtp)?, gateway, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                })
+                .await
+            }));
+        } else {
+            tasks.spawn(ecosim_sms_gateway::smtp::serve(smtp, gateway, stopping()));
+        }
         Ok(Self { ctx, addrs, smtp: smtp_local, stop, tasks })
     }
 
@@ -197,6 +235,22 @@ impl Ecosystem {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// Runs the future `make` builds on a thread of its own with a single-threaded
+/// runtime; the returned future ends when it does.
+async fn on_own_thread<F, Fut>(name: &str, make: F) -> std::io::Result<()>
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::io::Result<()>>,
+{
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new().name(format!("ecosim-{name}")).spawn(move || {
+        let result =
+            tokio::runtime::Builder::new_current_thread().enable_all().build().and_then(|rt| rt.block_on(make()));
+        let _ = done_tx.send(result);
+    })?;
+    done_rx.await.unwrap_or_else(|_| Err(std::io::Error::other("a system's thread ended abruptly")))
 }
 
 fn urls_of(ctx: &Context) -> Vec<(System, String)> {

@@ -245,3 +245,18 @@ async fn stopping_and_restarting_with_a_data_dir_loses_nothing() {
     assert_eq!(t.sms_inbox(&second.mobile().expect("mobile").to_string()).await.len(), 1);
     t.eco.shutdown().await;
 }
+
+#[tokio::test]
+async fn with_a_thread_per_system_the_flow_works_the_same() {
+    let config = ecosim_core::config::Config { thread_per_system: true, ..ecosim_core::config::Config::for_tests(42) };
+    let t = crate::support::spawn_with(config).await;
+    let citizen = t.citizen(|c| {
+        c.region().code == "160" && c.mobile().is_some() && c.email().is_some() && c.parent_mobile().is_none()
+    });
+    let id = t.lab_reports("lab-160", &t.report(&citizen, "POSITIVO")).await;
+    let state = t.sar_state("lab-160", &id, "notificato").await;
+    assert_eq!(t.sms_inbox(&citizen.mobile().expect("mobile").to_string()).await.len(), 1);
+    assert_eq!(t.mail_inbox(&citizen.email().expect("email").to_string()).await.len(), 1);
+    assert!(state["cun"].as_str().is_some());
+    t.eco.shutdown().await;
+}

@@ -12,6 +12,7 @@
 //! roles and regions with plain functions.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -68,7 +69,8 @@ impl Account {
 /// The accounts of an ecosystem.
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
-    by_name: BTreeMap<String, Account>,
+    // Shared, so identifying a caller on every request copies no strings.
+    by_name: BTreeMap<String, Arc<Account>>,
 }
 
 impl Accounts {
@@ -97,28 +99,28 @@ impl Accounts {
 
     /// Adds or replaces an account.
     pub fn insert(&mut self, account: Account) {
-        self.by_name.insert(account.name.clone(), account);
+        self.by_name.insert(account.name.clone(), Arc::new(account));
     }
 
     /// The account named `name`.
     pub fn get(&self, name: &str) -> Option<&Account> {
-        self.by_name.get(name)
+        self.by_name.get(name).map(|a| &**a)
     }
 
     /// Every account, by name.
     pub fn iter(&self) -> impl Iterator<Item = &Account> {
-        self.by_name.values()
+        self.by_name.values().map(|a| &**a)
     }
 
     /// Checks an `Authorization` header value (Basic or Bearer).
-    pub fn authenticate(&self, authorization: &str) -> Result<&Account, AuthError> {
+    pub fn authenticate(&self, authorization: &str) -> Result<&Arc<Account>, AuthError> {
         let (scheme, rest) = authorization.trim().split_once(' ').ok_or(AuthError::Malformed)?;
         let rest = rest.trim();
         if scheme.eq_ignore_ascii_case("basic") {
             let decoded = base64::engine::general_purpose::STANDARD.decode(rest).map_err(|_| AuthError::Malformed)?;
             let text = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
             let (user, password) = text.split_once(':').ok_or(AuthError::Malformed)?;
-            match self.get(user) {
+            match self.by_name.get(user) {
                 Some(a) if a.password == password => Ok(a),
                 _ => Err(AuthError::BadCredentials),
             }
@@ -148,7 +150,7 @@ pub enum AuthError {
 #[derive(Debug, Clone)]
 pub enum Identity {
     /// Valid credentials of a known account.
-    Account(Account),
+    Account(Arc<Account>),
     /// A Bearer token that is not an account token (Immuni's app sends its OTP hash).
     Token(String),
     /// No or bad credentials.
@@ -184,7 +186,7 @@ impl Identity {
 
 /// An authenticated caller; as an extractor it answers 401 problem+json when there is none.
 #[derive(Debug, Clone)]
-pub struct Caller(pub Account);
+pub struct Caller(pub Arc<Account>);
 
 impl Caller {
     /// 403 unless the caller has one of `roles`.
@@ -249,7 +251,7 @@ mod tests {
     #[test]
     fn role_checks_say_what_is_needed() {
         let a = Accounts::defaults();
-        let caller = Caller(a.get("lab-160").cloned().expect("default"));
+        let caller = Caller(Arc::new(a.get("lab-160").cloned().expect("default")));
         let err = caller.require_role(&[Role::Sar]).unwrap_err();
         assert_eq!(err.status, 403);
         assert!(err.detail.contains("needs sar"), "{}", err.detail);

@@ -33,6 +33,8 @@
 //! [sms]
 //! unreachable = ["+393330000000"] # messages to these numbers fail
 //!
+//! thread_per_system = false      # (top level) one thread + runtime per system
+//!
 //! [brute_force]                   # CUN + card checks at Sistema TS
 //! max_failures = 5
 //! window = "1h"
@@ -106,6 +108,10 @@ pub struct Config {
     pub sms: SmsConfig,
     /// Brute-force protection of CUN + card checks at Sistema TS.
     pub brute_force: BruteForce,
+    /// Give each system its own thread and single-threaded async runtime instead of
+    /// sharing one multi-threaded runtime (less cross-thread wake-up traffic: faster
+    /// under load on few cores; what `ecosim up` and the benchmarks use).
+    pub thread_per_system: bool,
     /// Accounts added to (or replacing) the defaults.
     pub accounts: Vec<Account>,
 }
@@ -246,6 +252,7 @@ impl Default for Config {
             retry: RetryConfig::default(),
             sms: SmsConfig::default(),
             brute_force: BruteForce::default(),
+            thread_per_system: false,
             accounts: Vec::new(),
         }
     }
