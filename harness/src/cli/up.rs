@@ -82,7 +82,8 @@ fn print_banner(eco: &Ecosystem) {
     println!();
     println!("endpoints:");
     for (system, addr) in eco.endpoints() {
-        println!("  {:<14} http://{addr}   (health: /_admin/health, API: /openapi.json)", system.name());
+        let api = if *system == ecosim_core::System::ControlPlane { "" } else { ", API: /openapi.json" };
+        println!("  {:<14} http://{addr}   (health: /_admin/health{api})", system.name());
     }
     println!("  {:<14} smtp://{}", "smtp", eco.smtp_addr());
     println!();
