@@ -69,10 +69,7 @@ pub async fn run_files_with_progress(
     opts: &RunOptions,
     mut progress: Option<Progress>,
 ) -> Result<RunReport, LoadError> {
-    let mut loaded = Vec::new();
-    for f in files {
-        loaded.push((f.clone(), load(f)?));
-    }
+    let loaded = load_all(files)?;
     let gate = Arc::new(tokio::sync::Semaphore::new(opts.jobs.max(1)));
     let total = loaded.len();
     let mut tasks = tokio::task::JoinSet::new();
@@ -101,6 +98,26 @@ pub async fn run_files_with_progress(
     Ok(RunReport { seed: opts.seed, scenarios: done.into_iter().map(|(_, r)| r).collect() })
 }
 
+/// Every file parsed, before anything runs: a broken file fails the run up front.
+fn load_all(files: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, LoadError> {
+    files.iter().map(|f| Ok((f.clone(), load(f)?))).collect()
+}
+
+/// An empty, passing report for `scenario` from `file`.
+fn new_report(scenario: &Scenario, file: &Path) -> ScenarioReport {
+    ScenarioReport {
+        id: scenario.id.clone(),
+        title: scenario.title.clone(),
+        suite: suite_of(file),
+        file: file.display().to_string(),
+        requirements: scenario.requirements.clone(),
+        outcome: Outcome::Passed,
+        steps: Vec::new(),
+        exchanges: Vec::new(),
+        duration_ms: 0.0,
+    }
+}
+
 fn suite_of(file: &Path) -> String {
     file.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("scenarios").to_owned()
 }
@@ -110,10 +127,7 @@ fn suite_of(file: &Path) -> String {
 /// listen on `config`'s ports, which the vendor's SAR points at; each scenario gets
 /// citizens no earlier scenario used; fault rules are cleared between scenarios.
 pub async fn run_files_against_sut(files: &[PathBuf], config: Config, sar_url: &str) -> anyhow::Result<RunReport> {
-    let mut loaded = Vec::new();
-    for f in files {
-        loaded.push((f.clone(), load(f)?));
-    }
+    let loaded = load_all(files)?;
     let seed = config.seed;
     let mut config = config;
     config.urls.sar = Some(sar_url.trim_end_matches('/').to_owned());
@@ -121,8 +135,8 @@ pub async fn run_files_against_sut(files: &[PathBuf], config: Config, sar_url: &
     let mut taken = std::collections::HashSet::new();
     let mut scenarios = Vec::new();
     for (file, scenario) in &loaded {
-        scenarios.push(run_on(&eco, scenario, file, seed, &mut taken).await);
-        let _ = reqwest::Client::new().delete(format!("{}/_admin/faults", eco.url(System::ControlPlane))).send().await;
+        scenarios.push(run_on_shared(&eco, scenario, file, seed, &mut taken).await);
+        eco.context().faults().clear(None);
     }
     eco.shutdown().await;
     Ok(RunReport { seed, scenarios })
@@ -133,43 +147,25 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> Scenar
     let eco = match Ecosystem::start(Config::for_tests(seed)).await {
         Ok(e) => e,
         Err(e) => {
-            return ScenarioReport {
-                id: scenario.id.clone(),
-                title: scenario.title.clone(),
-                suite: suite_of(file),
-                file: file.display().to_string(),
-                requirements: scenario.requirements.clone(),
+            let mut report = new_report(scenario, file);
+            report.outcome = Outcome::Failed;
+            report.steps.push(StepReport {
+                name: "start".into(),
                 outcome: Outcome::Failed,
-                steps: vec![StepReport {
-                    name: "start".into(),
-                    outcome: Outcome::Failed,
-                    message: Some(format!("{e:#}")),
-                    duration_ms: 0.0,
-                }],
-                exchanges: Vec::new(),
+                message: Some(format!("{e:#}")),
                 duration_ms: 0.0,
-            };
+            });
+            return report;
         }
     };
-    let report = run_on(&eco, scenario, file, seed, &mut std::collections::HashSet::new()).await;
+    let report = run_on_shared(&eco, scenario, file, seed, &mut std::collections::HashSet::new()).await;
     eco.shutdown().await;
     report
 }
 
-/// Runs one scenario on an ecosystem already running (shared with other scenarios,
-/// possibly with external systems), choosing citizens not in `taken`.
+/// Runs one scenario on an ecosystem already running (fresh, or shared with other
+/// scenarios and possibly external systems), choosing citizens not in `taken`.
 pub async fn run_on_shared(
-    eco: &Ecosystem,
-    scenario: &Scenario,
-    file: &Path,
-    seed: u64,
-    taken: &mut std::collections::HashSet<ecosim_core::codes::CodiceFiscale>,
-) -> ScenarioReport {
-    run_on(eco, scenario, file, seed, taken).await
-}
-
-/// Runs one scenario on a running ecosystem, choosing citizens not in `taken`.
-async fn run_on(
     eco: &Ecosystem,
     scenario: &Scenario,
     file: &Path,
@@ -178,17 +174,7 @@ async fn run_on(
 ) -> ScenarioReport {
     let started = Instant::now();
     let first_seq = eco.context().journal().last_seq();
-    let mut report = ScenarioReport {
-        id: scenario.id.clone(),
-        title: scenario.title.clone(),
-        suite: suite_of(file),
-        file: file.display().to_string(),
-        requirements: scenario.requirements.clone(),
-        outcome: Outcome::Passed,
-        steps: Vec::new(),
-        exchanges: Vec::new(),
-        duration_ms: 0.0,
-    };
+    let mut report = new_report(scenario, file);
     let mut runner = Runner::new(eco, seed);
     let setup = runner.pick_citizens(&scenario.given.citizens, taken);
     if let Err(message) = setup {

@@ -18,6 +18,19 @@ async fn send(t: &TestEco, body: Value) -> reqwest::Response {
         .expect("reachable")
 }
 
+/// A message as its sender (`sms-client`) sees it.
+async fn message(t: &TestEco, id: &str) -> Value {
+    t.http
+        .get(t.url(System::SmsGateway, &format!("/sms/v1/messages/{id}")))
+        .bearer_auth("sms-client-secret")
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
+}
+
 #[tokio::test]
 async fn a_message_is_counted_delivered_and_readable_in_the_inbox() {
     let t = spawn_ecosystem().await;
@@ -29,16 +42,7 @@ async fn a_message_is_counted_delivered_and_readable_in_the_inbox() {
         (json!(1), json!("GSM-7"), json!("accepted"))
     );
     let id = v["id"].as_str().expect("id");
-    let msg: Value = t
-        .http
-        .get(t.url(System::SmsGateway, &format!("/sms/v1/messages/{id}")))
-        .bearer_auth("sms-client-secret")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let msg = message(&t, id).await;
     assert_eq!(msg["status"], "delivered");
     assert_eq!(msg["to"], "+393331234567");
     for form in ["+393331234567", "393331234567"] {
@@ -134,16 +138,7 @@ async fn delivery_reports_reach_the_callback() {
     }
     callback.verify().await;
     assert!(t.sms_inbox("+393330000000").await.is_empty(), "a failed message is in no inbox");
-    let msg: Value = t
-        .http
-        .get(t.url(System::SmsGateway, &format!("/sms/v1/messages/{}", failed["id"].as_str().expect("id"))))
-        .bearer_auth("sms-client-secret")
-        .send()
-        .await
-        .expect("get")
-        .json()
-        .await
-        .expect("json");
+    let msg = message(&t, failed["id"].as_str().expect("id")).await;
     assert_eq!(msg["status"], "failed");
 }
 
