@@ -27,6 +27,8 @@
 //! | [`mail`] | a minimal SMTP client |
 //! | [`messages`] | the texts citizens receive (the CUN SMS...) |
 //! | [`test_result`] | a test result as labs, SARs and Sistema TS exchange it |
+//! | [`vaccines`] | the COVID-19 vaccine catalogue (AIC, EMA, cycle, intervals, DCC codes) |
+//! | [`vaccination`] | a dose as AVRs, AVN and Sistema TS exchange it |
 //! | [`store`] | SQLite per simulator, in memory or on disk, versioned migrations |
 //! | [`config`] | the TOML configuration |
 //! | [`context`] | the shared context |
@@ -61,6 +63,8 @@ pub mod store;
 pub mod systems;
 pub mod telemetry;
 pub mod test_result;
+pub mod vaccination;
+pub mod vaccines;
 
 pub use context::Context;
 pub use problem::Problem;

@@ -61,6 +61,9 @@ pub struct ProblemDetails {
     /// Seconds the client should wait (sent as `Retry-After`).
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// Members of a kind of problem (`regola`, `messaggio`...).
+    #[serde(flatten)]
+    pub extensions: serde_json::Map<String, serde_json::Value>,
 }
 
 impl std::fmt::Display for Problem {
@@ -86,6 +89,7 @@ impl Problem {
             errors: Vec::new(),
             requirement: None,
             retry_after: None,
+            extensions: serde_json::Map::new(),
         }))
     }
 
@@ -141,6 +145,12 @@ impl Problem {
     /// Names the requirement the refusal enforces.
     pub fn with_requirement(mut self, id: impl Into<String>) -> Self {
         self.requirement = Some(id.into());
+        self
+    }
+
+    /// Adds a member of this kind of problem (`"regola": "AVR-5a"`).
+    pub fn with_extension(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.extensions.insert(name.to_owned(), value.into());
         self
     }
 

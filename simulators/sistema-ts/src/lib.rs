@@ -13,6 +13,13 @@
 //! | `POST /his/v1/cun/invalidate` | Immuni, after an upload: the CUN cannot be used again | DM-A.1b |
 //! | `POST /ts/v1/sblocchi/call-center` | call-centre unlock under a supervisor: CUN + card digits, then Immuni's OTP | ORD-8.1, 8.3, 8.4, 8.6, ORD-2.6 |
 //! | `POST /ts/v1/sblocchi/asl` | ASL unlock: OTP + symptom date + codice fiscale | ORD-7.2 |
+//! | `GET /ts/v1/assistiti/{id}` | a person by codice fiscale (current or obsolete) or TS identifier | AVR-2.1, 2.2, 2.3 |
+//! | `GET /ts/v1/assistiti/{id}/vaccinazioni` | their COVID doses in all regions (not those abroad, GIAVA 1.3) | AVR-1.3d |
+//! | `POST /ts/v1/assistiti/stranieri` | an ASL registers a person outside the SSN: a `TS` identifier | AVR-2.3 |
+//! | `POST /ts/v1/anagrafe/variazioni-cf` | the registry changes a person's codice fiscale (scenarios) | AVR-2.1 |
+//! | `POST /ts/v1/avn/vaccinazioni` | AVN forwards a batch of COVID doses; each checked | AVR-1.3b, AVR-TS-CHECK |
+//! | `POST /ts/v1/vaccinazioni-estero` | an ASL registers a dose given abroad | AVR-6d |
+//! | `GET /ts/v1/anomalie` | the region's inconsistencies (`?aperte=true`: open ones) | AVR-TS-CHECK |
 //!
 //! Every unlock is recorded on the CUN with its mode (`self`, `call_center`, `asl`;
 //! ORD-7.3). Failed CUN + card checks are counted per card digits (no codice fiscale
@@ -28,15 +35,23 @@
 //! purged) stays, with no personal data. With `invio_cun_da_ts: true` Sistema TS
 //! sends the CUN itself by SMS and e-mail from its durable outbox (ORD-6.2).
 //!
+//! Vaccinations (Flow 3): doses from AVN are kept and checked (person known to the
+//! registry, dose number = doses held before it + 1, or 1 when more than 180 days
+//! after a non-EMA cycle abroad); inconsistencies are kept as `anomala` and listed
+//! for the region, and a corrected version closes them. Valid doses wait for PN-DGC
+//! (`dgc = in_coda`, consumed by the green-pass issue).
+//!
 //! | module | what |
 //! |---|---|
 //! | [`domain`] | the rules, as plain functions |
 //! | `routes` | thin HTTP handlers |
 //! | `notify` | ORD-6.2 delivery |
+//! | `registry` | the registry: population + codice fiscale variations + people outside the SSN |
 //! | `state` | store, migrations, CUN issuance, purge scheduling |
 
 pub mod domain;
 mod notify;
+mod registry;
 mod routes;
 mod state;
 
@@ -61,6 +76,13 @@ pub fn router(ts: Arc<SistemaTs>) -> Router {
         .route("/his/v1/cun/invalidate", post(routes::his::invalidate))
         .route("/ts/v1/sblocchi/call-center", post(routes::unlock::call_center))
         .route("/ts/v1/sblocchi/asl", post(routes::unlock::asl))
+        .route("/ts/v1/assistiti/stranieri", post(routes::assistiti::register_foreigner))
+        .route("/ts/v1/assistiti/{id}", get(routes::assistiti::get_one))
+        .route("/ts/v1/assistiti/{id}/vaccinazioni", get(routes::assistiti::doses))
+        .route("/ts/v1/anagrafe/variazioni-cf", post(routes::assistiti::change_cf))
+        .route("/ts/v1/avn/vaccinazioni", post(routes::vaccinazioni::from_avn))
+        .route("/ts/v1/vaccinazioni-estero", post(routes::vaccinazioni::abroad))
+        .route("/ts/v1/anomalie", get(routes::vaccinazioni::anomalies))
         .with_state(ts.clone());
     let ctx = ts.ctx.clone();
     ecosim_core::app::app(&ctx, System::SistemaTs, routes, ts, OPENAPI)

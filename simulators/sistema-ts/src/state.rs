@@ -64,6 +64,48 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX cun_verifications_by_cun ON cun_verifications (cun);
     CREATE TABLE card_failures (last8 TEXT NOT NULL, at_ms INTEGER NOT NULL);
     CREATE INDEX card_failures_by_card ON card_failures (last8, at_ms);",
+    // Vaccinations (Flow 3): registry changes, people outside the SSN, doses, anomalies.
+    "CREATE TABLE cf_variazioni (vecchio TEXT PRIMARY KEY, nuovo TEXT NOT NULL UNIQUE, at TEXT NOT NULL);
+    CREATE TABLE stranieri (
+        id_ts TEXT PRIMARY KEY,
+        cognome TEXT NOT NULL,
+        nome TEXT NOT NULL,
+        sesso TEXT NOT NULL,
+        data_nascita TEXT NOT NULL,
+        regione TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE vaccinazioni (
+        id TEXT PRIMARY KEY,
+        fonte TEXT NOT NULL,
+        assistito TEXT NOT NULL,
+        regione TEXT NOT NULL,
+        id_regionale TEXT,
+        data TEXT NOT NULL,
+        aic TEXT NOT NULL,
+        farmaco TEXT NOT NULL,
+        dose INTEGER NOT NULL,
+        tipo_dose TEXT NOT NULL,
+        paese TEXT,
+        contatti TEXT NOT NULL,
+        record TEXT NOT NULL,
+        stato TEXT NOT NULL,
+        dgc TEXT NOT NULL,
+        versione INTEGER NOT NULL,
+        received_at TEXT NOT NULL
+    );
+    CREATE INDEX vaccinazioni_by_assistito ON vaccinazioni (assistito, data);
+    CREATE TABLE anomalie (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        regione TEXT NOT NULL,
+        vaccinazione TEXT NOT NULL,
+        id_regionale TEXT,
+        tipo TEXT NOT NULL,
+        dettaglio TEXT NOT NULL,
+        rilevata_il TEXT NOT NULL,
+        risolta_il TEXT
+    );
+    CREATE INDEX anomalie_by_regione ON anomalie (regione, id);",
 ];
 
 /// Sistema TS.
