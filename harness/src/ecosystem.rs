@@ -35,7 +35,7 @@ use tokio::task::JoinSet;
 
 /// The systems this build of ecosim runs.
 pub const SYSTEMS: &[System] =
-    &[System::ControlPlane, System::SistemaTs, System::Immuni, System::SmsGateway, System::Sar];
+    &[System::ControlPlane, System::SistemaTs, System::Immuni, System::Avn, System::SmsGateway, System::Sar];
 
 /// Builds an [`Ecosystem`].
 #[derive(Debug, Clone)]
@@ -125,9 +125,11 @@ impl Ecosystem {
             Some(ecosim_sar::Sar::new(&ctx).context("cannot open the SAR's store")?)
         };
         let immuni = ecosim_immuni::Immuni::new(&ctx).context("cannot open Immuni's store")?;
+        let avn = ecosim_avn::Avn::new(&ctx).context("cannot open AVN's store")?;
         let own_threads = ctx.config().thread_per_system;
         if !own_threads {
             ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
+            ecosim_avn::spawn_workers(&avn, stopped.clone());
             if let Some(sar) = &sar {
                 ecosim_sar::spawn_workers(sar, stopped.clone());
             }
@@ -142,6 +144,7 @@ impl Ecosystem {
                 System::SistemaTs => ecosim_sistema_ts::router(sistema_ts.clone()),
                 System::SmsGateway => ecosim_sms_gateway::router(gateway.clone()),
                 System::Immuni => ecosim_immuni::router(immuni.clone()),
+                System::Avn => ecosim_avn::router(avn.clone()),
                 System::Sar => match &sar {
                     Some(sar) => ecosim_sar::router(sar.clone()),
                     None => anyhow::bail!("the SAR is external"),
@@ -150,11 +153,12 @@ impl Ecosystem {
             };
             if own_threads {
                 let listener = listener.into_std()?;
-                let (ts, sar, stop) = (sistema_ts.clone(), sar.clone(), stopped.clone());
+                let (ts, sar, avn, stop) = (sistema_ts.clone(), sar.clone(), avn.clone(), stopped.clone());
                 tasks.spawn(on_own_thread(system.name(), move || async move {
                     // Each system's background work runs beside its server, on its thread.
                     match system {
                         System::SistemaTs => ecosim_sistema_ts::spawn_workers(&ts, stop.clone()),
+                        System::Avn => ecosim_avn::spawn_workers(&avn, stop.clone()),
                         System::Sar => {
                             if let Some(sar) = &sar {
                                 ecosim_sar::spawn_workers(sar, stop.clone());

@@ -8,3 +8,4 @@ mod scenarios;
 mod sistema_ts;
 mod sms_gateway;
 mod support;
+mod vaccinations;

@@ -83,6 +83,7 @@ pub enum CategoriaRischio {
     /// Health worker.
     OperatoreSanitario,
     /// Over 60.
+    #[serde(rename = "eta_over_60")]
     EtaOver60,
     /// Resident of a care home.
     OspiteStruttura,

@@ -38,6 +38,7 @@ pub(crate) fn handler(sar: Arc<Sar>) -> Handler {
             match item.kind.as_str() {
                 "ts" => send_to_ts(&sar, &item).await,
                 "sms" | "email" => notify(&sar, &item).await,
+                "avn" => crate::avr::send_to_avn(&sar, &item).await,
                 other => Outcome::Failed(format!("unknown outbox kind {other}")),
             }
         })

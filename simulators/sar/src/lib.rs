@@ -1,5 +1,8 @@
-//! `ecosim-sar`: the reference SAR (Sistema di Accoglienza Regionale), the part a
-//! regional vendor replaces with their own.
+//! `ecosim-sar`: the reference SAR (Sistema di Accoglienza Regionale) and AVR
+//! (Anagrafe Vaccinale Regionale), the part a regional vendor replaces with their own.
+//!
+//! The vaccination part (Flow 3, the GIAVA rules) is documented in the `avr` module:
+//! `POST /avr/v1/vaccinazioni` and friends; see the README's Flow 3 section.
 //!
 //! The test-result part of Flow 1 (DOMAIN.md):
 //!
@@ -25,6 +28,7 @@
 //! | `delivery` | the outbox handler: Sistema TS, SMS, e-mail |
 //! | `state` | store and clients |
 
+mod avr;
 mod delivery;
 mod routes;
 mod state;
@@ -32,7 +36,7 @@ mod state;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use ecosim_core::System;
 use tokio::sync::watch;
 
@@ -46,6 +50,12 @@ pub fn router(sar: Arc<Sar>) -> Router {
     let routes = Router::new()
         .route("/sar/v1/esiti", post(routes::esiti::create))
         .route("/sar/v1/esiti/{id}", get(routes::esiti::get_one))
+        .route("/avr/v1/vaccinazioni", post(avr::routes::create))
+        .route("/avr/v1/vaccinazioni/{id}", get(avr::routes::get_one))
+        .route("/avr/v1/vaccinazioni/{id}/numero-dose", put(avr::routes::force_number))
+        .route("/avr/v1/assistiti/{cf}/vaccinazioni", get(avr::routes::person_doses))
+        .route("/avr/v1/assistiti/{cf}/verifica-nazionale", get(avr::routes::national_check))
+        .route("/avr/v1/assistiti/{cf}/infezioni", post(avr::routes::add_infection).get(avr::routes::infections))
         .with_state(sar.clone());
     let ctx = sar.ctx.clone();
     ecosim_core::app::app(&ctx, System::Sar, routes, sar, OPENAPI)

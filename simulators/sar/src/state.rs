@@ -27,9 +27,59 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX esiti_by_region ON esiti (region);",
     ecosim_core::idempotency::MIGRATION,
     ecosim_core::outbox::MIGRATION,
+    // The AVR (Flow 3).
+    "CREATE TABLE vaccinazioni (
+        id TEXT PRIMARY KEY,
+        regione TEXT NOT NULL,
+        vaccinatore TEXT NOT NULL,
+        assistito TEXT NOT NULL,
+        tipo_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        aic TEXT NOT NULL,
+        dose INTEGER NOT NULL,
+        tipo_dose TEXT NOT NULL,
+        proposto INTEGER NOT NULL,
+        forzature INTEGER NOT NULL DEFAULT 0,
+        estero TEXT,
+        record TEXT NOT NULL,
+        versione INTEGER NOT NULL,
+        avvisi TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX vaccinazioni_by_assistito ON vaccinazioni (regione, assistito, data);
+    CREATE TABLE mobilita (
+        id TEXT PRIMARY KEY,
+        regione TEXT NOT NULL,
+        assistito TEXT NOT NULL,
+        data TEXT NOT NULL,
+        aic TEXT NOT NULL,
+        dose INTEGER NOT NULL,
+        regione_somministrazione TEXT NOT NULL,
+        versione INTEGER NOT NULL
+    );
+    CREATE INDEX mobilita_by_assistito ON mobilita (regione, assistito);
+    CREATE TABLE mobilita_cursori (regione TEXT PRIMARY KEY, dal TEXT NOT NULL);
+    CREATE TABLE infezioni (
+        id TEXT PRIMARY KEY,
+        regione TEXT NOT NULL,
+        assistito TEXT NOT NULL,
+        data_prelievo TEXT NOT NULL,
+        data_esito TEXT NOT NULL,
+        data_guarigione TEXT,
+        luogo TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX infezioni_by_assistito ON infezioni (regione, assistito);
+    CREATE TABLE assistiti_importati (
+        regione TEXT NOT NULL,
+        id TEXT NOT NULL,
+        record TEXT NOT NULL,
+        importato_il TEXT NOT NULL,
+        PRIMARY KEY (regione, id)
+    );",
 ];
 
-/// The reference SAR (test-result part).
+/// The reference SAR/AVR.
 pub struct Sar {
     pub(crate) ctx: Context,
     pub(crate) store: Arc<Store>,
@@ -37,6 +87,8 @@ pub struct Sar {
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) ts: SystemClient,
     pub(crate) sms: SystemClient,
+    pub(crate) avn: SystemClient,
+    pub(crate) dose_ids: IdGen,
 }
 
 impl std::fmt::Debug for Sar {
@@ -57,7 +109,9 @@ impl Sar {
             outbox: Outbox::for_system(ctx, System::Sar, store.clone()),
             ids: IdGen::new(seed, "sar/esiti", generation),
             ts: SystemClient::new(http.clone(), &ctx.config().url_of(System::SistemaTs), None),
-            sms: SystemClient::new(http, &ctx.config().url_of(System::SmsGateway), ctx.accounts().get("sar")),
+            sms: SystemClient::new(http.clone(), &ctx.config().url_of(System::SmsGateway), ctx.accounts().get("sar")),
+            avn: SystemClient::new(http, &ctx.config().url_of(System::Avn), None),
+            dose_ids: IdGen::new(seed, "sar/vaccinazioni", generation),
             store,
         }))
     }

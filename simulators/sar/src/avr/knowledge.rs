@@ -1,0 +1,338 @@
+//! What the AVR knows of a person: who they are (Sistema TS's registry, with imports
+//! for people of other regions and moves for changed codes) and which doses they had
+//! (its own, AVN's mobility feed, Sistema TS's national check).
+
+use ecosim_core::Problem;
+use ecosim_core::store::{CachedSql, StoreError};
+use ecosim_core::vaccination::TipoId;
+use ecosim_core::vaccines;
+use jiff::civil::Date;
+use reqwest::Method;
+use rusqlite::params;
+use serde_json::{Value, json};
+
+use super::rules::{Avviso, Known};
+use crate::state::Sar;
+
+/// A person as the AVR resolved them.
+#[derive(Debug, Clone)]
+pub(crate) struct Person {
+    /// Current identifier (codice fiscale or TS identifier).
+    pub(crate) id: String,
+    pub(crate) tipo: TipoId,
+    pub(crate) birth_date: Date,
+    /// Region of residence.
+    pub(crate) region: String,
+    pub(crate) asl: Option<String>,
+    /// Obsolete codes that mean this person (AVR-2.1).
+    pub(crate) previous: Vec<String>,
+}
+
+impl Person {
+    /// Every code of the person: current first.
+    pub(crate) fn ids(&self) -> Vec<String> {
+        let mut ids = vec![self.id.clone()];
+        ids.extend(self.previous.iter().cloned());
+        ids
+    }
+
+    pub(crate) fn age_on(&self, day: Date) -> i16 {
+        let mut age = day.year() - self.birth_date.year();
+        if (day.month(), day.day()) < (self.birth_date.month(), self.birth_date.day()) {
+            age -= 1;
+        }
+        age
+    }
+}
+
+fn avviso(regola: &'static str, it: String, en: String) -> Avviso {
+    Avviso { regola, messaggio: it, message: en }
+}
+
+/// Finds the person on Sistema TS (as the region's `sar-R` account). A person of
+/// another region is imported into the AVR (AVR-2.2); an obsolete codice fiscale
+/// resolves to the current one (AVR-2.1). When Sistema TS cannot be reached, a
+/// codice fiscale is looked up in the regional copy of the registry.
+pub(crate) async fn resolve(
+    sar: &Sar,
+    region: &str,
+    tipo: TipoId,
+    valore: &str,
+    field: &str,
+    avvisi: &mut Vec<Avviso>,
+) -> Result<Person, Problem> {
+    if !matches!(tipo, TipoId::Cf | TipoId::Ts) {
+        return Err(Problem::invalid_field(
+            "id_assistito.tipo",
+            "the reference AVR identifies people by codice fiscale (CF) or Sistema TS identifier (TS)",
+        ));
+    }
+    let asked = valore.trim().to_ascii_uppercase();
+    let account = sar.ctx.accounts().get(&format!("sar-{region}")).cloned();
+    let Some(account) = account else {
+        return Err(Problem::internal(format!("no account sar-{region} to reach Sistema TS with")));
+    };
+    let res = sar.ts.as_account(&account).request(Method::GET, &format!("/ts/v1/assistiti/{asked}")).send().await;
+    let record: Value = match res {
+        Ok(r) if r.status().is_success() => r.json().await.map_err(|e| Problem::internal(e.to_string()))?,
+        Ok(r) if r.status().as_u16() == 404 => {
+            let requirement = if tipo == TipoId::Ts { "AVR-2.3" } else { "AVR-2.2" };
+            return Err(Problem::unprocessable(format!("{asked} is not in the national registry (Sistema TS)"))
+                .with_field(field, "not in the national registry")
+                .with_requirement(requirement));
+        }
+        Ok(r) if r.status().as_u16() == 400 => {
+            return Err(Problem::invalid_field(field, format!("Sistema TS refused the code: {}", r.status())));
+        }
+        other => {
+            let why = match other {
+                Ok(r) => r.status().to_string(),
+                Err(e) => e.to_string(),
+            };
+            return offline(sar, &asked, tipo, field, &why, avvisi);
+        }
+    };
+    let id = record["codice_fiscale"].as_str().or(record["identificativo_ts"].as_str()).unwrap_or(&asked).to_owned();
+    let mut previous: Vec<String> = record["codici_fiscali_precedenti"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    if id != asked && !previous.contains(&asked) {
+        previous.push(asked.clone());
+    }
+    let person = Person {
+        id,
+        tipo,
+        birth_date: record["data_nascita"].as_str().and_then(|d| d.parse().ok()).unwrap_or(Date::MIN),
+        region: record["regione"].as_str().unwrap_or_default().to_owned(),
+        asl: record["asl"].as_str().map(str::to_owned),
+        previous,
+    };
+    if person.region != region {
+        let now = sar.ctx.clock().now().to_string();
+        let added = sar.store.with(|c| {
+            c.exec(
+                "INSERT OR IGNORE INTO assistiti_importati (regione, id, record, importato_il) VALUES (?1, ?2, ?3, ?4)",
+                params![region, person.id, record.to_string(), now],
+            )
+        })?;
+        if added == 1 {
+            avvisi.push(avviso(
+                "AVR-2.2",
+                format!("assistito di un'altra regione ({}) importato dall'anagrafe nazionale", person.region),
+                format!("a person of another region ({}) imported from the national registry", person.region),
+            ));
+        }
+    }
+    Ok(person)
+}
+
+fn offline(
+    sar: &Sar,
+    asked: &str,
+    tipo: TipoId,
+    field: &str,
+    why: &str,
+    avvisi: &mut Vec<Avviso>,
+) -> Result<Person, Problem> {
+    let citizen = (tipo == TipoId::Cf)
+        .then(|| ecosim_core::codes::CodiceFiscale::parse(asked).ok())
+        .flatten()
+        .and_then(|cf| sar.ctx.population().by_codice_fiscale(&cf));
+    let Some(c) = citizen else {
+        return Err(Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "upstream-unavailable",
+            format!("Sistema TS cannot be reached ({why}) and {asked} is not in the regional registry: retry"),
+        )
+        .with_field(field, "cannot be checked now"));
+    };
+    avvisi.push(avviso(
+        "AVR-1.3d",
+        format!("Sistema TS non raggiungibile ({why}): dati dall'anagrafe regionale, verifica nazionale non fatta"),
+        format!("Sistema TS unreachable ({why}): registry data from the regional copy, no national check"),
+    ));
+    Ok(Person {
+        id: c.codice_fiscale().to_string(),
+        tipo,
+        birth_date: c.birth_date(),
+        region: c.region().code.to_owned(),
+        asl: Some(c.asl()),
+        previous: Vec::new(),
+    })
+}
+
+/// A dose known for a person, with where it came from.
+#[derive(Debug, Clone)]
+pub(crate) struct KnownDose {
+    pub(crate) date: Date,
+    pub(crate) vaccine: &'static vaccines::Vaccine,
+    pub(crate) dose: Option<u8>,
+    pub(crate) fonte: &'static str,
+    pub(crate) regione: Option<String>,
+}
+
+impl KnownDose {
+    pub(crate) fn view(&self) -> Value {
+        json!({"data": self.date, "aic": self.vaccine.aic_or_code(), "farmaco": self.vaccine.farmaco,
+               "dose": self.dose, "fonte": self.fonte, "regione": self.regione})
+    }
+}
+
+/// Every dose known for `p` in the AVR of `region`: its own (with doses declared as
+/// given abroad), AVN's mobility feed (residents only) and Sistema TS's national
+/// check; the same dose from two sources counts once (same day, same vaccine).
+pub(crate) async fn doses(sar: &Sar, region: &str, p: &Person, avvisi: &mut Vec<Avviso>) -> Vec<KnownDose> {
+    let mut all = own(sar, region, p).unwrap_or_default();
+    if p.region == region {
+        if let Err(why) = sync_mobility(sar, region).await {
+            avvisi.push(avviso(
+                "AVR-1.3c",
+                format!("AVN non raggiungibile ({why}): dosi in mobilità non aggiornate"),
+                format!("AVN unreachable ({why}): doses given elsewhere not refreshed"),
+            ));
+        }
+        all.extend(mobility(sar, region, p).unwrap_or_default());
+    }
+    match national(sar, region, p).await {
+        Ok(list) => all.extend(list),
+        Err(why) => avvisi.push(avviso(
+            "AVR-1.3d",
+            format!("verifica nazionale non disponibile ({why})"),
+            format!("national check unavailable ({why})"),
+        )),
+    }
+    let mut seen = std::collections::HashSet::new();
+    all.sort_by_key(|d| d.date);
+    all.retain(|d| seen.insert((d.date, d.vaccine.code)));
+    all
+}
+
+pub(crate) fn as_known(doses: &[KnownDose]) -> Vec<Known> {
+    doses.iter().map(|d| Known { date: d.date, vaccine: d.vaccine }).collect()
+}
+
+fn own(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>, StoreError> {
+    sar.store.with(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT data, aic, dose, estero FROM vaccinazioni WHERE regione = ?1 AND assistito = ?2 ORDER BY data",
+        )?;
+        let mut out = Vec::new();
+        for id in p.ids() {
+            for row in stmt.query_map(params![region, id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u8>(2)?, r.get::<_, Option<String>>(3)?))
+            })? {
+                let (data, aic, dose, estero) = row?;
+                if let (Ok(date), Some(vaccine)) = (data.parse(), vaccines::find(&aic)) {
+                    let fonte = if estero.is_some() { "estero" } else { "avr" };
+                    let regione = if estero.is_some() { estero } else { Some(region.to_owned()) };
+                    out.push(KnownDose { date, vaccine, dose: Some(dose), fonte, regione });
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn mobility(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>, StoreError> {
+    sar.store.with(|c| {
+        let mut stmt = c.prepare_cached(
+            "SELECT data, aic, dose, regione_somministrazione FROM mobilita WHERE regione = ?1 AND assistito = ?2",
+        )?;
+        let mut out = Vec::new();
+        for id in p.ids() {
+            for row in stmt.query_map(params![region, id], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u8>(2)?, r.get::<_, String>(3)?))
+            })? {
+                let (data, aic, dose, from) = row?;
+                if let (Ok(date), Some(vaccine)) = (data.parse(), vaccines::find(&aic)) {
+                    out.push(KnownDose { date, vaccine, dose: Some(dose), fonte: "mobilita", regione: Some(from) });
+                }
+            }
+        }
+        Ok(out)
+    })
+}
+
+async fn national(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>, String> {
+    let account = sar.ctx.accounts().get(&format!("sar-{region}")).cloned().ok_or("no sar account")?;
+    let res = sar
+        .ts
+        .as_account(&account)
+        .request(Method::GET, &format!("/ts/v1/assistiti/{}/vaccinazioni", p.id))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(res.status().to_string());
+    }
+    let list: Vec<Value> = res.json().await.map_err(|e| e.to_string())?;
+    Ok(list
+        .iter()
+        .filter_map(|d| {
+            Some(KnownDose {
+                date: d["data"].as_str()?.parse().ok()?,
+                vaccine: vaccines::find(d["aic"].as_str()?)?,
+                dose: d["dose"].as_u64().and_then(|n| u8::try_from(n).ok()),
+                fonte: "sistema_ts",
+                regione: d["regione"].as_str().map(str::to_owned),
+            })
+        })
+        .collect())
+}
+
+/// Pulls AVN's mobility feed for `region` from the last pull on (AVR-1.3c).
+pub(crate) async fn sync_mobility(sar: &Sar, region: &str) -> Result<usize, String> {
+    let account = sar.ctx.accounts().get(&format!("avr-{region}")).cloned().ok_or("no avr account")?;
+    let cursor: Option<String> = sar
+        .store
+        .with(|c| {
+            use rusqlite::OptionalExtension;
+            c.row("SELECT dal FROM mobilita_cursori WHERE regione = ?1", [region], |r| r.get(0)).optional()
+        })
+        .map_err(|e| e.to_string())?;
+    let mut req = sar.avn.as_account(&account).request(Method::GET, &format!("/avn/v1/regioni/{region}/mobilita"));
+    if let Some(dal) = &cursor {
+        req = req.query(&[("dal", dal)]);
+    }
+    let res = req.send().await.map_err(|e| e.to_string())?;
+    if !res.status().is_success() {
+        return Err(res.status().to_string());
+    }
+    let feed: Value = res.json().await.map_err(|e| e.to_string())?;
+    let today = sar.ctx.clock().today().to_string();
+    let list = feed["somministrazioni"].as_array().cloned().unwrap_or_default();
+    sar.store
+        .transaction(|tx| {
+            for d in &list {
+                let id = format!(
+                    "{}:{}",
+                    d["regione_somministrazione"].as_str().unwrap_or_default(),
+                    d["id_regionale"].as_str().unwrap_or_default()
+                );
+                tx.exec(
+                    "INSERT INTO mobilita (id, regione, assistito, data, aic, dose, regione_somministrazione, versione)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (id) DO UPDATE SET assistito = ?3, data = ?4, aic = ?5, dose = ?6, versione = ?8
+                     WHERE versione < ?8",
+                    params![
+                        id,
+                        region,
+                        d["id_assistito"]["valore"].as_str().unwrap_or_default(),
+                        d["data_somministrazione"].as_str().unwrap_or_default(),
+                        d["aic"].as_str().unwrap_or_default(),
+                        d["dose"].as_i64().unwrap_or(0),
+                        d["regione_somministrazione"].as_str().unwrap_or_default(),
+                        d["versione"].as_i64().unwrap_or(1),
+                    ],
+                )?;
+            }
+            tx.exec(
+                "INSERT INTO mobilita_cursori (regione, dal) VALUES (?1, ?2) ON CONFLICT (regione) DO UPDATE SET dal = ?2",
+                params![region, today],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(list.len())
+}

@@ -1,0 +1,66 @@
+//! The reference AVR (Anagrafe Vaccinale Regionale): Flow 3 of DOMAIN.md, with the
+//! rules of the GIAVA manual (v1.62, Regione Puglia).
+//!
+//! | route | what | requirements |
+//! |---|---|---|
+//! | `POST /avr/v1/vaccinazioni` | a vaccinator registers a dose (or declares one given abroad, `estero`) | AVR-1.3a, 2.1, 2.2, 2.3, 5a, 5b, 6a-d, 7 |
+//! | `GET /avr/v1/vaccinazioni/{id}` | the dose, its number (proposed, forced), its delivery to AVN | AVR-1.3a, 6a |
+//! | `PUT /avr/v1/vaccinazioni/{id}/numero-dose` | force the dose number; sent to AVN as a new version | AVR-6a |
+//! | `GET /avr/v1/assistiti/{cf}/vaccinazioni` | doses the region knows: own, abroad, mobility from AVN | AVR-1.3c |
+//! | `GET /avr/v1/assistiti/{cf}/verifica-nazionale` | Sistema TS's check in all regions, the number it suggests | AVR-1.3d |
+//! | `POST/GET /avr/v1/assistiti/{cf}/infezioni` | prior infections, with the date rules | AVR-3 |
+//!
+//! Registering a dose: the request is validated (400 naming each field; a mobile
+//! with anything but digits and a leading `+` is 422 AVR-5b; a COVID dose without
+//! `conferma_contatti: true` is 422 AVR-5a). The person is looked up on Sistema TS
+//! as the region's `sar-R` account: a person of another region is imported
+//! (AVR-2.2), a Sistema TS identifier names people outside the SSN (AVR-2.3), an
+//! obsolete codice fiscale resolves to the current one and the doses held under the
+//! old code move to it (AVR-2.1). The doses known (the region's own, AVN's mobility
+//! feed for residents, Sistema TS's national check) feed the rules of [`rules`]:
+//! dose number and kind, or a 422 naming the rule (`"regola"`) with what to change
+//! in Italian (`messaggio`) and English (`detail`). The dose is stored with an
+//! outbox item in one transaction and answered 201; the outbox sends it to AVN as
+//! the region's `avr-R` account, retrying until AVN has it (AVN is idempotent on the
+//! regional id and version: nothing lost, nothing duplicated).
+
+pub(crate) mod knowledge;
+pub(crate) mod routes;
+pub(crate) mod rules;
+
+use ecosim_core::outbox::{Item, Outcome};
+use ecosim_core::store::CachedSql;
+use reqwest::Method;
+use rusqlite::OptionalExtension;
+use serde_json::Value;
+
+use crate::state::Sar;
+
+/// Outbox kind `avn`: the current version of a dose to AVN.
+pub(crate) async fn send_to_avn(sar: &Sar, item: &Item) -> Outcome {
+    let Some(id) = item.payload["id"].as_str() else {
+        return Outcome::Failed(format!("malformed outbox item {}", item.id));
+    };
+    let wanted: u32 = item.key.rsplit('@').next().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let row = sar.store.with(|c| {
+        c.row("SELECT regione, record, versione FROM vaccinazioni WHERE id = ?1", [id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u32>(2)?))
+        })
+        .optional()
+    });
+    let (region, record, versione) = match row {
+        Ok(Some(r)) => r,
+        Ok(None) => return Outcome::Failed(format!("dose {id} is gone")),
+        Err(e) => return Outcome::Retry { after: None, error: e.to_string() },
+    };
+    if versione > wanted {
+        // A newer version has an item of its own.
+        return Outcome::Done;
+    }
+    let Some(account) = sar.ctx.accounts().get(&format!("avr-{region}")) else {
+        return Outcome::Failed(format!("no account avr-{region} to reach AVN with"));
+    };
+    let body: Value = serde_json::from_str(&record).unwrap_or(Value::Null);
+    let res = sar.avn.as_account(account).request(Method::POST, "/avn/v1/somministrazioni").json(&body).send().await;
+    ecosim_core::client::outcome_of(res).await
+}
