@@ -276,6 +276,13 @@ async fn the_openapi_document_lists_every_route() {
                 "/his/v1/cun/invalidate",
                 "/ts/v1/sblocchi/call-center",
                 "/ts/v1/sblocchi/asl",
+                "/ts/v1/assistiti/{id}",
+                "/ts/v1/assistiti/{id}/vaccinazioni",
+                "/ts/v1/assistiti/stranieri",
+                "/ts/v1/anagrafe/variazioni-cf",
+                "/ts/v1/avn/vaccinazioni",
+                "/ts/v1/vaccinazioni-estero",
+                "/ts/v1/anomalie",
             ],
         ),
         (
@@ -293,7 +300,27 @@ async fn the_openapi_document_lists_every_route() {
             System::SmsGateway,
             vec!["/sms/v1/messages", "/sms/v1/messages/{id}", "/sms/v1/inbox/{msisdn}", "/mail/v1/inbox/{address}"],
         ),
-        (System::Sar, vec!["/sar/v1/esiti", "/sar/v1/esiti/{id}"]),
+        (
+            System::Sar,
+            vec![
+                "/sar/v1/esiti",
+                "/sar/v1/esiti/{id}",
+                "/avr/v1/vaccinazioni",
+                "/avr/v1/vaccinazioni/{id}",
+                "/avr/v1/vaccinazioni/{id}/numero-dose",
+                "/avr/v1/assistiti/{cf}/vaccinazioni",
+                "/avr/v1/assistiti/{cf}/verifica-nazionale",
+                "/avr/v1/assistiti/{cf}/infezioni",
+            ],
+        ),
+        (
+            System::Avn,
+            vec![
+                "/avn/v1/somministrazioni",
+                "/avn/v1/somministrazioni/{regione}/{id_regionale}",
+                "/avn/v1/regioni/{codice}/mobilita",
+            ],
+        ),
     ] {
         let doc = t.get_json(system, "/openapi.json").await;
         assert_eq!(doc["openapi"], "3.1.0");
