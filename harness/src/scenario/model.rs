@@ -60,6 +60,11 @@ pub struct Expect {
     pub requirement: Option<String>,
     /// problem+json first field named.
     pub field: Option<String>,
+    /// Values at JSON pointers of the answer (`/numero_dose: 2`, `/0/regione: "160"`).
+    #[serde(default)]
+    pub json: BTreeMap<String, serde_json::Value>,
+    /// Retry the call until the expectation holds, up to this long (real time: `5s`).
+    pub within: Option<String>,
 }
 
 /// One step: exactly one action, plus an optional expectation.
@@ -110,6 +115,11 @@ pub struct Step {
     /// An ASL operator unlocks.
     #[serde(rename = "asl.unlock")]
     pub asl_unlock: Option<AslUnlock>,
+    /// A vaccinator registers a dose at the AVR; saves its id as `<citizen>.dose`.
+    #[serde(rename = "avr.vaccinate")]
+    pub avr_vaccinate: Option<AvrVaccinate>,
+    /// Any call to any system (for the interfaces without a step of their own).
+    pub http: Option<HttpCall>,
     /// What must follow.
     pub expect: Option<Expect>,
 }
@@ -280,6 +290,59 @@ pub struct AslUnlock {
     pub account: Option<String>,
 }
 
+/// `avr.vaccinate`: a dose as a vaccinator registers it; everything but the citizen
+/// and the vaccine has a sensible default.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AvrVaccinate {
+    /// The citizen's name in `given`.
+    pub citizen: String,
+    /// AIC or catalogue code (`049269018`, `COMIRNATY-10`, `JANSSEN`, `SPUTNIK-V`).
+    pub aic: String,
+    /// Given this many days before today (default 0).
+    pub days_ago: Option<i64>,
+    /// Account (default `vaccinatore-<the citizen's region>`).
+    pub account: Option<String>,
+    /// Risk category (default `altro`).
+    pub categoria_rischio: Option<String>,
+    /// Health condition (default `nessuna`).
+    pub condizione_sanitaria: Option<String>,
+    /// `ciclo_primario`, `addizionale` or `booster` (default: the AVR decides).
+    pub tipo_dose: Option<String>,
+    /// Forced dose number.
+    pub numero_dose_forzato: Option<u8>,
+    /// Confirm a flagged registration (AVR-7).
+    pub forza: Option<bool>,
+    /// The contacts confirmation (default true).
+    pub conferma_contatti: Option<bool>,
+    /// The green-pass mobile (default the citizen's own).
+    pub cellulare: Option<String>,
+    /// A dose declared as given abroad, in this country (ISO alpha-2).
+    pub estero: Option<String>,
+}
+
+/// `http`: one request; strings may use `{{variables}}` (a citizen `mario` gives
+/// `{{mario.cf}}` and `{{mario.region}}`).
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpCall {
+    /// The system (`avn`, `sistema-ts`, `sar`...).
+    pub system: String,
+    /// `GET` (default), `POST`, `PUT`, `PATCH`, `DELETE`.
+    pub method: Option<String>,
+    /// Path and query.
+    pub path: String,
+    /// Account (Basic auth with its default password); none for anonymous.
+    pub account: Option<String>,
+    /// JSON body.
+    pub body: Option<serde_json::Value>,
+    /// Variables to set from the answer: name -> JSON pointer (`id: /id`).
+    #[serde(default)]
+    pub save: BTreeMap<String, String>,
+    /// Status when `expect.status` is not given (default 200).
+    pub status: Option<u16>,
+}
+
 /// Every step name the grammar knows.
 pub const STEP_NAMES: &[&str] = &[
     "lab.report",
@@ -297,4 +360,6 @@ pub const STEP_NAMES: &[&str] = &[
     "app.upload",
     "callcenter.unlock",
     "asl.unlock",
+    "avr.vaccinate",
+    "http",
 ];

@@ -54,6 +54,8 @@ pub fn actions_of(step: &Step) -> Vec<&'static str> {
     has(step.app_upload.is_some(), "app.upload");
     has(step.callcenter_unlock.is_some(), "callcenter.unlock");
     has(step.asl_unlock.is_some(), "asl.unlock");
+    has(step.avr_vaccinate.is_some(), "avr.vaccinate");
+    has(step.http.is_some(), "http");
     out
 }
 
@@ -301,6 +303,8 @@ impl<'e> Runner<'e> {
             });
             let Some(c) = found else { return Err(format!("no citizen in the registry matches {name}: {spec:?}")) };
             taken.insert(*c.codice_fiscale());
+            self.vars.insert(format!("{name}.cf"), c.codice_fiscale().to_string());
+            self.vars.insert(format!("{name}.region"), c.region().code.to_owned());
             self.people.insert(name.clone(), c.clone());
         }
         Ok(())
@@ -390,6 +394,12 @@ impl<'e> Runner<'e> {
                 && body["errors"][0]["field"].as_str() != Some(f)
             {
                 return Err(format!("expected field {f}, got {}", body["errors"][0]["field"]));
+            }
+            for (pointer, want) in &e.json {
+                let got = body.pointer(pointer).unwrap_or(&Value::Null);
+                if got != want {
+                    return Err(format!("expected {pointer} = {want}, got {got}: {body}"));
+                }
             }
         }
         Ok(())
@@ -559,7 +569,107 @@ impl<'e> Runner<'e> {
                 .await?;
             return Self::check(expect, 204, status, &v);
         }
+        if let Some(v) = &step.avr_vaccinate {
+            return self.avr_vaccinate(v, expect).await;
+        }
+        if let Some(h) = &step.http {
+            return self.http(h, expect).await;
+        }
         Err("a step with no action".into())
+    }
+
+    /// `expect` with `{{variables}}` in its JSON values filled in.
+    fn rendered(&self, expect: Option<&Expect>) -> Result<Option<Expect>, String> {
+        let Some(e) = expect else { return Ok(None) };
+        let mut e = e.clone();
+        for value in e.json.values_mut() {
+            *value = serde_json::from_str(&self.render(&value.to_string())?).map_err(|err| err.to_string())?;
+        }
+        Ok(Some(e))
+    }
+
+    async fn avr_vaccinate(&mut self, v: &super::model::AvrVaccinate, expect: Option<&Expect>) -> StepResult {
+        let expect = self.rendered(expect)?;
+        let expect = expect.as_ref();
+        let c = self.citizen(&v.citizen)?.clone();
+        let account = v.account.clone().unwrap_or_else(|| format!("vaccinatore-{}", c.region().code));
+        let day = self
+            .eco
+            .context()
+            .clock()
+            .today()
+            .checked_sub(jiff::Span::new().days(v.days_ago.unwrap_or(0)))
+            .map_err(|e| format!("days_ago: {e}"))?;
+        let mut body = json!({
+            "codice_fiscale": c.codice_fiscale().as_str(), "data_somministrazione": day.to_string(),
+            "aic": self.render(&v.aic)?,
+        });
+        if let Some(country) = &v.estero {
+            body["estero"] = json!({"paese": country});
+        } else {
+            let mobile = match &v.cellulare {
+                Some(m) => Some(self.render(m)?),
+                None => c.mobile().map(|m| m.to_string()),
+            };
+            if let Some(o) = body.as_object_mut() {
+                o.extend([
+                    ("ora".into(), json!("10:00")),
+                    ("lotto".into(), json!("SCENARIO")),
+                    ("categoria_rischio".into(), json!(v.categoria_rischio.as_deref().unwrap_or("altro"))),
+                    ("condizione_sanitaria".into(), json!(v.condizione_sanitaria.as_deref().unwrap_or("nessuna"))),
+                    ("via".into(), json!("IM")),
+                    ("sito".into(), json!("deltoide_sx")),
+                    ("struttura".into(), json!("HUB-SCENARIO")),
+                    ("contatti_dgc".into(), json!({"cellulare": mobile, "email": c.email().map(|e| e.to_string())})),
+                    ("conferma_contatti".into(), json!(v.conferma_contatti.unwrap_or(true))),
+                ]);
+            }
+        }
+        for (key, value) in [
+            ("tipo_dose", v.tipo_dose.as_ref().map(|t| json!(t))),
+            ("numero_dose_forzato", v.numero_dose_forzato.map(|n| json!(n))),
+            ("forza", v.forza.map(|f| json!(f))),
+        ] {
+            if let Some(value) = value {
+                body[key] = value;
+            }
+        }
+        let (status, answer) =
+            self.send(System::Sar, reqwest::Method::POST, "/avr/v1/vaccinazioni", Some(&account), Some(body)).await?;
+        if let Some(id) = answer["id"].as_str() {
+            self.vars.insert(format!("{}.dose", v.citizen), id.to_owned());
+        }
+        Self::check(expect, 201, status, &answer)
+    }
+
+    async fn http(&mut self, h: &super::model::HttpCall, expect: Option<&Expect>) -> StepResult {
+        let expect = self.rendered(expect)?;
+        let expect = expect.as_ref();
+        let system = System::from_name(&h.system).ok_or_else(|| format!("no system {:?}", h.system))?;
+        let method = reqwest::Method::from_bytes(h.method.as_deref().unwrap_or("GET").to_ascii_uppercase().as_bytes())
+            .map_err(|e| format!("method: {e}"))?;
+        let path = self.render(&h.path)?;
+        let account = h.account.as_deref().map(|a| self.render(a)).transpose()?;
+        let body = h.body.as_ref().map(|b| self.render(&b.to_string())).transpose()?;
+        let body = body.map(|b| serde_json::from_str::<Value>(&b)).transpose().map_err(|e| format!("body: {e}"))?;
+        let within =
+            expect.and_then(|e| e.within.as_deref()).map(parse_duration).transpose().map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + within.and_then(|w| Duration::try_from(w).ok()).unwrap_or_default();
+        loop {
+            let (status, answer) = self.send(system, method.clone(), &path, account.as_deref(), body.clone()).await?;
+            match Self::check(expect, h.status.unwrap_or(200), status, &answer) {
+                Ok(()) => {
+                    for (name, pointer) in &h.save {
+                        let value = answer.pointer(pointer).ok_or_else(|| format!("no {pointer} in {answer}"))?;
+                        let text = value.as_str().map(str::to_owned).unwrap_or_else(|| value.to_string());
+                        self.vars.insert(name.clone(), text);
+                    }
+                    return Ok(());
+                }
+                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+            }
+        }
     }
 
     fn recipient(&self, to: &str, sms: bool) -> Result<String, String> {
