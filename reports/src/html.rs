@@ -14,11 +14,12 @@ td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}.
 .failed{background:#fce8e6}.skipped{color:#888}.not-covered{background:#fff4ce}pre{white-space:pre-wrap;margin:0}\
 svg text{font-size:11px;font-family:monospace}";
 
-/// The participant a journal name stands for: a region's SAR account (`sar-160`) and
-/// the SAR's mail sender are the SAR; Sistema TS's mail sender is Sistema TS; an
+/// The participant a journal name stands for: a region's SAR and AVR accounts
+/// (`sar-160`, `avr-160`, used by the reference SAR/AVR) and the SAR's mail sender are
+/// the SAR; Sistema TS's mail sender is Sistema TS; an
 /// unauthenticated reader (inboxes, the harness) is the observer.
 fn actor(name: &str) -> &str {
-    if name.starts_with("sar-") || name.starts_with("cun@sar-") {
+    if name.starts_with("sar-") || name.starts_with("avr-") || name.starts_with("cun@sar-") {
         "sar"
     } else if name == "cun@sistemats.test" {
         "sistema-ts"
@@ -163,4 +164,19 @@ pub fn html(run: &RunReport) -> String {
     }
     out.push_str("</table></body></html>\n");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::actor;
+
+    #[test]
+    fn regional_accounts_of_the_reference_system_are_the_sar() {
+        assert_eq!(actor("sar-160"), "sar");
+        assert_eq!(actor("avr-030"), "sar");
+        assert_eq!(actor("cun@sar-160.test"), "sar");
+        assert_eq!(actor("vaccinatore-160"), "vaccinatore-160");
+        assert_eq!(actor("avn"), "avn");
+        assert_eq!(actor("anonymous"), "observer");
+    }
 }
