@@ -113,6 +113,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
             "html" => ecosim_reports::html(&report),
             _ => ecosim_reports::json(&report),
         };
+        if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        }
         std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
     }
     println!("{passed} passed, {failed} failed");

@@ -171,3 +171,14 @@ fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
     let status = child.wait().expect("exits");
     assert!(status.success(), "ecosim up exited with {status}");
 }
+
+#[test]
+fn run_writes_reports_into_folders_it_creates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let junit = dir.path().join("a/b/junit.xml");
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/rules/ord-3.3b-region-isolation.yaml");
+    let o = ecosim(&["run", scenario, "--report", &format!("junit={}", junit.display())]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    let xml = std::fs::read_to_string(&junit).expect("report written");
+    assert!(xml.contains("<testcase "), "{xml}");
+}

@@ -8,6 +8,7 @@
 //!
 //! | module | what lives there |
 //! |---|---|
+//! | [`base45`] | Base45 (RFC 9285), for EU DCC payloads |
 //! | [`codes`] | national codes (CF, health card, OTP, CUN, AUTHCODE, NUCG, CUEV, NRFE, contacts) |
 //! | [`population`] | the seeded national registry of citizens |
 //! | [`regions`] | region codes and their ASLs |
@@ -40,6 +41,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod app;
+pub mod base45;
 pub mod boundary;
 pub mod client;
 pub mod clock;
