@@ -34,8 +34,15 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// The systems this build of ecosim runs.
-pub const SYSTEMS: &[System] =
-    &[System::ControlPlane, System::SistemaTs, System::Immuni, System::Avn, System::SmsGateway, System::Sar];
+pub const SYSTEMS: &[System] = &[
+    System::ControlPlane,
+    System::SistemaTs,
+    System::Immuni,
+    System::Avn,
+    System::PnDgc,
+    System::SmsGateway,
+    System::Sar,
+];
 
 /// Builds an [`Ecosystem`].
 #[derive(Debug, Clone)]
@@ -126,10 +133,12 @@ impl Ecosystem {
         };
         let immuni = ecosim_immuni::Immuni::new(&ctx).context("cannot open Immuni's store")?;
         let avn = ecosim_avn::Avn::new(&ctx).context("cannot open AVN's store")?;
+        let pn_dgc = ecosim_pn_dgc::PnDgc::new(&ctx).context("cannot start PN-DGC")?;
         let own_threads = ctx.config().thread_per_system;
         if !own_threads {
             ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
             ecosim_avn::spawn_workers(&avn, stopped.clone());
+            ecosim_pn_dgc::spawn_workers(&pn_dgc, stopped.clone());
             if let Some(sar) = &sar {
                 ecosim_sar::spawn_workers(sar, stopped.clone());
             }
@@ -145,20 +154,22 @@ impl Ecosystem {
                 System::SmsGateway => ecosim_sms_gateway::router(gateway.clone()),
                 System::Immuni => ecosim_immuni::router(immuni.clone()),
                 System::Avn => ecosim_avn::router(avn.clone()),
+                System::PnDgc => ecosim_pn_dgc::router(pn_dgc.clone()),
                 System::Sar => match &sar {
                     Some(sar) => ecosim_sar::router(sar.clone()),
                     None => anyhow::bail!("the SAR is external"),
                 },
-                other => anyhow::bail!("{other} is not part of this build"),
             };
             if own_threads {
                 let listener = listener.into_std()?;
-                let (ts, sar, avn, stop) = (sistema_ts.clone(), sar.clone(), avn.clone(), stopped.clone());
+                let (ts, sar, avn, pn_dgc, stop) =
+                    (sistema_ts.clone(), sar.clone(), avn.clone(), pn_dgc.clone(), stopped.clone());
                 tasks.spawn(on_own_thread(system.name(), move || async move {
                     // Each system's background work runs beside its server, on its thread.
                     match system {
                         System::SistemaTs => ecosim_sistema_ts::spawn_workers(&ts, stop.clone()),
                         System::Avn => ecosim_avn::spawn_workers(&avn, stop.clone()),
+                        System::PnDgc => ecosim_pn_dgc::spawn_workers(&pn_dgc, stop.clone()),
                         System::Sar => {
                             if let Some(sar) = &sar {
                                 ecosim_sar::spawn_workers(sar, stop.clone());

@@ -56,7 +56,7 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             })?;
             samples.sort();
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-            println!("ecosystem start (6 systems, 2,000 citizens, in-memory stores), {} runs:", samples.len());
+            println!("ecosystem start (7 systems, 2,000 citizens, in-memory stores), {} runs:", samples.len());
             println!(
                 "  median {:.1} ms, worst {:.1} ms",
                 ms(samples[samples.len() / 2]),

@@ -399,7 +399,9 @@ async fn get_dgc_asks_pn_dgc_and_relays_the_certificate_or_1102() {
     Mock::given(method("GET")).and(path("/v1/dgc")).respond_with(ResponseTemplate::new(404)).mount(&pn_dgc).await;
     let mut config = ecosim_core::config::Config::for_tests(42);
     config.urls.pn_dgc = Some(pn_dgc.uri());
-    let t = crate::support::spawn_with(config).await;
+    // The mock stands in for PN-DGC.
+    let eco = ecosim_harness::ecosystem::Ecosystem::start_without(config, &[System::PnDgc]).await.expect("starts");
+    let t = crate::support::TestEco { eco, http: reqwest::Client::new() };
     let mut app = app(&t);
     let last8 = CardLast8::parse("12345678").expect("digits");
     let expiry = jiff::civil::date(2026, 5, 31);

@@ -108,6 +108,11 @@ impl TestEco {
         v["messages"].as_array().cloned().unwrap_or_default()
     }
 
+    /// The SMS from `sistema Ts` (CUNs) on a phone; AUTHCODEs come from `Min Salute`.
+    pub(crate) async fn cun_sms(&self, msisdn: &str) -> Vec<Value> {
+        self.sms_inbox(msisdn).await.into_iter().filter(|m| m["from"] == "sistema Ts").collect()
+    }
+
     pub(crate) async fn mail_inbox(&self, address: &str) -> Vec<Value> {
         let v = self.get_json(System::SmsGateway, &format!("/mail/v1/inbox/{address}")).await;
         v["messages"].as_array().cloned().unwrap_or_default()

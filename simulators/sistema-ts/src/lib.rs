@@ -49,6 +49,7 @@
 //! | `registry` | the registry: population + codice fiscale variations + people outside the SSN |
 //! | `state` | store, migrations, CUN issuance, purge scheduling |
 
+mod dgc;
 pub mod domain;
 mod notify;
 mod registry;

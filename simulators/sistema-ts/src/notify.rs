@@ -38,6 +38,9 @@ pub(crate) fn handler(ts: Arc<SistemaTs>) -> Handler {
 }
 
 async fn deliver(ts: &SistemaTs, item: &Item) -> Outcome {
+    if item.kind == "dgc" {
+        return crate::dgc::deliver(ts, item).await;
+    }
     let p = &item.payload;
     let (Some(cun), Some(to), Some(date)) = (
         p["cun"].as_str().and_then(|c| Cun::parse(c).ok()),

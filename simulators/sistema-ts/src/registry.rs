@@ -33,6 +33,8 @@ pub(crate) struct Person {
     pub(crate) record: Value,
     /// Obsolete codes that now mean this person.
     pub(crate) previous: Vec<String>,
+    /// Last 8 digits of the health card (never shown; PN-DGC checks them at retrieval).
+    pub(crate) card_last8: Option<String>,
 }
 
 /// Why a lookup found nobody.
@@ -89,6 +91,7 @@ impl SistemaTs {
             region: r.regione,
             record,
             previous,
+            card_last8: Some(citizen.card().number.last8().as_str().to_owned()),
         }))
     }
 
@@ -117,6 +120,7 @@ impl SistemaTs {
             region: regione,
             record,
             previous: Vec::new(),
+            card_last8: None,
         }))
     }
 

@@ -117,6 +117,7 @@ pub struct SistemaTs {
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) sms: SystemClient,
     pub(crate) immuni: SystemClient,
+    pub(crate) pn_dgc: SystemClient,
 }
 
 impl std::fmt::Debug for SistemaTs {
@@ -136,7 +137,9 @@ impl SistemaTs {
         let http = ecosim_core::client::http_client();
         let sms =
             SystemClient::new(http.clone(), &ctx.config().url_of(System::SmsGateway), ctx.accounts().get("sistema-ts"));
-        let immuni = SystemClient::new(http, &ctx.config().url_of(System::Immuni), ctx.accounts().get("sistema-ts"));
+        let immuni =
+            SystemClient::new(http.clone(), &ctx.config().url_of(System::Immuni), ctx.accounts().get("sistema-ts"));
+        let pn_dgc = SystemClient::new(http, &ctx.config().url_of(System::PnDgc), ctx.accounts().get("sistema-ts"));
         let ts = Arc::new(Self {
             ctx: ctx.clone(),
             store,
@@ -145,6 +148,7 @@ impl SistemaTs {
             outbox,
             sms,
             immuni,
+            pn_dgc,
         });
         ts.schedule_purges()?;
         Ok(ts)

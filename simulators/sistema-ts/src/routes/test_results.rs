@@ -140,6 +140,19 @@ pub(crate) async fn create(
         if result.invio_cun_da_ts {
             crate::notify::enqueue(tx, &cun, &result)?;
         }
+        let dgc = result.esito == ecosim_core::test_result::Esito::Negativo;
+        if dgc && let crate::registry::Lookup::Found(p) = ts.lookup(tx, result.codice_fiscale.as_str())? {
+            // A negative test yields a test certificate (Flow 4).
+            let event = json!({
+                "id": format!("test:{id}"),
+                "assistito": crate::dgc::assistito(&p),
+                "contatti": {"cellulare": result.cellulare.as_ref().map(|m| m.to_string()),
+                             "email": result.email.as_ref().map(|e| e.to_string())},
+                "test": {"cun": cun.to_string(), "tipo_test": result.tipo_test.as_str(), "esito": result.esito.as_str(),
+                         "data_esecuzione": result.data_esecuzione.to_string(), "struttura": result.struttura},
+            });
+            crate::dgc::enqueue(tx, &event, None)?;
+        }
         let answer = json!({
             "id": id,
             "cun": cun.to_string(),
@@ -154,7 +167,7 @@ pub(crate) async fn create(
         Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
         Ok((id, answer)) => {
             ts.schedule_purge(id, expires);
-            if result.invio_cun_da_ts {
+            if result.invio_cun_da_ts || result.esito == ecosim_core::test_result::Esito::Negativo {
                 ts.outbox.wake();
             }
             Ok((StatusCode::CREATED, Json(answer)).into_response())

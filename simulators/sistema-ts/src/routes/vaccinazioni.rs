@@ -128,6 +128,7 @@ pub(crate) async fn from_avn(
         }
         Ok::<_, StoreError>(esiti)
     })?;
+    ts.outbox.wake();
     let anomale = esiti.iter().filter(|e| e["esito"] == "anomala").count();
     Ok(Json(json!({"ricevute": esiti.len(), "anomale": anomale, "esiti": esiti})))
 }
@@ -209,6 +210,16 @@ fn accept(ts: &SistemaTs, tx: &Connection, d: &Somministrazione, now: &str) -> r
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![d.regione_somministrazione, id, d.id_regionale, kind, detail, now],
         )?;
+    }
+    if valid && let Lookup::Found(p) = &person {
+        let event = json!({
+            "id": format!("dose:{id}@{}", d.versione),
+            "assistito": crate::dgc::assistito(p),
+            "contatti": d.contatti_dgc,
+            "vaccinazione": {"data": d.data_somministrazione, "aic": vaccine.map(|v| v.aic_or_code()).unwrap_or(&d.aic),
+                             "dose": d.dose, "tipo_dose": d.tipo_dose.as_str(), "paese": "IT"},
+        });
+        crate::dgc::enqueue(tx, &event, Some(&id))?;
     }
     let mut esito = json!({
         "id_regionale": d.id_regionale,
@@ -335,7 +346,15 @@ pub(crate) async fn abroad(
         .map_err(|p| if p.status == 404 { p.with_field(field, "not in the national registry") } else { p })?;
     let id = format!("estero:{}", ts.ids.next());
     let now = ts.ctx.clock().now().to_string();
-    ts.store.with(|c| {
+    let event = json!({
+        "id": format!("dose:{id}@1"),
+        "assistito": crate::dgc::assistito(&p),
+        "contatti": raw.contatti_dgc,
+        "vaccinazione": {"data": date, "aic": vaccine.aic_or_code(), "dose": dose, "tipo_dose": "ciclo_primario",
+                         "paese": paese},
+    });
+    ts.store.transaction(|c| {
+        crate::dgc::enqueue(c, &event, Some(&id))?;
         c.exec(
             "INSERT INTO vaccinazioni (id, fonte, assistito, regione, id_regionale, data, aic, farmaco, dose, tipo_dose,
                                        paese, contatti, record, stato, dgc, versione, received_at)
@@ -353,8 +372,10 @@ pub(crate) async fn abroad(
                 String::from_utf8_lossy(&body),
                 now
             ],
-        )
+        )?;
+        Ok::<_, StoreError>(())
     })?;
+    ts.outbox.wake();
     Ok((
         StatusCode::CREATED,
         Json(json!({"id": id, "assistito": p.id, "farmaco": vaccine.farmaco, "ema": vaccine.ema, "dose": dose})),
