@@ -114,7 +114,7 @@ pub(crate) async fn retrieve(
     }
     let auth = sha(&mut f, "authCodeSHA256", q.get("authCodeSHA256"));
     let source = sha(&mut f, "sourceDocumentIDSHA256", q.get("sourceDocumentIDSHA256"));
-    if q.get("authCodeSHA256").is_some() == q.get("sourceDocumentIDSHA256").is_some() {
+    if q.contains_key("authCodeSHA256") == q.contains_key("sourceDocumentIDSHA256") {
         f.error("authCodeSHA256", "give exactly one of authCodeSHA256 and sourceDocumentIDSHA256");
     }
     f.finish()?;
