@@ -7,9 +7,11 @@
 //! | [`bench`] | benchmarks behind `ecosim bench` |
 //! | [`scenario`] | scenario files: grammar, loading, running |
 //! | [`ecosystem`] | booting the simulated systems on listeners, sharing one context |
+//! | [`verifier`] | an EU DCC verifier with the Italian validity rules |
 
 pub mod app;
 pub mod bench;
 pub mod cli;
 pub mod ecosystem;
 pub mod scenario;
+pub mod verifier;

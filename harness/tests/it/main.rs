@@ -2,6 +2,7 @@
 
 mod cli;
 mod cun;
+mod dgc;
 mod ecosystem;
 mod immuni;
 mod scenarios;

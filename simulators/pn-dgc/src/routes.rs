@@ -139,9 +139,11 @@ fn answer(found: &Found, qr_name: &str) -> Result<Value, Problem> {
 }
 
 #[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[serde(deny_unknown_fields)]
 pub(crate) struct IoRequest {
+    #[serde(rename = "authCodeSHA256")]
     auth_code_sha256: Option<String>,
+    #[serde(rename = "cfSHA256")]
     cf_sha256: Option<String>,
 }
 
