@@ -120,6 +120,13 @@ pub struct Step {
     pub avr_vaccinate: Option<AvrVaccinate>,
     /// Any call to any system (for the interfaces without a step of their own).
     pub http: Option<HttpCall>,
+    /// The citizen's Immuni app retrieves a green certificate (`get-dgc`).
+    #[serde(rename = "app.get_dgc")]
+    pub app_get_dgc: Option<AppGetDgc>,
+    /// A verifier checks an `HC1:` string against PN-DGC's published signer and the
+    /// Italian rules at the clock's time; `expect.json` points into the DCC.
+    #[serde(rename = "dgc.verify")]
+    pub dgc_verify: Option<DgcVerify>,
     /// What must follow.
     pub expect: Option<Expect>,
 }
@@ -198,6 +205,9 @@ pub struct JournalExpect {
     pub status: Option<u16>,
     /// How many such exchanges (default: at least one).
     pub count: Option<usize>,
+    /// How long to keep looking (real time; default 5s): an exchange is journalled
+    /// when its answer goes out, a moment after its effects show.
+    pub within: Option<String>,
 }
 
 /// `fault`.
@@ -343,6 +353,30 @@ pub struct HttpCall {
     pub status: Option<u16>,
 }
 
+/// `app.get_dgc`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppGetDgc {
+    /// Whose card (last 8 digits and expiry).
+    pub citizen: String,
+    /// `authcode`, `cun`, `nrfe`, `nucg` or `cuev`.
+    pub token_type: String,
+    /// The code as the citizen has it (`{{authcode}}`, `CUN-...`); the app hashes it.
+    pub code: String,
+    /// Card expiry to send instead of the real one (to see a mismatch).
+    pub card_expiry: Option<String>,
+}
+
+/// `dgc.verify`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DgcVerify {
+    /// The `HC1:` string (`{{hc1}}`).
+    pub hc1: String,
+    /// Expected verdict: `VALID`, `NOT_VALID_YET`, `EXPIRED`, `NOT_VALID`, `NOT_EU_DCC`.
+    pub status: String,
+}
+
 /// Every step name the grammar knows.
 pub const STEP_NAMES: &[&str] = &[
     "lab.report",
@@ -362,4 +396,6 @@ pub const STEP_NAMES: &[&str] = &[
     "asl.unlock",
     "avr.vaccinate",
     "http",
+    "app.get_dgc",
+    "dgc.verify",
 ];

@@ -56,6 +56,8 @@ pub fn actions_of(step: &Step) -> Vec<&'static str> {
     has(step.asl_unlock.is_some(), "asl.unlock");
     has(step.avr_vaccinate.is_some(), "avr.vaccinate");
     has(step.http.is_some(), "http");
+    has(step.app_get_dgc.is_some(), "app.get_dgc");
+    has(step.dgc_verify.is_some(), "dgc.verify");
     out
 }
 
@@ -305,6 +307,8 @@ impl<'e> Runner<'e> {
             taken.insert(*c.codice_fiscale());
             self.vars.insert(format!("{name}.cf"), c.codice_fiscale().to_string());
             self.vars.insert(format!("{name}.region"), c.region().code.to_owned());
+            self.vars.insert(format!("{name}.card8"), c.card().number.last8().as_str().to_owned());
+            self.vars.insert(format!("{name}.card_expiry"), c.card().expiry.to_string());
             self.people.insert(name.clone(), c.clone());
         }
         Ok(())
@@ -322,11 +326,19 @@ impl<'e> Runner<'e> {
             let after = &rest[start + 2..];
             let end = after.find("}}").ok_or_else(|| format!("unclosed {{{{ in {text:?}"))?;
             let name = after[..end].trim();
+            let (hash, name) = match name.strip_prefix("sha256:") {
+                Some(inner) => (true, inner.trim()),
+                None => (false, name),
+            };
             let value = self
                 .vars
                 .get(name)
                 .ok_or_else(|| format!("variable {name} is not set (capture it in an earlier step)"))?;
-            out.push_str(value);
+            if hash {
+                out.push_str(&ecosim_core::codes::sha256_hex(value));
+            } else {
+                out.push_str(value);
+            }
             rest = &after[end + 2..];
         }
         out.push_str(rest);
@@ -459,33 +471,41 @@ impl<'e> Runner<'e> {
             return self.inbox_expect(e, false).await;
         }
         if let Some(j) = &step.journal_expect {
-            let page = self.eco.context().journal().since(self.first_seq);
             let from = self.render(&j.from)?;
-            let matching = page
-                .exchanges
-                .iter()
-                .filter(|e| e.from == from || (from == "sar" && e.from.starts_with("sar-")))
-                .filter(|e| e.to == j.to)
-                .filter(|e| j.method.as_deref().is_none_or(|m| e.method.eq_ignore_ascii_case(m)))
-                .filter(|e| j.path.as_deref().is_none_or(|p| e.path.contains(p)))
-                .filter(|e| j.status.is_none_or(|s| e.status == s))
-                .count();
-            let ok = match j.count {
-                Some(n) => matching == n,
-                None => matching > 0,
-            };
-            return if ok {
-                Ok(())
-            } else {
-                Err(format!(
-                    "expected {} exchange(s) {from} -> {} {} {} {}, found {matching}",
-                    j.count.map(|n| n.to_string()).unwrap_or_else(|| "some".into()),
-                    j.to,
-                    j.method.as_deref().unwrap_or("*"),
-                    j.path.as_deref().unwrap_or("*"),
-                    j.status.map(|s| s.to_string()).unwrap_or_else(|| "*".into())
-                ))
-            };
+            // An exchange is journalled when its answer is sent, which can be a moment
+            // after its effects are visible elsewhere: look again for a while.
+            let within = parse_duration(j.within.as_deref().unwrap_or("5s")).map_err(|e| e.to_string())?;
+            let deadline = Instant::now() + Duration::try_from(within).unwrap_or(Duration::from_secs(5));
+            loop {
+                let page = self.eco.context().journal().since(self.first_seq);
+                let matching = page
+                    .exchanges
+                    .iter()
+                    .filter(|e| e.from == from || (from == "sar" && e.from.starts_with("sar-")))
+                    .filter(|e| e.to == j.to)
+                    .filter(|e| j.method.as_deref().is_none_or(|m| e.method.eq_ignore_ascii_case(m)))
+                    .filter(|e| j.path.as_deref().is_none_or(|p| e.path.contains(p)))
+                    .filter(|e| j.status.is_none_or(|s| e.status == s))
+                    .count();
+                let ok = match j.count {
+                    Some(n) => matching == n,
+                    None => matching > 0,
+                };
+                if ok {
+                    return Ok(());
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "expected {} exchange(s) {from} -> {} {} {} {}, found {matching}",
+                        j.count.map(|n| n.to_string()).unwrap_or_else(|| "some".into()),
+                        j.to,
+                        j.method.as_deref().unwrap_or("*"),
+                        j.path.as_deref().unwrap_or("*"),
+                        j.status.map(|s| s.to_string()).unwrap_or_else(|| "*".into())
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         if let Some(d) = &step.clock_advance {
             parse_duration(d).map_err(|e| e.to_string())?;
@@ -574,6 +594,45 @@ impl<'e> Runner<'e> {
         }
         if let Some(h) = &step.http {
             return self.http(h, expect).await;
+        }
+        if let Some(g) = &step.app_get_dgc {
+            let c = self.citizen(&g.citizen)?.clone();
+            let code = self.render(&g.code)?;
+            let hash = match g.token_type.as_str() {
+                "cun" => VirtualApp::cun_token(&Cun::parse(&code).map_err(|e| e.to_string())?),
+                "nucg" | "cuev" => {
+                    let bare = code.rsplit('-').next().unwrap_or(&code);
+                    ecosim_core::codes::sha256_hex(&format!("{}-{bare}", g.token_type.to_uppercase()))
+                }
+                _ => ecosim_core::codes::sha256_hex(&code),
+            };
+            let expiry = match &g.card_expiry {
+                Some(d) => self.render(d)?.parse().map_err(|_| format!("card_expiry {d:?} is not a date"))?,
+                None => c.card().expiry,
+            };
+            let a = self.app.get_dgc(&g.token_type, &hash, &c.card().last8(), expiry, false).await;
+            return Self::check(expect, 200, a.status, &a.body);
+        }
+        if let Some(v) = &step.dgc_verify {
+            let expect = self.rendered(expect)?;
+            let verifier = crate::verifier::Verifier::fetch(&self.eco.url(System::PnDgc))
+                .await
+                .map_err(|e| format!("no signer from PN-DGC: {e}"))?;
+            let hc1 = self.render(&v.hc1)?;
+            let status = verifier.status(&hc1, self.eco.context().clock().now());
+            if status.as_str() != v.status {
+                return Err(format!("expected {}, the verifier says {}", v.status, status.as_str()));
+            }
+            let dcc = verifier.decode(&hc1).map(|d| d.dcc).unwrap_or(Value::Null);
+            if let Some(e) = &expect {
+                for (pointer, want) in &e.json {
+                    let got = dcc.pointer(pointer).unwrap_or(&Value::Null);
+                    if got != want {
+                        return Err(format!("expected {pointer} = {want} in the DCC, got {got}: {dcc}"));
+                    }
+                }
+            }
+            return Ok(());
         }
         Err("a step with no action".into())
     }

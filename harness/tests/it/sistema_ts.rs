@@ -313,6 +313,7 @@ async fn the_openapi_document_lists_every_route() {
                 "/avr/v1/assistiti/{cf}/infezioni",
             ],
         ),
+        (System::PnDgc, vec!["/pn-dgc/v1/eventi", "/v1/dgc", "/v1/certificate/citizen/io", "/v1/dgc/signer"]),
         (
             System::Avn,
             vec![
