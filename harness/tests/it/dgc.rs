@@ -275,3 +275,55 @@ async fn an_issued_hc1_decodes_with_an_independent_implementation_to_the_same_dc
     }
     "#);
 }
+
+#[tokio::test]
+async fn a_recovery_after_vaccination_is_a_cbis_certificate_retrievable_with_its_nucg() {
+    let t = spawn_with(immediate()).await;
+    let c = t.adult("150");
+    t.vaccinate_today(&c, "049269018").await;
+    t.pn_dgc_has_events(1).await;
+    t.advance("30d").await;
+    t.authcodes(&c, 1).await;
+    let day = |back: i64| {
+        let today = t.eco.context().clock().today();
+        today.checked_sub(jiff::Span::new().days(back)).expect("date").to_string()
+    };
+    let res = t
+        .post_as(
+            "asl-150",
+            System::SistemaTs,
+            "/ts/v1/guarigioni",
+            &json!({"codice_fiscale": c.codice_fiscale().as_str(), "data_primo_positivo": day(20),
+                    "data_guarigione": day(5), "contatti_dgc": {"cellulare": c.mobile().map(|m| m.to_string())}}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let nucg =
+        ecosim_core::codes::Nucg::parse(res.json::<Value>().await.expect("json")["nucg"].as_str().expect("nucg"))
+            .expect("a valid NUCG");
+    t.pn_dgc_has_events(2).await;
+    t.advance("1d").await;
+    t.authcodes(&c, 2).await;
+    let mut app = t.eco.app(11);
+    let last8 = CardLast8::parse(c.card().number.last8().as_str()).expect("digits");
+    let found = app.get_dgc("nucg", &nucg.sha256(), &last8, c.card().expiry, false).await;
+    assert_eq!(found.status, 200, "{:?}", found.body);
+    assert_eq!(found.body["fglTipoDgc"], "cbis", "a recovery after vaccination");
+    let hc1 = t.hc1_of(&c, "sourceDocumentIDSHA256", &nucg.sha256()).await;
+    let verifier = t.verifier().await;
+    assert_eq!(verifier.decode(&hc1).expect("verifies").dcc["r"][0]["fr"], json!(day(21)));
+    assert_eq!(verifier.status(&hc1, t.eco.context().clock().now()), Status::Valid);
+    // Bad input is named.
+    let res = t
+        .post_as(
+            "asl-150",
+            System::SistemaTs,
+            "/ts/v1/guarigioni",
+            &json!({"codice_fiscale": "X", "data_guarigione": "2021-13-01"}),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.expect("json");
+    let fields: Vec<_> = v["errors"].as_array().expect("errors").iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, [json!("codice_fiscale"), json!("data_primo_positivo"), json!("data_guarigione")]);
+}

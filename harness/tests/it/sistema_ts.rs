@@ -283,6 +283,7 @@ async fn the_openapi_document_lists_every_route() {
                 "/ts/v1/avn/vaccinazioni",
                 "/ts/v1/vaccinazioni-estero",
                 "/ts/v1/anomalie",
+                "/ts/v1/guarigioni",
             ],
         ),
         (

@@ -20,6 +20,7 @@
 //! | `POST /ts/v1/avn/vaccinazioni` | AVN forwards a batch of COVID doses; each checked | AVR-1.3b, AVR-TS-CHECK |
 //! | `POST /ts/v1/vaccinazioni-estero` | an ASL registers a dose given abroad | AVR-6d |
 //! | `GET /ts/v1/anomalie` | the region's inconsistencies (`?aperte=true`: open ones) | AVR-TS-CHECK |
+//! | `POST /ts/v1/guarigioni` | an ASL registers a recovery: a NUCG, then a recovery certificate | DGC-ISSUE |
 //!
 //! Every unlock is recorded on the CUN with its mode (`self`, `call_center`, `asl`;
 //! ORD-7.3). Failed CUN + card checks are counted per card digits (no codice fiscale
@@ -39,7 +40,8 @@
 //! registry, dose number = doses held before it + 1, or 1 when more than 180 days
 //! after a non-EMA cycle abroad); inconsistencies are kept as `anomala` and listed
 //! for the region, and a corrected version closes them. Valid doses wait for PN-DGC
-//! (`dgc = in_coda`, consumed by the green-pass issue).
+//! (`dgc = in_coda`) and go to PN-DGC from the outbox (`inviato`), as do negative
+//! test results and recoveries (Flow 4).
 //!
 //! | module | what |
 //! |---|---|
@@ -84,6 +86,7 @@ pub fn router(ts: Arc<SistemaTs>) -> Router {
         .route("/ts/v1/avn/vaccinazioni", post(routes::vaccinazioni::from_avn))
         .route("/ts/v1/vaccinazioni-estero", post(routes::vaccinazioni::abroad))
         .route("/ts/v1/anomalie", get(routes::vaccinazioni::anomalies))
+        .route("/ts/v1/guarigioni", post(routes::guarigioni::create))
         .with_state(ts.clone());
     let ctx = ts.ctx.clone();
     ecosim_core::app::app(&ctx, System::SistemaTs, routes, ts, OPENAPI)

@@ -106,6 +106,17 @@ pub(crate) static MIGRATIONS: &[&str] = &[
         risolta_il TEXT
     );
     CREATE INDEX anomalie_by_regione ON anomalie (regione, id);",
+    // Recoveries (Flow 4: recovery certificates).
+    "CREATE TABLE guarigioni (
+        id TEXT PRIMARY KEY,
+        nucg TEXT NOT NULL UNIQUE,
+        assistito TEXT NOT NULL,
+        regione TEXT NOT NULL,
+        data_primo_positivo TEXT NOT NULL,
+        data_guarigione TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX guarigioni_by_assistito ON guarigioni (assistito);",
 ];
 
 /// Sistema TS.
@@ -114,6 +125,7 @@ pub struct SistemaTs {
     pub(crate) store: Arc<Store>,
     pub(crate) ids: IdGen,
     pub(crate) cuns: IdGen,
+    pub(crate) nucgs: IdGen,
     pub(crate) outbox: Arc<Outbox>,
     pub(crate) sms: SystemClient,
     pub(crate) immuni: SystemClient,
@@ -145,6 +157,7 @@ impl SistemaTs {
             store,
             ids: IdGen::new(seed, "sistema-ts/test-results", generation),
             cuns: IdGen::new(seed, "sistema-ts/cun", generation),
+            nucgs: IdGen::new(seed, "sistema-ts/nucg", generation),
             outbox,
             sms,
             immuni,
