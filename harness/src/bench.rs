@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use ecosim_core::System;
 use ecosim_core::config::Config;
 use serde_json::{Value, json};
@@ -21,6 +20,8 @@ pub struct CunJourneys {
     pub elapsed: Duration,
     /// Where the databases were.
     pub storage: String,
+    /// Share of negative results, in percent (each also yields a test certificate and its AUTHCODE SMS).
+    pub negatives: u8,
 }
 
 impl CunJourneys {
@@ -31,7 +32,10 @@ impl CunJourneys {
 
     /// Prints the figures.
     pub fn print(&self) {
-        println!("CUN journeys (lab -> SAR -> Sistema TS -> SMS delivered), databases {}", self.storage);
+        println!(
+            "CUN journeys (lab -> SAR -> Sistema TS -> SMS delivered), databases {}, {}% negative results",
+            self.storage, self.negatives
+        );
         println!(
             "  {} journeys in {:.2} s: {:.0} journeys/s",
             self.journeys,
@@ -43,11 +47,16 @@ impl CunJourneys {
 
 /// Runs `journeys` CUN journeys with `concurrency` lab reports in flight, in a fresh
 /// in-process ecosystem on loopback (no artificial waits, no fault rules).
+/// `negatives` percent of the results are negative: Sistema TS then also sends
+/// PN-DGC a test event, which becomes a signed certificate and an AUTHCODE SMS, work
+/// that shares the same two cores (only the CUN SMS are counted).
 pub async fn cun_journeys(
     journeys: usize,
     concurrency: usize,
     data_dir: Option<PathBuf>,
+    negatives: u8,
 ) -> anyhow::Result<CunJourneys> {
+    let negatives = negatives.min(100);
     let storage = match &data_dir {
         Some(d) => format!("on disk in {}", d.display()),
         None => "in memory".to_owned(),
@@ -90,7 +99,7 @@ pub async fn cun_journeys(
         let day = today.to_string();
         tasks.spawn(async move {
             let body = json!({
-                "codice_fiscale": cf, "esito": if i % 2 == 0 { "POSITIVO" } else { "NEGATIVO" },
+                "codice_fiscale": cf, "esito": if i % 100 < usize::from(negatives) { "NEGATIVO" } else { "POSITIVO" },
                 "tipo_test": "MOLECOLARE", "data_esecuzione": day, "struttura": "BENCH-LAB",
                 "contatti": {"cellulare": mobile},
             });
@@ -122,10 +131,12 @@ pub async fn cun_journeys(
     }
     let elapsed = started.elapsed();
     eco.shutdown().await;
-    Ok(CunJourneys { journeys, elapsed, storage })
+    Ok(CunJourneys { journeys, elapsed, storage, negatives })
 }
 
 async fn delivered(http: &reqwest::Client, gateway: &str) -> anyhow::Result<u64> {
     let state: Value = http.get(format!("{gateway}/_admin/state")).send().await?.json().await?;
-    state["simulator"]["messages"].as_u64().context("the gateway's state has no message count")
+    // Only the CUN SMS: negative results also bring green-pass AUTHCODEs (`Min Salute`).
+    anyhow::ensure!(state["simulator"]["per_mittente"].is_object(), "the gateway's state has no counts by sender");
+    Ok(state["simulator"]["per_mittente"][ecosim_core::messages::CUN_SMS_SENDER].as_u64().unwrap_or(0))
 }

@@ -36,6 +36,9 @@ pub(crate) enum Command {
         /// Keep the databases on disk here (default: in memory).
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
+        /// Percent of negative results (each also yields a green-pass test certificate).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+        negatives: u8,
     },
 }
 
@@ -64,10 +67,10 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Cun { journeys, concurrency, data_dir } => {
+        Command::Cun { journeys, concurrency, data_dir, negatives } => {
             // The ecosystem runs a thread per system; the lab client gets one of its own.
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(crate::bench::cun_journeys(journeys, concurrency, data_dir))?.print();
+            runtime.block_on(crate::bench::cun_journeys(journeys, concurrency, data_dir, negatives))?.print();
             Ok(ExitCode::SUCCESS)
         }
         Command::Population { size, seed } => {

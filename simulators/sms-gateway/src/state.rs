@@ -70,6 +70,16 @@ impl ecosim_core::admin::SimulatorAdmin for Gateway {
         Ok(self.store.reset()?)
     }
     fn state(&self) -> Result<serde_json::Value, ecosim_core::Problem> {
-        Ok(serde_json::Value::Object(self.store.counts()?))
+        let mut counts = self.store.counts()?;
+        // SMS by sender alias (`sistema Ts` for CUNs, `Min Salute` for AUTHCODEs).
+        let by_sender: Vec<(String, i64)> = self.store.with(|c| {
+            let mut stmt = c.prepare_cached("SELECT sender, COUNT(*) FROM messages GROUP BY sender ORDER BY sender")?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+        })?;
+        counts.insert(
+            "per_mittente".into(),
+            serde_json::Value::Object(by_sender.into_iter().map(|(k, v)| (k, v.into())).collect()),
+        );
+        Ok(serde_json::Value::Object(counts))
     }
 }
