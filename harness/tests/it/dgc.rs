@@ -327,3 +327,59 @@ async fn a_recovery_after_vaccination_is_a_cbis_certificate_retrievable_with_its
     let fields: Vec<_> = v["errors"].as_array().expect("errors").iter().map(|e| e["field"].clone()).collect();
     assert_eq!(fields, [json!("codice_fiscale"), json!("data_primo_positivo"), json!("data_guarigione")]);
 }
+
+#[tokio::test]
+async fn pn_dgc_names_bad_fields_and_takes_each_event_once() {
+    let t = spawn_with(immediate()).await;
+    let res = t
+        .http
+        .get(t.url(System::PnDgc, "/v1/dgc"))
+        .query(&[
+            ("healthInsuranceCardNumber", "1234"),
+            ("healthInsuranceCardDate", "31/05/2026"),
+            ("authCodeSHA256", "xyz"),
+        ])
+        .send()
+        .await
+        .expect("reachable");
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.expect("json");
+    let fields: Vec<_> = v["errors"].as_array().expect("errors").iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, [json!("healthInsuranceCardNumber"), json!("healthInsuranceCardDate"), json!("authCodeSHA256")]);
+
+    let c = t.adult("160");
+    let event = json!({
+        "id": "test:manual-1",
+        "assistito": {"id": c.codice_fiscale().as_str(), "tipo": "CF", "cognome": c.surname(), "nome": c.name(),
+                      "data_nascita": c.birth_date(), "ultime_8_cifre_ts": c.card().number.last8().as_str(),
+                      "scadenza_ts": c.card().expiry},
+        "test": {"cun": "CUN-6HQ5EW73HE", "tipo_test": "ANTIGENICO", "esito": "NEGATIVO",
+                 "data_esecuzione": t.today(), "struttura": "LAB"},
+    });
+    let post = |body: Value, account: &'static str| {
+        let t = &t;
+        async move { t.post_as(account, System::PnDgc, "/pn-dgc/v1/eventi", &body).await }
+    };
+    assert_eq!(post(event.clone(), "sar-160").await.status(), 403, "only Sistema TS's service account");
+    let first = post(event.clone(), "sistema-ts").await;
+    assert_eq!(first.status(), 202);
+    assert_eq!(first.json::<Value>().await.expect("json")["stato"], "in_attesa");
+    assert_eq!(post(event.clone(), "sistema-ts").await.status(), 200, "the same event again");
+    let mut other = event.clone();
+    other["test"]["struttura"] = json!("ANOTHER");
+    assert_eq!(post(other, "sistema-ts").await.status(), 409);
+    let mut bad = event.clone();
+    bad["id"] = json!("test:manual-2");
+    bad["test"]["cun"] = json!("CUN-XXXX");
+    bad["assistito"]["ultime_8_cifre_ts"] = json!("12");
+    let res = post(bad, "sistema-ts").await;
+    assert_eq!(res.status(), 400);
+    let v: Value = res.json().await.expect("json");
+    let fields: Vec<_> = v["errors"].as_array().expect("errors").iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, [json!("assistito.ultime_8_cifre_ts"), json!("test.cun")]);
+    let state = t.get_json(System::PnDgc, "/_admin/state").await;
+    assert_eq!(state["simulator"]["certificati"], 1, "one certificate: {state}");
+    // A rapid test: the certificate says so (48 hours).
+    let hc1 = t.hc1_of(&c, "sourceDocumentIDSHA256", &sha256_hex("CUN-6HQ5EW73HE")).await;
+    assert_eq!(t.verifier().await.decode(&hc1).expect("verifies").dcc["t"][0]["tt"], "LP217198-3");
+}
