@@ -12,8 +12,8 @@
 //!
 //! ## Measured
 //! `ecosim bench population --size 1000000` on the 2-core CI machine (release build):
-//! 1,000,000 citizens in 0.8-0.9 s (target < 3 s), 129 MiB of heap and 133 MiB peak
-//! resident for the whole process (target < 600 MB). The README's "Measured figures"
+//! 1,000,000 citizens in 0.7-0.9 s (target < 3 s), 129 MiB of heap and 144 MiB peak
+//! resident for the whole process with mimalloc (target < 600 MB). The README's "Measured figures"
 //! table has the same numbers.
 
 mod names;
