@@ -14,6 +14,12 @@
 //!
 //! Retry times are real time, not the virtual clock: they model real outages and
 //! must progress even when nobody moves the clock.
+//!
+//! Work that can start at once skips the queue scan: [`enqueue_claimed`] writes the
+//! item already `running` and returns it, and after the transaction commits the
+//! caller hands it to [`Outbox::dispatch`]. It is as durable as any other item (a
+//! restart puts `running` items back to `pending`), and saves the worker a read and a
+//! write per item.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -80,6 +86,9 @@ pub enum Outcome {
     },
     /// A permanent refusal: stop, keep the error.
     Failed(String),
+    /// Delivered, and already recorded with [`record_done`] in the handler's own
+    /// transaction (with its follow-up work: one commit instead of two).
+    Recorded,
 }
 
 /// The handler a simulator gives the worker.
@@ -97,6 +106,49 @@ pub fn enqueue(conn: &Connection, kind: &str, key: &str, payload: &Value) -> rus
         params![kind, key, payload.to_string()],
     )?;
     Ok(n == 1)
+}
+
+/// As [`enqueue`], but the item is written already claimed (`running`) and returned,
+/// for [`Outbox::dispatch`] once the caller's transaction has committed. `None` if
+/// `(kind, key)` was already there. Never dispatch an item whose transaction rolled back.
+pub fn enqueue_claimed(conn: &Connection, kind: &str, key: &str, payload: &Value) -> rusqlite::Result<Option<Item>> {
+    let n = conn.exec(
+        "INSERT OR IGNORE INTO outbox (kind, key, payload, state) VALUES (?1, ?2, ?3, 'running')",
+        params![kind, key, payload.to_string()],
+    )?;
+    Ok((n == 1).then(|| Item {
+        id: conn.last_insert_rowid(),
+        kind: kind.to_owned(),
+        key: key.to_owned(),
+        payload: payload.clone(),
+        attempts: 0,
+    }))
+}
+
+/// Records a successful attempt of `item` inside the caller's transaction; the
+/// handler then returns [`Outcome::Recorded`]. (No finish hook runs for it.)
+pub fn record_done(conn: &Connection, item: &Item) -> rusqlite::Result<()> {
+    write_attempt(conn, item, "done", now_ms(), None, "done")
+}
+
+fn write_attempt(
+    conn: &Connection,
+    item: &Item,
+    state: &str,
+    next_ms: i64,
+    error: Option<&str>,
+    text: &str,
+) -> rusqlite::Result<()> {
+    let n = item.attempts + 1;
+    conn.exec(
+        "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1",
+        params![item.id, state, n, next_ms, error],
+    )?;
+    conn.exec(
+        "INSERT INTO outbox_attempts (item, n, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
+        params![item.id, n, now_ms(), text],
+    )?;
+    Ok(())
 }
 
 /// An attempt as recorded.
@@ -152,6 +204,8 @@ pub struct Outbox {
     policy: RetryConfig,
     jitter: Mutex<SeededRng>,
     in_flight: AtomicUsize,
+    /// Claimed items handed over by [`Self::dispatch`], waiting for a free slot.
+    ready: Mutex<std::collections::VecDeque<Item>>,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -161,18 +215,24 @@ impl std::fmt::Debug for Outbox {
 }
 
 impl Outbox {
-    /// An outbox over `store` (which must have run [`MIGRATION`]).
+    /// An outbox over `store` (which must have run [`MIGRATION`]). Items a crash left
+    /// `running` go back to `pending` here, before anything can be dispatched.
     pub fn new(store: Arc<Store>, policy: RetryConfig, jitter: SeededRng) -> Arc<Self> {
-        Arc::new(Self {
+        let outbox = Arc::new(Self {
             store,
             wake: Notify::new(),
             policy,
             jitter: Mutex::new(jitter),
             in_flight: AtomicUsize::new(0),
-        })
+            ready: Mutex::new(std::collections::VecDeque::new()),
+        });
+        if let Err(e) = outbox.recover() {
+            tracing::error!(error = %e, "outbox: cannot recover interrupted items");
+        }
+        outbox
     }
 
-    /// Items a crash left `running` go back to `pending` (call once at start-up).
+    /// Items a crash left `running` go back to `pending` (once, at construction).
     fn recover(&self) -> Result<(), StoreError> {
         self.store.with(|c| c.exec("UPDATE outbox SET state = 'pending' WHERE state = 'running'", [])).map(|_| ())
     }
@@ -188,6 +248,19 @@ impl Outbox {
     /// Tells the worker there is new work (call after committing an [`enqueue`]).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// Hands the worker items made by [`enqueue_claimed`] (call after their
+    /// transaction committed); they run as soon as a slot is free.
+    pub fn dispatch(&self, items: impl IntoIterator<Item = Item>) {
+        self.ready.lock().unwrap_or_else(|p| p.into_inner()).extend(items);
+        self.wake.notify_one();
+    }
+
+    fn take_ready(&self, limit: usize) -> Vec<Item> {
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        let n = limit.min(ready.len());
+        ready.drain(..n).collect()
     }
 
     /// How many items are pending.
@@ -206,16 +279,18 @@ impl Outbox {
 
     /// Marks up to `limit` due items `running` and returns them. (A select then
     /// updates by id: SQLite runs `UPDATE ... WHERE id IN (SELECT ... LIMIT n)` over
-    /// the whole queue, an order of magnitude slower on a long one.)
+    /// the whole queue, an order of magnitude slower on a long one. And no `LIMIT ?`:
+    /// a bound LIMIT makes SQLite prepare the statement again on every run; the index
+    /// gives the rows in order, so taking the first `limit` reads no more.)
     fn claim(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
         let now = now_ms();
         self.store.transaction(|c| {
             let items: Vec<Item> = c
                 .prepare_cached(
                     "SELECT id, kind, key, payload, attempts FROM outbox
-                     WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id LIMIT ?2",
+                     WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id",
                 )?
-                .query_map(params![now, limit as i64], |r| {
+                .query_map(params![now], |r| {
                     let payload: String = r.get(3)?;
                     Ok(Item {
                         id: r.get(0)?,
@@ -225,6 +300,7 @@ impl Outbox {
                         attempts: r.get(4)?,
                     })
                 })?
+                .take(limit)
                 .collect::<rusqlite::Result<_>>()?;
             for item in &items {
                 c.exec("UPDATE outbox SET state = 'running' WHERE id = ?1", [item.id])?;
@@ -238,25 +314,18 @@ impl Outbox {
     }
 
     fn finish(&self, item: &Item, outcome: &Outcome, hook: Option<&FinishHook>) -> Result<(), StoreError> {
-        let n = item.attempts + 1;
         let now = now_ms();
         let (state, next, error, text) = match outcome {
+            Outcome::Recorded => return Ok(()),
             Outcome::Done => ("done", now, None, "done".to_owned()),
             Outcome::Failed(e) => ("failed", now, Some(e.clone()), format!("failed: {e}")),
             Outcome::Retry { after, error } => {
-                let wait = self.backoff(n, *after);
+                let wait = self.backoff(item.attempts + 1, *after);
                 ("pending", now + wait.as_millis() as i64, Some(error.clone()), format!("retry: {error}"))
             }
         };
         self.store.transaction(|tx| {
-            tx.exec(
-                "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1",
-                params![item.id, state, n, next, error],
-            )?;
-            tx.exec(
-                "INSERT INTO outbox_attempts (item, n, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
-                params![item.id, n, now, text],
-            )?;
+            write_attempt(tx, item, state, next, error.as_deref(), &text)?;
             if let Some(hook) = hook {
                 hook(tx, item, outcome)?;
             }
@@ -278,22 +347,20 @@ impl Outbox {
         mut stop: watch::Receiver<bool>,
     ) {
         let limit = self.policy.concurrency.max(1);
-        if let Err(e) = self.recover() {
-            tracing::error!(error = %e, "outbox: cannot recover interrupted items");
-        }
         loop {
             if *stop.borrow() {
                 return;
             }
             let free = limit.saturating_sub(self.in_flight.load(Ordering::SeqCst));
-            let claimed = if free > 0 { self.claim(free) } else { Ok(Vec::new()) };
-            let claimed = match claimed {
-                Ok(items) => items,
-                Err(e) => {
-                    tracing::error!(error = %e, "outbox: cannot read the queue");
-                    Vec::new()
+            // Dispatched items first (already claimed), then the queue.
+            let mut claimed = self.take_ready(free);
+            let rest = free - claimed.len();
+            if rest > 0 {
+                match self.claim(rest) {
+                    Ok(items) => claimed.extend(items),
+                    Err(e) => tracing::error!(error = %e, "outbox: cannot read the queue"),
                 }
-            };
+            }
             if claimed.is_empty() {
                 let wait = match self.next_due_ms() {
                     Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(1, 1000) as u64),
@@ -396,6 +463,51 @@ mod tests {
         let st = store.with(|c| item_state(c, "sms", "k")).expect("state").expect("there");
         assert_eq!((st.state.as_str(), st.attempts), ("failed", 1));
         assert_eq!(st.last_error.as_deref(), Some("422 unknown codice fiscale"));
+        let _ = stop_tx.send(true);
+    }
+
+    #[tokio::test]
+    async fn dispatched_items_run_without_a_scan_and_a_restart_recovers_undispatched_ones() {
+        let (store, ob) = outbox();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let handler: Handler = Arc::new(move |item: Item| {
+            s.lock().unwrap().push(item.key.clone());
+            Box::pin(async { Outcome::Done })
+        });
+        // A crash left one item claimed but never dispatched: the restart recovers it.
+        store.with(|tx| enqueue_claimed(tx, "sms", "b", &Value::Null)).expect("enqueue");
+        let ob = Outbox::new(store.clone(), ob.policy.clone(), SeededRng::new(2));
+        let claimed = store
+            .transaction(|tx| {
+                let a = enqueue_claimed(tx, "sms", "a", &serde_json::json!({"n": 1}))?;
+                let again = enqueue_claimed(tx, "sms", "a", &Value::Null)?;
+                assert!(again.is_none(), "the same work twice is a no-op");
+                Ok::<_, StoreError>(a)
+            })
+            .expect("tx");
+        let claimed = claimed.expect("new item");
+        assert_eq!(claimed.payload, serde_json::json!({"n": 1}));
+        // Written claimed: a scan does not see it (only the recovered one).
+        assert_eq!(ob.claim(10).expect("claim").iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), ["b"]);
+        store.with(|c| c.exec("UPDATE outbox SET state = 'pending' WHERE key = 'b'", [])).expect("unclaim");
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(ob.clone().run(handler, stop));
+        ob.dispatch([claimed]);
+        until_settled(&store).await;
+        for _ in 0..200 {
+            if seen.lock().unwrap().len() == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut keys = seen.lock().unwrap().clone();
+        keys.sort();
+        assert_eq!(keys, ["a", "b"], "each ran once");
+        for key in ["a", "b"] {
+            let st = store.with(|c| item_state(c, "sms", key)).expect("state").expect("there");
+            assert_eq!((st.state.as_str(), st.attempts), ("done", 1), "{key}");
+        }
         let _ = stop_tx.send(true);
     }
 

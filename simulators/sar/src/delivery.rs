@@ -113,20 +113,33 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
         return Outcome::Failed(format!("Sistema TS answered without a valid CUN: {answer}"));
     };
     let date = p.data_esecuzione.clone().unwrap_or_default();
+    // The CUN, the notifications and this attempt's record: one commit.
     let stored = sar.store.transaction(|tx| {
         tx.exec("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, cun.as_str()])?;
+        outbox::record_done(tx, item)?;
+        let mut claimed = Vec::new();
         if let Some(to) = &esito.sms_to {
-            outbox::enqueue(tx, "sms", id, &json!({"to": to, "cun": cun.as_str(), "date": date}))?;
+            claimed.extend(outbox::enqueue_claimed(
+                tx,
+                "sms",
+                id,
+                &json!({"to": to, "cun": cun.as_str(), "date": date}),
+            )?);
         }
         if let Some(to) = &esito.email_to {
-            outbox::enqueue(tx, "email", id, &json!({"to": to, "cun": cun.as_str(), "date": date}))?;
+            claimed.extend(outbox::enqueue_claimed(
+                tx,
+                "email",
+                id,
+                &json!({"to": to, "cun": cun.as_str(), "date": date}),
+            )?);
         }
-        Ok::<_, StoreError>(())
+        Ok::<_, StoreError>(claimed)
     });
     match stored {
-        Ok(()) => {
-            sar.outbox.wake();
-            Outcome::Done
+        Ok(claimed) => {
+            sar.outbox.dispatch(claimed);
+            Outcome::Recorded
         }
         // Retrying is safe: the Idempotency-Key gives the same CUN back.
         Err(e) => Outcome::Retry { after: None, error: e.to_string() },

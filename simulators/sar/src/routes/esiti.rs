@@ -69,17 +69,18 @@ pub(crate) async fn create(
                 now.to_string(),
             ],
         )?;
-        outbox::enqueue(tx, "ts", &id, &json!({"id": id}))?;
+        // Claimed at once: the worker starts on it without scanning the queue.
+        let item = outbox::enqueue_claimed(tx, "ts", &id, &json!({"id": id}))?;
         let answer = json!({"id": id, "stato": "accettato"});
         if let Some(key) = &key {
             idempotency::remember(tx, key, 202, &answer.to_string())?;
         }
-        Ok::<_, Problem>(Ok(answer))
+        Ok::<_, Problem>(Ok((answer, item)))
     })?;
     match outcome {
         Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
-        Ok(answer) => {
-            sar.outbox.wake();
+        Ok((answer, item)) => {
+            sar.outbox.dispatch(item);
             Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
         }
     }
