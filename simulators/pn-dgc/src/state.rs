@@ -165,8 +165,7 @@ impl PnDgc {
             let exp = sc.checked_add(jiff::SignedDuration::from_hours(hours)).map(|x| x.as_second()).unwrap_or(iat);
             let cun10 = t.cun.trim_start_matches("CUN-");
             (exp, Some(sha256_hex(&format!("CUN-{cun10}"))), None)
-        } else {
-            let g = e.guarigione.as_ref().expect("checked: one of the three");
+        } else if let Some(g) = &e.guarigione {
             let du = g.data_primo_positivo.checked_add(180.days()).unwrap_or(g.data_primo_positivo);
             let df =
                 g.data_guarigione.max(g.data_primo_positivo.checked_add(11.days()).unwrap_or(g.data_primo_positivo));
@@ -181,6 +180,10 @@ impl PnDgc {
             )?;
             let exp = du.to_zoned_datetime(tz.clone()).map(|z| z.timestamp().as_second()).unwrap_or(iat);
             (exp, Some(sha256_hex(&format!("NUCG-{}", g.nucg))), vaccinated.then_some("cbis"))
+        } else {
+            // Refused at the door (`Evento::check`); never issue from an empty event.
+            tx.exec("UPDATE eventi SET stato = 'scartato', motivo = 'empty event' WHERE id = ?1", [&e.id])?;
+            return Ok(());
         };
         let hc1 = dcc::hc1(&self.signer, &doc, iat, exp);
         let cf_sha = (a.tipo == "CF").then(|| sha256_hex(&a.id));
