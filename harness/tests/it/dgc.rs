@@ -383,3 +383,30 @@ async fn pn_dgc_names_bad_fields_and_takes_each_event_once() {
     let hc1 = t.hc1_of(&c, "sourceDocumentIDSHA256", &sha256_hex("CUN-6HQ5EW73HE")).await;
     assert_eq!(t.verifier().await.decode(&hc1).expect("verifies").dcc["t"][0]["tt"], "LP217198-3");
 }
+
+#[tokio::test]
+async fn a_restart_with_a_data_dir_keeps_a_waiting_certificate_and_issues_it_on_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = Config { data_dir: Some(dir.path().to_owned()), ..immediate() };
+    let t = spawn_with(config.clone()).await;
+    let c = t.adult("050");
+    t.vaccinate_today(&c, "049269018").await;
+    t.pn_dgc_has_events(1).await;
+    let state = t.get_json(System::PnDgc, "/_admin/state").await;
+    assert_eq!(state["simulator"]["in_attesa"], 1, "waiting for day 12: {state}");
+    t.eco.shutdown().await;
+
+    // Same data directory: the event is still waiting, the clock resumes, day 12 issues it.
+    let t = spawn_with(config).await;
+    let state = t.get_json(System::PnDgc, "/_admin/state").await;
+    assert_eq!(state["simulator"]["in_attesa"], 1, "{state}");
+    t.advance("12d").await;
+    let code = t.authcodes(&c, 1).await.remove(0);
+    let hc1 = t.hc1_of(&c, "authCodeSHA256", &code.sha256()).await;
+    // The signer comes from the seed: the certificate verifies after the restart too.
+    assert!(t.verifier().await.decode(&hc1).is_ok());
+    // AVN kept the dose, the AVR its record.
+    let held = t.get_json(System::Avn, "/_admin/state").await;
+    assert_eq!(held["simulator"]["somministrazioni"], 1, "{held}");
+    t.eco.shutdown().await;
+}
