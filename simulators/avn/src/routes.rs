@@ -7,10 +7,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::problem::{Problem, from_json};
+use ecosim_core::problem::{Problem, from_json, parse_date};
 use ecosim_core::store::{CachedSql, StoreError};
 use ecosim_core::vaccination::Somministrazione;
-use jiff::civil::Date;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
@@ -158,12 +157,7 @@ pub(crate) async fn mobility(
     }
     let dal = match &q.dal {
         None => None,
-        Some(d) => Some(
-            d.parse::<Date>()
-                .ok()
-                .filter(|_| d.len() == 10)
-                .ok_or_else(|| Problem::invalid_field("dal", "must be a date YYYY-MM-DD"))?,
-        ),
+        Some(d) => Some(parse_date(d).map_err(|why| Problem::invalid_field("dal", why))?),
     };
     let from = dal.map(|d| d.to_string()).unwrap_or_default();
     let list = avn.store.with(|c| {

@@ -226,10 +226,57 @@ impl Fields {
         value.as_ref()
     }
 
+    /// A required date, exactly `YYYY-MM-DD`.
+    pub fn date(&mut self, field: &str, value: &Option<String>) -> Option<jiff::civil::Date> {
+        let v = self.required(field, value)?;
+        self.check(field, parse_date(v))
+    }
+
+    /// A required date, exactly `YYYY-MM-DD`, not after `today`.
+    pub fn past_date(
+        &mut self,
+        field: &str,
+        value: &Option<String>,
+        today: jiff::civil::Date,
+    ) -> Option<jiff::civil::Date> {
+        let d = self.date(field, value)?;
+        if d > today {
+            self.error(field, "is in the future");
+            return None;
+        }
+        Some(d)
+    }
+
+    /// Text of 1 to `max` bytes, trimmed; absent is an error only if `required`.
+    pub fn text(&mut self, field: &str, value: Option<&str>, required: bool, max: usize) -> Option<String> {
+        match value {
+            None => {
+                if required {
+                    self.error(field, "is required");
+                }
+                None
+            }
+            Some(s) if s.trim().is_empty() || s.len() > max => {
+                self.error(field, format!("must be 1 to {max} characters"));
+                None
+            }
+            Some(s) => Some(s.trim().to_owned()),
+        }
+    }
+
     /// `Ok` if nothing was recorded, else a 400 with every complaint.
     pub fn finish(self) -> Result<(), Problem> {
         if self.0.is_empty() { Ok(()) } else { Err(Problem::invalid(self.0)) }
     }
+}
+
+/// A date written exactly `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Result<jiff::civil::Date, &'static str> {
+    const MESSAGE: &str = "must be a date YYYY-MM-DD";
+    if s.len() != 10 {
+        return Err(MESSAGE);
+    }
+    s.parse().map_err(|_| MESSAGE)
 }
 
 /// Deserialises JSON, naming the offending field on failure.

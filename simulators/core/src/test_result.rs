@@ -7,7 +7,7 @@
 use jiff::civil::Date;
 
 use crate::codes::{CodiceFiscale, Email, Msisdn};
-use crate::problem::{Fields, Problem};
+use crate::problem::{Fields, Problem, parse_date};
 
 /// Result of a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -125,13 +125,6 @@ pub fn check_struttura(s: &str) -> Result<(), &'static str> {
     } else {
         Err("must be a facility code of 1-32 letters, digits, '.', '-' or '_'")
     }
-}
-
-fn parse_date(s: &str) -> Result<Date, &'static str> {
-    if s.len() != 10 {
-        return Err("must be a date YYYY-MM-DD");
-    }
-    s.parse::<Date>().map_err(|_| "must be a date YYYY-MM-DD")
 }
 
 /// Checks every field (400 naming each bad one), without registry or date rules.

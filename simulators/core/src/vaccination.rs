@@ -211,11 +211,7 @@ impl Somministrazione {
     pub fn check(&self, today: Date) -> Result<(), Problem> {
         let mut f = Fields::new();
         let nonempty = |f: &mut Fields, name: &str, v: &str, max: usize| {
-            if v.trim().is_empty() {
-                f.error(name, "must not be empty");
-            } else if v.len() > max {
-                f.error(name, format!("must be at most {max} characters"));
-            }
+            f.text(name, Some(v), true, max);
         };
         nonempty(&mut f, "id_regionale", &self.id_regionale, 64);
         check_id(&self.id_assistito, "id_assistito", &mut f);

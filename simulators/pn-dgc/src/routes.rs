@@ -108,10 +108,7 @@ pub(crate) async fn retrieve(
     if last8.as_ref().is_some_and(|l| !(l.len() == 8 && l.bytes().all(|b| b.is_ascii_digit()))) {
         f.error("healthInsuranceCardNumber", "must be the last 8 digits of the health card");
     }
-    let expiry = f.required("healthInsuranceCardDate", &q.get("healthInsuranceCardDate").cloned()).cloned();
-    if expiry.as_ref().is_some_and(|d| d.len() != 10 || d.parse::<jiff::civil::Date>().is_err()) {
-        f.error("healthInsuranceCardDate", "must be a date YYYY-MM-DD");
-    }
+    let expiry = f.date("healthInsuranceCardDate", &q.get("healthInsuranceCardDate").cloned()).map(|d| d.to_string());
     let auth = sha(&mut f, "authCodeSHA256", q.get("authCodeSHA256"));
     let source = sha(&mut f, "sourceDocumentIDSHA256", q.get("sourceDocumentIDSHA256"));
     if q.contains_key("authCodeSHA256") == q.contains_key("sourceDocumentIDSHA256") {

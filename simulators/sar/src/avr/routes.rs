@@ -64,30 +64,6 @@ pub(crate) fn refusal(r: Refusal) -> Problem {
         .with_extension("messaggio", r.messaggio)
 }
 
-fn date_field(f: &mut Fields, field: &str, v: &Option<String>) -> Option<Date> {
-    let d = f.required(field, v)?;
-    let parsed = d.parse::<Date>().ok().filter(|_| d.len() == 10);
-    if parsed.is_none() {
-        f.error(field, "must be a date YYYY-MM-DD");
-    }
-    parsed
-}
-
-fn text_field(f: &mut Fields, field: &str, v: &Option<String>, required: bool, max: usize) -> Option<String> {
-    match v {
-        None if required => {
-            f.error(field, "is required");
-            None
-        }
-        None => None,
-        Some(s) if s.trim().is_empty() || s.len() > max => {
-            f.error(field, format!("must be 1 to {max} characters"));
-            None
-        }
-        Some(s) => Some(s.trim().to_owned()),
-    }
-}
-
 /// The validated request.
 struct Request {
     tipo: TipoId,
@@ -115,7 +91,7 @@ fn validate(raw: &RawVaccinazione, today: Date) -> Result<Request, Problem> {
             None
         }
     };
-    let date = date_field(&mut f, "data_somministrazione", &raw.data_somministrazione);
+    let date = f.date("data_somministrazione", &raw.data_somministrazione);
     if date.is_some_and(|d| d > today) {
         f.error("data_somministrazione", "is in the future: register a dose when it is given");
     }
@@ -141,7 +117,7 @@ fn validate(raw: &RawVaccinazione, today: Date) -> Result<Request, Problem> {
         }
         v
     });
-    let lotto = text_field(&mut f, "lotto", &raw.lotto, in_italy, 32);
+    let lotto = f.text("lotto", raw.lotto.as_deref(), in_italy, 32);
     let categoria = match raw.categoria_rischio {
         Some(c) => Some(c),
         None if in_italy => {
@@ -150,10 +126,10 @@ fn validate(raw: &RawVaccinazione, today: Date) -> Result<Request, Problem> {
         }
         None => Some(CategoriaRischio::Altro),
     };
-    let condizione = text_field(&mut f, "condizione_sanitaria", &raw.condizione_sanitaria, in_italy, 64);
-    let via = text_field(&mut f, "via", &raw.via, in_italy, 16);
-    let sito = text_field(&mut f, "sito", &raw.sito, in_italy, 32);
-    let struttura = text_field(&mut f, "struttura", &raw.struttura, in_italy, 64);
+    let condizione = f.text("condizione_sanitaria", raw.condizione_sanitaria.as_deref(), in_italy, 64);
+    let via = f.text("via", raw.via.as_deref(), in_italy, 16);
+    let sito = f.text("sito", raw.sito.as_deref(), in_italy, 32);
+    let struttura = f.text("struttura", raw.struttura.as_deref(), in_italy, 64);
     if let Some(e) = &raw.contatti_dgc.email {
         f.check("contatti_dgc.email", ecosim_core::codes::Email::parse(e));
     }
@@ -588,11 +564,11 @@ pub(crate) async fn add_infection(
     let region = caller.region()?.to_owned();
     let raw: RawInfezione = from_json(&body)?;
     let mut f = Fields::new();
-    let prelievo = date_field(&mut f, "data_prelievo", &raw.data_prelievo);
-    let esito = date_field(&mut f, "data_esito", &raw.data_esito);
+    let prelievo = f.date("data_prelievo", &raw.data_prelievo);
+    let esito = f.date("data_esito", &raw.data_esito);
     let guarigione = match &raw.data_guarigione {
         None => None,
-        Some(_) => date_field(&mut f, "data_guarigione", &raw.data_guarigione),
+        Some(_) => f.date("data_guarigione", &raw.data_guarigione),
     };
     let luogo = raw.luogo.clone().unwrap_or_else(|| "regione".into());
     if !["regione", "altra_regione", "estero"].contains(&luogo.as_str()) {

@@ -12,7 +12,6 @@ use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::codes::{CodiceFiscale, Sex};
 use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_core::store::StoreError;
-use jiff::civil::Date;
 use serde_json::{Value, json};
 
 use crate::registry::{Foreigner, Lookup, Person};
@@ -107,20 +106,7 @@ pub(crate) async fn register_foreigner(
         }
     });
     let today = ts.ctx.clock().today();
-    let nascita = f.required("data_nascita", &raw.data_nascita).and_then(|d| {
-        let parsed = d.parse::<Date>().ok().filter(|_| d.len() == 10);
-        match parsed {
-            Some(date) if date <= today => Some(date),
-            Some(_) => {
-                f.error("data_nascita", "is in the future");
-                None
-            }
-            None => {
-                f.error("data_nascita", "must be a date YYYY-MM-DD");
-                None
-            }
-        }
-    });
+    let nascita = f.past_date("data_nascita", &raw.data_nascita, today);
     f.finish()?;
     let (Some(cognome), Some(nome), Some(sesso), Some(data_nascita)) = (cognome, nome, sesso, nascita) else {
         return Err(Problem::internal("validated fields missing"));

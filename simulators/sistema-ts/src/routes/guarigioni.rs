@@ -14,7 +14,6 @@ use ecosim_core::codes::Nucg;
 use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_core::store::{CachedSql, StoreError};
 use ecosim_core::vaccination::ContattiDgc;
-use jiff::civil::Date;
 use rusqlite::params;
 use serde_json::{Value, json};
 
@@ -28,21 +27,6 @@ pub(crate) struct RawRecovery {
     data_guarigione: Option<String>,
     #[serde(default)]
     contatti_dgc: ContattiDgc,
-}
-
-fn date(f: &mut Fields, field: &str, v: &Option<String>, today: Date) -> Option<Date> {
-    let d = f.required(field, v)?;
-    match d.parse::<Date>().ok().filter(|_| d.len() == 10) {
-        Some(x) if x <= today => Some(x),
-        Some(_) => {
-            f.error(field, "is in the future");
-            None
-        }
-        None => {
-            f.error(field, "must be a date YYYY-MM-DD");
-            None
-        }
-    }
 }
 
 /// `POST /ts/v1/guarigioni` (ASL account) -> 201 `{"id","nucg"}`.
@@ -60,8 +44,8 @@ pub(crate) async fn create(
     if let Some(c) = &cf {
         f.check("codice_fiscale", ecosim_core::codes::CodiceFiscale::parse(c));
     }
-    let first = date(&mut f, "data_primo_positivo", &raw.data_primo_positivo, today);
-    let recovered = date(&mut f, "data_guarigione", &raw.data_guarigione, today);
+    let first = f.past_date("data_primo_positivo", &raw.data_primo_positivo, today);
+    let recovered = f.past_date("data_guarigione", &raw.data_guarigione, today);
     if let (Some(a), Some(b)) = (first, recovered)
         && b < a
     {

@@ -12,10 +12,9 @@ use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::codes::Cun;
 use ecosim_core::idempotency;
-use ecosim_core::problem::{Fields, Problem, from_json};
+use ecosim_core::problem::{Fields, Problem, from_json, parse_date};
 use ecosim_core::store::{CachedSql, StoreError};
 use jiff::Timestamp;
-use jiff::civil::Date;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
@@ -269,8 +268,8 @@ pub(crate) async fn list(
     let (mut dal, mut al) = (None, None);
     for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("dal", v)) => dal = f.check("dal", v.parse::<Date>().map_err(|_| "must be a date YYYY-MM-DD")),
-            Some(("al", v)) => al = f.check("al", v.parse::<Date>().map_err(|_| "must be a date YYYY-MM-DD")),
+            Some(("dal", v)) => dal = f.check("dal", parse_date(v)),
+            Some(("al", v)) => al = f.check("al", parse_date(v)),
             _ => f.error(pair.split('=').next().unwrap_or(pair), "unknown parameter; use dal and al"),
         }
     }

@@ -10,9 +10,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::codes::{CardLast8, CodiceFiscale, Cun, Otp};
-use ecosim_core::problem::{Fields, Problem, from_json};
+use ecosim_core::problem::{Fields, Problem, from_json, parse_date};
 use ecosim_core::store::CachedSql;
-use jiff::civil::Date;
 use reqwest::Method;
 use rusqlite::{OptionalExtension, params};
 use serde_json::json;
@@ -38,10 +37,6 @@ struct Asl {
     data_inizio_sintomi: Option<String>,
 }
 
-fn date(s: &str) -> Result<Date, &'static str> {
-    s.parse::<Date>().ok().filter(|_| s.len() == 10).ok_or("must be a date YYYY-MM-DD")
-}
-
 /// An OTP as the operator typed it: DM-2.2 (10 characters) and DM-2.5 (check character).
 fn otp(f: &mut Fields, raw: &Option<String>) -> Option<Otp> {
     f.required("otp", raw)
@@ -62,7 +57,7 @@ pub(crate) async fn call_center(
         .required("ultime_8_cifre_ts", &req.ultime_8_cifre_ts)
         .and_then(|l| f.check("ultime_8_cifre_ts", CardLast8::parse(l)));
     let otp = otp(&mut f, &req.otp);
-    let symptoms = req.data_inizio_sintomi.as_deref().and_then(|d| f.check("data_inizio_sintomi", date(d)));
+    let symptoms = req.data_inizio_sintomi.as_deref().and_then(|d| f.check("data_inizio_sintomi", parse_date(d)));
     let supervisor = f.required("supervisore", &req.supervisore).cloned();
     f.finish()?;
     let (Some(cun), Some(last8), Some(otp), Some(supervisor)) = (cun, last8, otp, supervisor) else {
@@ -128,7 +123,7 @@ pub(crate) async fn asl(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: 
     let otp = otp(&mut f, &req.otp);
     let symptoms = f
         .required("data_inizio_sintomi", &req.data_inizio_sintomi)
-        .and_then(|d| f.check("data_inizio_sintomi", date(d)));
+        .and_then(|d| f.check("data_inizio_sintomi", parse_date(d)));
     f.finish()?;
     let (Some(cf), Some(otp), Some(symptoms)) = (cf, otp, symptoms) else {
         return Err(Problem::internal("validated fields went missing"));

@@ -304,19 +304,7 @@ pub(crate) async fn abroad(
         }
     };
     let today = ts.ctx.clock().today();
-    let date = f.required("data_somministrazione", &raw.data_somministrazione).and_then(|d| {
-        match d.parse::<Date>().ok().filter(|_| d.len() == 10) {
-            Some(date) if date <= today => Some(date),
-            Some(_) => {
-                f.error("data_somministrazione", "is in the future");
-                None
-            }
-            None => {
-                f.error("data_somministrazione", "must be a date YYYY-MM-DD");
-                None
-            }
-        }
-    });
+    let date = f.past_date("data_somministrazione", &raw.data_somministrazione, today);
     let vaccine = f.required("aic", &raw.aic).and_then(|a| {
         let v = vaccines::find(a);
         if v.is_none() {
