@@ -451,3 +451,30 @@ async fn avn_validates_checks_the_region_and_is_idempotent() {
     let state = t.get_json(System::Avn, "/_admin/state").await;
     assert_eq!(state["simulator"]["somministrazioni"], 1, "one dose, whatever was sent: {state}");
 }
+
+#[tokio::test]
+async fn sistema_ts_names_the_bad_field_of_a_dose_in_an_avn_batch() {
+    let t = spawn_ecosystem().await;
+    let dose = json!({
+        "id_regionale": "d-1", "id_assistito": {"tipo": "CF", "valore": "RSSMRA45D25F205N"},
+        "regione_residenza": "030", "regione_somministrazione": "160", "asl": "160101", "struttura": "HUB",
+        "data_somministrazione": t.today(), "ora": "10:30", "aic": "049269018", "lotto": "L", "dose": 1,
+        "tipo_dose": "ciclo_primario", "categoria_rischio": "altro", "condizione_sanitaria": "nessuna",
+        "via": "IM", "sito": "deltoide_sx", "modalita": "CO"
+    });
+    let field_of = |body: Value| {
+        let t = &t;
+        async move {
+            let res = t.post_as("avn", System::SistemaTs, "/ts/v1/avn/vaccinazioni", &body).await;
+            assert_eq!(res.status(), 400);
+            res.json::<Value>().await.expect("json")["errors"][0]["field"].clone()
+        }
+    };
+    let mut bad_rule = dose.clone();
+    bad_rule["ora"] = json!("25:00");
+    assert_eq!(field_of(json!({"vaccinazioni": [dose.clone(), bad_rule]})).await, "vaccinazioni[1].ora");
+    let mut bad_type = dose.clone();
+    bad_type["dose"] = json!("one");
+    assert_eq!(field_of(json!({"vaccinazioni": [bad_type]})).await, "vaccinazioni[0].dose");
+    assert_eq!(t.post_as("sar-160", System::SistemaTs, "/ts/v1/avn/vaccinazioni", &json!({"vaccinazioni": []})).await.status(), 403);
+}

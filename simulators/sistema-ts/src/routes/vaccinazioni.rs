@@ -93,7 +93,7 @@ impl SistemaTs {
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Batch {
-    vaccinazioni: Vec<Value>,
+    vaccinazioni: Vec<Somministrazione>,
 }
 
 /// `POST /ts/v1/avn/vaccinazioni` (AVN's service account): a batch of doses. Each is
@@ -106,19 +106,16 @@ pub(crate) async fn from_avn(
     body: Bytes,
 ) -> Result<Json<Value>, Problem> {
     caller.require_role(&[Role::Service])?;
-    let batch: Batch = from_json(&body)?;
+    // Malformed JSON is named by its path (`vaccinazioni[2].ora`); the field rules too.
+    let Batch { vaccinazioni: doses } = from_json(&body)?;
     let today = ts.ctx.clock().today();
-    let mut doses = Vec::with_capacity(batch.vaccinazioni.len());
-    for (i, v) in batch.vaccinazioni.iter().enumerate() {
-        let prefix = |mut p: Problem| {
+    for (i, d) in doses.iter().enumerate() {
+        d.check(today).map_err(|mut p| {
             for e in &mut p.errors {
                 e.field = format!("vaccinazioni[{i}].{}", e.field);
             }
             p
-        };
-        let d: Somministrazione = from_json(v.to_string().as_bytes()).map_err(prefix)?;
-        d.check(today).map_err(prefix)?;
-        doses.push(d);
+        })?;
     }
     let now = ts.ctx.clock().now().to_string();
     let esiti = ts.store.transaction(|tx| {
