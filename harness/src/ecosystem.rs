@@ -33,16 +33,8 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-/// The systems this build of ecosim runs.
-pub const SYSTEMS: &[System] = &[
-    System::ControlPlane,
-    System::SistemaTs,
-    System::Immuni,
-    System::Avn,
-    System::PnDgc,
-    System::SmsGateway,
-    System::Sar,
-];
+/// The systems this build of ecosim runs: all of them.
+pub const SYSTEMS: &[System] = &System::ALL;
 
 /// Builds an [`Ecosystem`].
 #[derive(Debug, Clone)]

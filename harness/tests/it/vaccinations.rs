@@ -476,5 +476,8 @@ async fn sistema_ts_names_the_bad_field_of_a_dose_in_an_avn_batch() {
     let mut bad_type = dose.clone();
     bad_type["dose"] = json!("one");
     assert_eq!(field_of(json!({"vaccinazioni": [bad_type]})).await, "vaccinazioni[0].dose");
-    assert_eq!(t.post_as("sar-160", System::SistemaTs, "/ts/v1/avn/vaccinazioni", &json!({"vaccinazioni": []})).await.status(), 403);
+    assert_eq!(
+        t.post_as("sar-160", System::SistemaTs, "/ts/v1/avn/vaccinazioni", &json!({"vaccinazioni": []})).await.status(),
+        403
+    );
 }

@@ -37,6 +37,14 @@ pub(crate) struct Person {
     pub(crate) card_last8: Option<String>,
 }
 
+impl Person {
+    /// Every code of the person, current first, then the obsolete ones (doses may be
+    /// held under any of them).
+    pub(crate) fn ids(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.id.as_str()).chain(self.previous.iter().map(String::as_str))
+    }
+}
+
 /// Why a lookup found nobody.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Lookup {

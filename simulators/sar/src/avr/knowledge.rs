@@ -179,19 +179,28 @@ impl KnownDose {
     }
 }
 
+/// For a resident of `region`, pulls AVN's mobility feed (a warning if AVN cannot be
+/// reached); says whether `p` is a resident, i.e. whether the feed concerns them.
+pub(crate) async fn refresh_mobility(sar: &Sar, region: &str, p: &Person, avvisi: &mut Vec<Avviso>) -> bool {
+    if p.region != region {
+        return false;
+    }
+    if let Err(why) = sync_mobility(sar, region).await {
+        avvisi.push(avviso(
+            "AVR-1.3c",
+            format!("AVN non raggiungibile ({why}): dosi in mobilità non aggiornate"),
+            format!("AVN unreachable ({why}): doses given elsewhere not refreshed"),
+        ));
+    }
+    true
+}
+
 /// Every dose known for `p` in the AVR of `region`: its own (with doses declared as
 /// given abroad), AVN's mobility feed (residents only) and Sistema TS's national
 /// check; the same dose from two sources counts once (same day, same vaccine).
 pub(crate) async fn doses(sar: &Sar, region: &str, p: &Person, avvisi: &mut Vec<Avviso>) -> Vec<KnownDose> {
     let mut all = own(sar, region, p).unwrap_or_default();
-    if p.region == region {
-        if let Err(why) = sync_mobility(sar, region).await {
-            avvisi.push(avviso(
-                "AVR-1.3c",
-                format!("AVN non raggiungibile ({why}): dosi in mobilità non aggiornate"),
-                format!("AVN unreachable ({why}): doses given elsewhere not refreshed"),
-            ));
-        }
+    if refresh_mobility(sar, region, p, avvisi).await {
         all.extend(mobility(sar, region, p).unwrap_or_default());
     }
     match national(sar, region, p).await {
@@ -282,7 +291,7 @@ async fn national(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>,
 }
 
 /// Pulls AVN's mobility feed for `region` from the last pull on (AVR-1.3c).
-pub(crate) async fn sync_mobility(sar: &Sar, region: &str) -> Result<usize, String> {
+async fn sync_mobility(sar: &Sar, region: &str) -> Result<usize, String> {
     let account = sar.ctx.accounts().get(&format!("avr-{region}")).cloned().ok_or("no avr account")?;
     let cursor: Option<String> = sar
         .store

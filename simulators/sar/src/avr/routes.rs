@@ -472,16 +472,8 @@ pub(crate) async fn person_doses(
     caller.require_role(&[Role::Vaccinatore])?;
     let region = caller.region()?.to_owned();
     let mut avvisi = Vec::new();
-    let person = knowledge::resolve(&sar, &region, id_type(&cf), &cf, "cf", &mut avvisi).await?;
-    if person.region == region
-        && let Err(why) = knowledge::sync_mobility(&sar, &region).await
-    {
-        avvisi.push(Avviso {
-            regola: "AVR-1.3c",
-            messaggio: format!("AVN non raggiungibile ({why})"),
-            message: format!("AVN unreachable ({why})"),
-        });
-    }
+    let person = resolve_path(&sar, &region, &cf, &mut avvisi).await?;
+    knowledge::refresh_mobility(&sar, &region, &person, &mut avvisi).await;
     let mut local = Vec::new();
     sar.store.with(|c| {
         let mut own = c.prepare_cached(
@@ -514,8 +506,10 @@ pub(crate) async fn person_doses(
     Ok(Json(json!({"assistito": person.id, "vaccinazioni": local, "avvisi": avvisi})))
 }
 
-fn id_type(id: &str) -> TipoId {
-    if ecosim_core::vaccination::check_ts_id(id.trim()).is_ok() { TipoId::Ts } else { TipoId::Cf }
+/// The person a path names: a codice fiscale or a Sistema TS identifier.
+async fn resolve_path(sar: &Sar, region: &str, id: &str, avvisi: &mut Vec<Avviso>) -> Result<Person, Problem> {
+    let tipo = if ecosim_core::vaccination::check_ts_id(id.trim()).is_ok() { TipoId::Ts } else { TipoId::Cf };
+    knowledge::resolve(sar, region, tipo, id, "cf", avvisi).await
 }
 
 /// `GET /avr/v1/assistiti/{cf}/verifica-nazionale`: Sistema TS's "anti-SARS-CoV-2 in
@@ -528,7 +522,7 @@ pub(crate) async fn national_check(
     caller.require_role(&[Role::Vaccinatore])?;
     let region = caller.region()?.to_owned();
     let mut avvisi = Vec::new();
-    let person = knowledge::resolve(&sar, &region, id_type(&cf), &cf, "cf", &mut avvisi).await?;
+    let person = resolve_path(&sar, &region, &cf, &mut avvisi).await?;
     let known = knowledge::doses(&sar, &region, &person, &mut avvisi).await;
     let national: Vec<Value> =
         known.iter().filter(|d| d.fonte == "sistema_ts").map(knowledge::KnownDose::view).collect();
@@ -602,7 +596,7 @@ pub(crate) async fn add_infection(
         ));
     }
     let mut avvisi = Vec::new();
-    let person = knowledge::resolve(&sar, &region, id_type(&cf), &cf, "cf", &mut avvisi).await?;
+    let person = resolve_path(&sar, &region, &cf, &mut avvisi).await?;
     let known = knowledge::doses(&sar, &region, &person, &mut avvisi).await;
     if let Some(first) = known.first().filter(|d| d.date <= prelievo) {
         return Err(broken(
@@ -648,7 +642,7 @@ pub(crate) async fn infections(
     caller.require_role(&[Role::Vaccinatore])?;
     let region = caller.region()?.to_owned();
     let mut avvisi = Vec::new();
-    let person = knowledge::resolve(&sar, &region, id_type(&cf), &cf, "cf", &mut avvisi).await?;
+    let person = resolve_path(&sar, &region, &cf, &mut avvisi).await?;
     let list = sar.store.with(|c| {
         let mut stmt = c.prepare_cached(
             "SELECT id, data_prelievo, data_esito, data_guarigione, luogo FROM infezioni

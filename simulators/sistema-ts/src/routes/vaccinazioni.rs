@@ -41,14 +41,12 @@ impl SistemaTs {
     /// The doses held for `p` (under any of their codes), oldest first; with
     /// `abroad`, doses given abroad too.
     pub(crate) fn doses_of(&self, c: &Connection, p: &Person, abroad: bool) -> rusqlite::Result<Vec<DoseRow>> {
-        let mut ids = vec![p.id.clone()];
-        ids.extend(p.previous.iter().cloned());
         let mut out = Vec::new();
         let mut stmt = c.prepare_cached(
             "SELECT aic, farmaco, data, dose, tipo_dose, regione, fonte FROM vaccinazioni
              WHERE assistito = ?1 ORDER BY data, id",
         )?;
-        for id in &ids {
+        for id in p.ids() {
             let rows = stmt.query_map([id], |r| {
                 Ok((
                     DoseRow {
@@ -74,11 +72,9 @@ impl SistemaTs {
     }
 
     fn held_except(&self, c: &Connection, p: &Person, except: &str) -> rusqlite::Result<Vec<Held>> {
-        let mut ids = vec![p.id.clone()];
-        ids.extend(p.previous.iter().cloned());
         let mut held = Vec::new();
         let mut stmt = c.prepare_cached("SELECT data, aic FROM vaccinazioni WHERE assistito = ?1 AND id != ?2")?;
-        for id in &ids {
+        for id in p.ids() {
             for row in stmt.query_map(params![id, except], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
                 let (data, aic) = row?;
                 if let (Ok(date), Some(vaccine)) = (data.parse::<Date>(), vaccines::find(&aic)) {
