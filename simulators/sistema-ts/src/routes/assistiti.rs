@@ -20,12 +20,13 @@ use crate::state::SistemaTs;
 /// Who may read the registry: regional systems and ASL operators.
 const READERS: &[Role] = &[Role::Sar, Role::Avr, Role::Asl];
 
-/// Finds `id` or answers 400 (malformed) / 404 (unknown).
+/// Finds `id` or answers 400 (malformed) / 404 (unknown), naming `field`.
 pub(crate) fn person(ts: &SistemaTs, id: &str, field: &str) -> Result<Person, Problem> {
     match ts.store.with(|c| ts.lookup(c, id))? {
         Lookup::Found(p) => Ok(p),
         Lookup::Malformed(why) => Err(Problem::invalid_field(field, why)),
-        Lookup::Unknown => Err(Problem::not_found(format!("{id} is not in the national registry"))),
+        Lookup::Unknown => Err(Problem::not_found(format!("{id} is not in the national registry"))
+            .with_field(field, "not in the national registry")),
     }
 }
 

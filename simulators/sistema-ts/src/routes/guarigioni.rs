@@ -56,9 +56,7 @@ pub(crate) async fn create(
     let (Some(cf), Some(first), Some(recovered)) = (cf, first, recovered) else {
         return Err(Problem::internal("validated fields missing"));
     };
-    let p = crate::routes::assistiti::person(&ts, &cf, "codice_fiscale").map_err(|p| {
-        if p.status == 404 { p.with_field("codice_fiscale", "not in the national registry") } else { p }
-    })?;
+    let p = crate::routes::assistiti::person(&ts, &cf, "codice_fiscale")?;
     let id = ts.ids.next();
     let now = ts.ctx.clock().now().to_string();
     let nucg = ts.store.transaction(|tx| {

@@ -323,8 +323,7 @@ pub(crate) async fn abroad(
     else {
         return Err(Problem::internal("validated fields missing"));
     };
-    let p = crate::routes::assistiti::person(&ts, &who, field)
-        .map_err(|p| if p.status == 404 { p.with_field(field, "not in the national registry") } else { p })?;
+    let p = crate::routes::assistiti::person(&ts, &who, field)?;
     let id = format!("estero:{}", ts.ids.next());
     let now = ts.ctx.clock().now().to_string();
     let event = json!({
