@@ -481,3 +481,21 @@ async fn sistema_ts_names_the_bad_field_of_a_dose_in_an_avn_batch() {
         403
     );
 }
+
+#[tokio::test]
+async fn the_avr_names_every_malformed_field_at_once() {
+    let t = spawn_ecosystem().await;
+    let c = t.adult_of("160");
+    let mut body = t.dose(&c, "049269018", 0);
+    body["codice_fiscale"] = json!("X");
+    body["data_somministrazione"] = json!("2021-13-01");
+    body["ora"] = json!("9.30");
+    let (status, v) = t.vaccinate("160", &body).await;
+    assert_eq!(status, 400, "{v}");
+    let fields: Vec<_> = v["errors"].as_array().expect("errors").iter().map(|e| e["field"].clone()).collect();
+    assert_eq!(fields, [json!("codice_fiscale"), json!("data_somministrazione"), json!("ora")]);
+    body.as_object_mut().expect("object").remove("codice_fiscale");
+    body["id_assistito"] = json!({"tipo": "TS", "valore": "TS12"});
+    let (status, v) = t.vaccinate("160", &body).await;
+    assert_eq!((status, v["errors"][0]["field"].clone()), (400, json!("id_assistito.valore")), "{v}");
+}

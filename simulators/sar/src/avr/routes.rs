@@ -84,8 +84,14 @@ struct Request {
 fn validate(raw: &RawVaccinazione, today: Date) -> Result<Request, Problem> {
     let mut f = Fields::new();
     let who = match (&raw.codice_fiscale, &raw.id_assistito) {
-        (Some(cf), None) => Some((TipoId::Cf, cf.clone(), "codice_fiscale")),
-        (None, Some(id)) => Some((id.tipo, id.valore.clone(), "id_assistito.valore")),
+        (Some(cf), None) => {
+            f.check("codice_fiscale", ecosim_core::codes::CodiceFiscale::parse(cf));
+            Some((TipoId::Cf, cf.clone(), "codice_fiscale"))
+        }
+        (None, Some(id)) => {
+            ecosim_core::vaccination::check_id(id, "id_assistito", &mut f);
+            Some((id.tipo, id.valore.clone(), "id_assistito.valore"))
+        }
         _ => {
             f.error("codice_fiscale", "give exactly one of codice_fiscale and id_assistito");
             None
