@@ -102,11 +102,19 @@ impl Ecosystem {
             config.set_url(system, format!("http://{local}"));
             listeners.push((system, listener, local));
         }
-        let smtp_addr = SocketAddr::new(config.bind, config.smtp_port());
-        let smtp =
-            TcpListener::bind(smtp_addr).await.with_context(|| format!("cannot listen for SMTP on {smtp_addr}"))?;
-        let smtp_local = smtp.local_addr()?;
-        config.urls.smtp = Some(smtp_local.to_string());
+        // The SMTP listener belongs to the gateway: an ecosystem that reaches an
+        // external gateway sends its e-mail there.
+        let smtp = if external.contains(&System::SmsGateway) {
+            None
+        } else {
+            let smtp_addr = SocketAddr::new(config.bind, config.smtp_port());
+            let smtp =
+                TcpListener::bind(smtp_addr).await.with_context(|| format!("cannot listen for SMTP on {smtp_addr}"))?;
+            config.urls.smtp = Some(smtp.local_addr()?.to_string());
+            Some(smtp)
+        };
+        let smtp_local: SocketAddr =
+            config.smtp_addr().parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
 
         let ctx = Context::new(config);
         let (stop, stopped) = watch::channel(false);
@@ -127,10 +135,17 @@ impl Ecosystem {
         let avn = ecosim_avn::Avn::new(&ctx).context("cannot open AVN's store")?;
         let pn_dgc = ecosim_pn_dgc::PnDgc::new(&ctx).context("cannot start PN-DGC")?;
         let own_threads = ctx.config().thread_per_system;
+        let here = |s: System| !external.contains(&s);
         if !own_threads {
-            ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
-            ecosim_avn::spawn_workers(&avn, stopped.clone());
-            ecosim_pn_dgc::spawn_workers(&pn_dgc, stopped.clone());
+            if here(System::SistemaTs) {
+                ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
+            }
+            if here(System::Avn) {
+                ecosim_avn::spawn_workers(&avn, stopped.clone());
+            }
+            if here(System::PnDgc) {
+                ecosim_pn_dgc::spawn_workers(&pn_dgc, stopped.clone());
+            }
             if let Some(sar) = &sar {
                 ecosim_sar::spawn_workers(sar, stopped.clone());
             }
@@ -181,20 +196,44 @@ impl Ecosystem {
             }
             addrs.push((system, local));
         }
-        if own_threads {
-            let smtp = smtp.into_std()?;
-            let stop = stopped.clone();
-            tasks.spawn(on_own_thread("smtp", move || async move {
-                let mut stop = stop;
-                ecosim_sms_gateway::smtp::serve(TcpListener::from_std(smtp)?, gateway, async move {
-                    let _ = stop.wait_for(|s| *s).await;
-                })
-                .await
-            }));
-        } else {
-            tasks.spawn(ecosim_sms_gateway::smtp::serve(smtp, gateway, stopping()));
+        match smtp {
+            Some(smtp) if own_threads => {
+                let smtp = smtp.into_std()?;
+                let stop = stopped.clone();
+                tasks.spawn(on_own_thread("smtp", move || async move {
+                    let mut stop = stop;
+                    ecosim_sms_gateway::smtp::serve(TcpListener::from_std(smtp)?, gateway, async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await
+                }));
+            }
+            Some(smtp) => {
+                tasks.spawn(ecosim_sms_gateway::smtp::serve(smtp, gateway, stopping()));
+            }
+            None => {}
         }
         Ok(Self { ctx, addrs, smtp: smtp_local, stop, tasks })
+    }
+
+    /// Starts only the reference SAR/AVR, reaching the national systems at the URLs
+    /// `config` gives (those of another ecosystem, say): a stand-in for a vendor's
+    /// system, with its own journal and clock, as `ecosim certify` sees one.
+    pub async fn start_sar_only(config: Config) -> anyhow::Result<Self> {
+        let external: Vec<System> = SYSTEMS.iter().copied().filter(|s| *s != System::Sar).collect();
+        Self::start_without(config, &external).await
+    }
+
+    /// The configuration another system needs to reach this ecosystem's systems
+    /// (every URL filled in, the SMTP address included), on port 0 of its own.
+    pub fn config_for_neighbours(&self) -> Config {
+        let mut config = self.ctx.config().clone();
+        for &system in SYSTEMS {
+            config.set_url(system, config.url_of(system));
+        }
+        config.urls.smtp = Some(self.smtp.to_string());
+        config.base_port = 0;
+        config
     }
 
     /// The shared context (clock, journal, faults, population...).

@@ -5,12 +5,14 @@
 //! | [`cli`] | the command line: `up`, `codes`, `population`, `bench` |
 //! | [`app`] | a virtual Immuni app |
 //! | [`bench`] | benchmarks behind `ecosim bench` |
+//! | [`certify`] | certification of a vendor's SAR/AVR: the suite, verdicts, the signed bundle |
 //! | [`scenario`] | scenario files: grammar, loading, running |
 //! | [`ecosystem`] | booting the simulated systems on listeners, sharing one context |
 //! | [`verifier`] | an EU DCC verifier with the Italian validity rules |
 
 pub mod app;
 pub mod bench;
+pub mod certify;
 pub mod cli;
 pub mod ecosystem;
 pub mod scenario;

@@ -11,7 +11,7 @@ fn esc(s: &str) -> String {
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}\
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:top}.passed{background:#e6f4ea}\
-.failed{background:#fce8e6}.skipped{color:#888}.not-covered{background:#fff4ce}pre{white-space:pre-wrap;margin:0}\
+.failed{background:#fce8e6}.skipped{color:#888}.not-covered{background:#fff4ce}.not-applicable{color:#888}pre{white-space:pre-wrap;margin:0}\
 svg text{font-size:11px;font-family:monospace}";
 
 /// The participant a journal name stands for: a region's SAR and AVR accounts
@@ -102,11 +102,26 @@ fn class(o: Outcome) -> &'static str {
 /// The whole page.
 pub fn html(run: &RunReport) -> String {
     let (passed, failed) = run.counts();
+    let title = if run.certification.is_some() { "ecosim certification" } else { "ecosim run" };
     let mut out = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>ecosim run</title><style>{STYLE}</style></head><body>\
-         <h1>ecosim run</h1><p>{passed} passed, {failed} failed (seed {}).</p>",
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title><style>{STYLE}</style></head><body>\
+         <h1>{title}</h1><p>{passed} passed, {failed} failed (seed {}).</p>",
         run.seed
     );
+    if let Some(c) = &run.certification {
+        let rows = coverage(run);
+        let count = |v: Verdict| rows.iter().filter(|r| r.verdict == v).count();
+        out.push_str(&format!(
+            "<p class=\"certification\">Profile <b>{}</b>; system under test: {}. Requirements: {} passed, {} failed, \
+             {} not covered, {} not applicable.</p>",
+            esc(c.profile.name()),
+            esc(&crate::sut_line(c)),
+            count(Verdict::Passed),
+            count(Verdict::Failed),
+            count(Verdict::NotCovered),
+            count(Verdict::NotApplicable)
+        ));
+    }
     out.push_str("<table><tr><th>scenario</th><th>suite</th><th>result</th><th>requirements</th><th>ms</th></tr>");
     for s in &run.scenarios {
         out.push_str(&format!(
@@ -142,24 +157,34 @@ pub fn html(run: &RunReport) -> String {
         out.push_str(&sequence(s));
     }
     let rows = coverage(run);
-    let covered = rows.iter().filter(|r| r.verdict != Verdict::NotCovered).count();
+    let covered = rows.iter().filter(|r| matches!(r.verdict, Verdict::Passed | Verdict::Failed)).count();
+    let judged = rows.iter().filter(|r| r.verdict != Verdict::NotApplicable).count();
     out.push_str(&format!(
-        "<h2 id=\"coverage\">Requirement coverage</h2><p>{covered} of {} requirements covered.</p>\
-         <table><tr><th>id</th><th>requirement</th><th>scenarios</th><th>verdict</th></tr>",
-        rows.len()
+        "<h2 id=\"coverage\">Requirement verdicts</h2><p>{covered} of {judged} requirements covered.</p>\
+         <table><tr><th>id</th><th>actor</th><th>requirement</th><th>verified by</th><th>verdict</th></tr>"
     ));
     for r in rows {
-        let (cls, verdict) = match r.verdict {
-            Verdict::Passed => ("passed", "passed"),
-            Verdict::Failed => ("failed", "failed"),
-            Verdict::NotCovered => ("not-covered", "not covered"),
+        let cls = match r.verdict {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::NotCovered => "not-covered",
+            Verdict::NotApplicable => "not-applicable",
         };
-        let names: Vec<String> = r.scenarios.iter().map(|(n, _)| format!("<a href=\"#{0}\">{0}</a>", esc(n))).collect();
+        let names: Vec<String> = r
+            .steps
+            .iter()
+            .map(|st| {
+                let label = if st.step == 0 { st.scenario.clone() } else { format!("{} #{}", st.scenario, st.step) };
+                format!("<a href=\"#{}\">{}</a>", esc(&st.scenario), esc(&label))
+            })
+            .collect();
         out.push_str(&format!(
-            "<tr class=\"{cls}\"><td>{}</td><td>{}</td><td>{}</td><td>{verdict}</td></tr>",
+            "<tr class=\"{cls}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(r.requirement.id),
+            esc(r.requirement.actor_text),
             esc(r.requirement.text),
-            names.join(", ")
+            names.join(", "),
+            r.verdict.label()
         ));
     }
     out.push_str("</table></body></html>\n");

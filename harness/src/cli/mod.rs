@@ -3,6 +3,7 @@
 //! One file per command; each exposes `run(args) -> anyhow::Result<ExitCode>`.
 
 mod bench;
+mod certify;
 mod codes;
 mod population;
 mod run;
@@ -29,6 +30,11 @@ enum Command {
     Codes(codes::Command),
     /// Run scenario files or folders; exit 0 only if every scenario passed.
     Run(run::Args),
+    /// Certify a vendor's SAR and/or AVR: the certification suite, a verdict per
+    /// requirement, a signed bundle; exit 0 only if every requirement of the profile passed.
+    Certify(certify::Args),
+    /// Check a certification bundle's signature and file hashes; exit 1 on any change.
+    Verify(certify::VerifyArgs),
     /// Print the JSON Schema of scenario files (shipped as scenarios/schema.json).
     Schema,
     /// Print the seeded synthetic population, one citizen a line.
@@ -46,6 +52,8 @@ pub fn main() -> ExitCode {
         Command::Codes(cmd) => codes::run(cmd),
         Command::Population(args) => population::run(args),
         Command::Run(args) => run::run(args),
+        Command::Certify(args) => certify::run(args),
+        Command::Verify(args) => certify::verify(args),
         Command::Schema => {
             print!("{}", crate::scenario::schema());
             Ok(ExitCode::SUCCESS)

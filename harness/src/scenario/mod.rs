@@ -94,7 +94,8 @@ fn with_hint(message: &str) -> String {
 /// Parses scenario text (`path` only names it in errors).
 pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
     let invalid = |message: String| LoadError::Invalid { path: path.to_owned(), message };
-    let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| invalid(with_hint(&e.to_string())))?;
+    let mut scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| invalid(with_hint(&e.to_string())))?;
+    scenario.lines = step_lines(text);
     for (i, step) in scenario.steps.iter().enumerate() {
         let n = run::actions_of(step).len();
         if n != 1 {
@@ -106,6 +107,28 @@ pub fn parse(path: &Path, text: &str) -> Result<Scenario, LoadError> {
         }
     }
     Ok(scenario)
+}
+
+/// The line (from 1) of each item of the top-level `steps:` list.
+fn step_lines(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut in_steps = false;
+    let mut indent = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let depth = line.len() - trimmed.len();
+        if depth == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') && !trimmed.starts_with('-') {
+            in_steps = trimmed.starts_with("steps:");
+            continue;
+        }
+        if !in_steps || !trimmed.starts_with("- ") {
+            continue;
+        }
+        if *indent.get_or_insert(depth) == depth {
+            out.push(i + 1);
+        }
+    }
+    out
 }
 
 /// Reads and parses one file.
@@ -156,6 +179,13 @@ mod tests {
         let text = "id: x\ntitle: t\nsteps:\n  - clock.advance: 1d\n    app.new_otp: {}\n";
         let err = parse(Path::new("s.yaml"), text).unwrap_err().to_string();
         assert!(err.contains("step 1 has 2 actions"), "{err}");
+    }
+
+    #[test]
+    fn each_step_knows_its_line() {
+        let text = "id: x\ntitle: t\nsteps:\n  # a comment\n  - clock.advance: 1d\n  - fault:\n      system: avn\n      action: { drop: true }\n\n  - app.new_otp: {}\n";
+        let s = parse(Path::new("s.yaml"), text).expect("valid");
+        assert_eq!(s.lines, vec![5, 6, 10]);
     }
 
     #[test]

@@ -20,6 +20,18 @@ pub struct Scenario {
     pub given: Given,
     /// What happens, in order.
     pub steps: Vec<Step>,
+    /// The line of each step in its file (filled in when loaded).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub lines: Vec<usize>,
+}
+
+impl Scenario {
+    /// Whether a step moves the shared virtual clock: such a scenario cannot run
+    /// against a system under test, which keeps real time (the clock contract).
+    pub fn moves_the_clock(&self) -> bool {
+        self.steps.iter().any(|s| s.clock_advance.is_some())
+    }
 }
 
 /// The set-up.
@@ -67,10 +79,16 @@ pub struct Expect {
     pub within: Option<String>,
 }
 
-/// One step: exactly one action, plus an optional expectation.
+/// One step: exactly one action, plus an optional expectation and the requirement
+/// ids it verifies.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
+    /// Requirement ids this step verifies: their verdicts come from the steps that
+    /// name them (a scenario's `requirements` with no step naming them are judged by
+    /// the whole scenario).
+    #[serde(default)]
+    pub verifies: Vec<String>,
     /// A lab reports a result to the SAR.
     #[serde(rename = "lab.report")]
     pub lab_report: Option<LabReport>,
@@ -92,6 +110,15 @@ pub struct Step {
     /// The journal must show an exchange between two systems (since the scenario began).
     #[serde(rename = "journal.expect")]
     pub journal_expect: Option<JournalExpect>,
+    /// No such exchange may happen (since the scenario began, until the window ends).
+    #[serde(rename = "journal.absent")]
+    pub journal_absent: Option<JournalAbsent>,
+    /// No matching SMS may arrive within the window.
+    #[serde(rename = "sms.absent")]
+    pub sms_absent: Option<InboxAbsent>,
+    /// No matching e-mail may arrive within the window.
+    #[serde(rename = "mail.absent")]
+    pub mail_absent: Option<InboxAbsent>,
     /// The shared clock moves forward (`15d`, `151s`).
     #[serde(rename = "clock.advance")]
     pub clock_advance: Option<String>,
@@ -186,25 +213,85 @@ pub struct InboxExpect {
     pub within: Option<String>,
     /// How many matching messages must be there in the end (default: at least one).
     pub count: Option<usize>,
+    /// With `count`: once reached, keep watching this long (real time) and fail if a
+    /// further one arrives (a late duplicate). Default `2s` with `count`.
+    pub settle: Option<String>,
 }
 
-/// `journal.expect`: an exchange `from` -> `to` (system or account names), optionally
-/// with this method, a path containing `path`, and this status.
+/// `sms.absent` / `mail.absent`: no message matching `text` reaches `to` (from `from`)
+/// within `for`.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct JournalExpect {
-    /// Caller: an account (`sar-160`, `immuni`) or `sar` for any region's SAR account.
-    pub from: String,
+pub struct InboxAbsent {
+    /// A citizen's name, `<name>.parent`, or a number / address.
+    pub to: String,
+    /// A regex; default: any message.
+    pub text: Option<String>,
+    /// Sender, checked exactly if given.
+    pub from: Option<String>,
+    /// How long to watch (real time; default 3s).
+    #[serde(rename = "for")]
+    pub window: Option<String>,
+}
+
+/// Which exchanges of the journal: by parties, route, status and bodies.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalMatch {
+    /// Caller: an account (`sar-160`, `immuni`), `sar` for any region's SAR account,
+    /// `avr` for any region's AVR account; absent: anyone.
+    pub from: Option<String>,
     /// Callee system (`sistema-ts`).
     pub to: String,
     /// HTTP method (or `SMTP`).
     pub method: Option<String>,
     /// A substring of the path.
     pub path: Option<String>,
-    /// Status.
+    /// Status (0: the connection was dropped).
     pub status: Option<u16>,
+    /// Values at JSON pointers of the request body (`/esito: POSITIVO`); `null` means
+    /// absent or null.
+    #[serde(default)]
+    pub request: BTreeMap<String, serde_json::Value>,
+    /// A regex the raw request body must match.
+    pub request_text: Option<String>,
+    /// Values at JSON pointers of the response body.
+    #[serde(default)]
+    pub response: BTreeMap<String, serde_json::Value>,
+}
+
+/// `journal.absent`: no exchange like this happens.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalAbsent {
+    /// Which exchanges.
+    #[serde(flatten)]
+    pub matching: JournalMatch,
+    /// How long to watch (real time; default 3s).
+    #[serde(rename = "for")]
+    pub window: Option<String>,
+}
+
+/// `journal.expect`: an exchange `from` -> `to` (system or account names), optionally
+/// with this method, a path containing `path`, this status and these bodies.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JournalExpect {
+    /// Which exchanges.
+    #[serde(flatten)]
+    pub matching: JournalMatch,
     /// How many such exchanges (default: at least one).
     pub count: Option<usize>,
+    /// With `count`: once reached, keep watching this long (real time) and fail if
+    /// there are more (a late duplicate or a retry that should not be). Default `2s`
+    /// with `count`.
+    pub settle: Option<String>,
+    /// The real (wall-clock) time between one matching exchange and the next is at
+    /// least this (`1900ms`): a retry that waits as `Retry-After` asked.
+    pub min_gap: Option<String>,
+    /// Every matching exchange carries the same, non-empty `Idempotency-Key`.
+    #[serde(default)]
+    pub same_key: bool,
     /// How long to keep looking (real time; default 5s): an exchange is journalled
     /// when its answer goes out, a moment after its effects show.
     pub within: Option<String>,
@@ -386,6 +473,9 @@ pub const STEP_NAMES: &[&str] = &[
     "sms.expect",
     "mail.expect",
     "journal.expect",
+    "journal.absent",
+    "sms.absent",
+    "mail.absent",
     "clock.advance",
     "fault",
     "app.new_otp",

@@ -14,7 +14,7 @@ use ecosim_core::population::Citizen;
 use ecosim_reports::{Outcome, RunReport, ScenarioReport, StepReport};
 use serde_json::{Value, json};
 
-use super::model::{CitizenSpec, Expect, Scenario, Step};
+use super::model::{CitizenSpec, Expect, JournalMatch, Scenario, Step};
 use super::{LoadError, load};
 use crate::app::VirtualApp;
 use crate::ecosystem::Ecosystem;
@@ -31,6 +31,55 @@ pub struct RunOptions {
 /// Told of each scenario as it finishes (for a progress display): done, total, the report.
 pub type Progress = Box<dyn FnMut(usize, usize, &ScenarioReport) + Send>;
 
+/// The vendor systems under test, by base URL, in place of the reference SAR/AVR.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Suts {
+    /// The SAR (`/sar/v1/...`).
+    pub sar: Option<String>,
+    /// The AVR (`/avr/v1/...`); the SAR's URL when not given.
+    pub avr: Option<String>,
+    /// How long (real time, seconds) a result may take to reach Sistema TS (ORD-3.1t);
+    /// `None`: [`DEFAULT_SEND_BOUND_SECS`]. Scenarios read it as `{{send_bound}}`, and
+    /// `{{delivery_bound}}` is it plus [`DELIVERY_MARGIN_SECS`] (the CUN to the citizen).
+    pub send_bound: Option<u64>,
+}
+
+/// ORD-3.1t's default bound: 60 s of real time.
+pub const DEFAULT_SEND_BOUND_SECS: u64 = 60;
+
+/// What a CUN may take on top of the send bound to reach the citizen.
+pub const DELIVERY_MARGIN_SECS: u64 = 10;
+
+impl Suts {
+    /// The send bound in seconds.
+    pub fn send_bound_secs(&self) -> u64 {
+        self.send_bound.unwrap_or(DEFAULT_SEND_BOUND_SECS)
+    }
+
+    /// The base URL for a call to the SAR/AVR at `path`, if a vendor system serves it.
+    pub fn url_for(&self, path: &str) -> Option<&str> {
+        let url = if path.starts_with("/avr/") { self.avr.as_ref().or(self.sar.as_ref()) } else { self.sar.as_ref() };
+        url.map(|u| u.trim_end_matches('/'))
+    }
+
+    /// Whether any system is under test.
+    pub fn any(&self) -> bool {
+        self.sar.is_some() || self.avr.is_some()
+    }
+
+    /// `sar` / `avr` -> URL.
+    pub fn map(&self) -> std::collections::BTreeMap<String, String> {
+        [("sar", &self.sar), ("avr", &self.avr)]
+            .into_iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.clone())))
+            .collect()
+    }
+}
+
+/// Why a scenario that moves the clock is not run against a system under test.
+pub const CLOCK_CONTRACT: &str = "this scenario moves the virtual clock; a system under test keeps real time, so it \
+     is not run against one (the clock contract, docs/certification.md)";
+
 /// The actions a step names (a valid step has exactly one).
 pub fn actions_of(step: &Step) -> Vec<&'static str> {
     let mut out = Vec::new();
@@ -46,6 +95,9 @@ pub fn actions_of(step: &Step) -> Vec<&'static str> {
     has(step.sms_expect.is_some(), "sms.expect");
     has(step.mail_expect.is_some(), "mail.expect");
     has(step.journal_expect.is_some(), "journal.expect");
+    has(step.journal_absent.is_some(), "journal.absent");
+    has(step.sms_absent.is_some(), "sms.absent");
+    has(step.mail_absent.is_some(), "mail.absent");
     has(step.clock_advance.is_some(), "clock.advance");
     has(step.fault.is_some(), "fault");
     has(step.app_new_otp.is_some(), "app.new_otp");
@@ -99,7 +151,7 @@ pub async fn run_files_with_progress(
     }
     // Reports list scenarios in file order, whatever order they finished in.
     done.sort_by_key(|(i, _)| *i);
-    Ok(RunReport { seed: opts.seed, scenarios: done.into_iter().map(|(_, r)| r).collect() })
+    Ok(RunReport { seed: opts.seed, scenarios: done.into_iter().map(|(_, r)| r).collect(), certification: None })
 }
 
 /// Every file parsed, before anything runs: a broken file fails the run up front.
@@ -126,24 +178,57 @@ fn suite_of(file: &Path) -> String {
     file.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("scenarios").to_owned()
 }
 
-/// Runs scenarios one at a time against one shared ecosystem whose SAR is the
-/// vendor's system at `sar_url` (`ecosim run --sut sar=URL`). The national systems
-/// listen on `config`'s ports, which the vendor's SAR points at; each scenario gets
-/// citizens no earlier scenario used; fault rules are cleared between scenarios.
-pub async fn run_files_against_sut(files: &[PathBuf], config: Config, sar_url: &str) -> anyhow::Result<RunReport> {
+/// Runs scenarios one at a time against one shared ecosystem whose SAR/AVR are the
+/// vendor's systems (`ecosim run --sut sar=URL`). The national systems listen on
+/// `config`'s ports, which the vendor's systems point at; each scenario gets citizens
+/// no earlier scenario used; fault rules are cleared between scenarios. A scenario
+/// that moves the clock is skipped ([`CLOCK_CONTRACT`]).
+pub async fn run_files_against_sut(
+    files: &[PathBuf],
+    config: Config,
+    suts: &Suts,
+    progress: Option<Progress>,
+) -> anyhow::Result<RunReport> {
     let loaded = load_all(files)?;
-    let seed = config.seed;
     let mut config = config;
-    config.urls.sar = Some(sar_url.trim_end_matches('/').to_owned());
+    config.urls.sar = suts.sar.clone().or(suts.avr.clone());
     let eco = Ecosystem::start_without(config, &[System::Sar]).await?;
+    let report = run_loaded_on(&eco, &loaded, suts, progress).await;
+    eco.shutdown().await;
+    Ok(report)
+}
+
+/// Runs loaded scenarios one at a time on `eco`, whose SAR/AVR are `suts`.
+pub async fn run_loaded_on(
+    eco: &Ecosystem,
+    loaded: &[(PathBuf, Scenario)],
+    suts: &Suts,
+    mut progress: Option<Progress>,
+) -> RunReport {
+    let seed = eco.context().config().seed;
     let mut taken = std::collections::HashSet::new();
     let mut scenarios = Vec::new();
-    for (file, scenario) in &loaded {
-        scenarios.push(run_on_shared(&eco, scenario, file, seed, &mut taken).await);
+    for (file, scenario) in loaded {
+        let report = if scenario.moves_the_clock() {
+            let mut report = new_report(scenario, file);
+            report.outcome = Outcome::Skipped;
+            report.steps.push(StepReport { message: Some(CLOCK_CONTRACT.into()), ..StepReport::new("given", Outcome::Skipped) });
+            report
+        } else {
+            run_on_shared(eco, scenario, file, seed, &mut taken, Some(suts)).await
+        };
         eco.context().faults().clear(None);
+        if let Some(p) = progress.as_mut() {
+            p(scenarios.len() + 1, loaded.len(), &report);
+        }
+        scenarios.push(report);
     }
-    eco.shutdown().await;
-    Ok(RunReport { seed, scenarios })
+    RunReport { seed, scenarios, certification: None }
+}
+
+/// Loads scenario files, refusing the run if any is broken.
+pub fn load_files(files: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, LoadError> {
+    load_all(files)
 }
 
 /// Runs one scenario in a fresh ecosystem.
@@ -153,16 +238,11 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> Scenar
         Err(e) => {
             let mut report = new_report(scenario, file);
             report.outcome = Outcome::Failed;
-            report.steps.push(StepReport {
-                name: "start".into(),
-                outcome: Outcome::Failed,
-                message: Some(format!("{e:#}")),
-                duration_ms: 0.0,
-            });
+            report.steps.push(StepReport { message: Some(format!("{e:#}")), ..StepReport::new("start", Outcome::Failed) });
             return report;
         }
     };
-    let report = run_on_shared(&eco, scenario, file, seed, &mut std::collections::HashSet::new()).await;
+    let report = run_on_shared(&eco, scenario, file, seed, &mut std::collections::HashSet::new(), None).await;
     eco.shutdown().await;
     report
 }
@@ -175,38 +255,40 @@ pub async fn run_on_shared(
     file: &Path,
     seed: u64,
     taken: &mut std::collections::HashSet<ecosim_core::codes::CodiceFiscale>,
+    suts: Option<&Suts>,
 ) -> ScenarioReport {
     let started = Instant::now();
     let first_seq = eco.context().journal().last_seq();
     let mut report = new_report(scenario, file);
-    let mut runner = Runner::new(eco, seed);
+    let mut runner = Runner::new(eco, seed, suts.cloned().unwrap_or_default());
     let setup = runner.pick_citizens(&scenario.given.citizens, taken);
     if let Err(message) = setup {
         report.outcome = Outcome::Failed;
-        report.steps.push(StepReport {
-            name: "given".into(),
-            outcome: Outcome::Failed,
-            message: Some(message),
-            duration_ms: 0.0,
-        });
+        report.steps.push(StepReport { message: Some(message), ..StepReport::new("given", Outcome::Failed) });
     }
-    for step in &scenario.steps {
-        let name = actions_of(step).first().copied().unwrap_or("?").to_owned();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let mut entry = StepReport {
+            verifies: step.verifies.clone(),
+            line: scenario.lines.get(i).copied(),
+            ..StepReport::new(runner.describe(step), Outcome::Skipped)
+        };
         if report.outcome == Outcome::Failed {
-            report.steps.push(StepReport { name, outcome: Outcome::Skipped, message: None, duration_ms: 0.0 });
+            report.steps.push(entry);
             continue;
         }
         let t0 = Instant::now();
         let result = runner.step(step).await;
-        let duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
+        entry.duration_ms = t0.elapsed().as_secs_f64() * 1000.0;
         match result {
-            Ok(()) => report.steps.push(StepReport { name, outcome: Outcome::Passed, message: None, duration_ms }),
+            Ok(()) => entry.outcome = Outcome::Passed,
             Err(message) => {
                 report.outcome = Outcome::Failed;
-                let message = format!("{message}\nlast exchanges:\n{}", runner.last_exchanges(3));
-                report.steps.push(StepReport { name, outcome: Outcome::Failed, message: Some(message), duration_ms });
+                entry.outcome = Outcome::Failed;
+                let at = entry.line.map(|l| format!("{}:{l}", file.display())).unwrap_or_else(|| file.display().to_string());
+                entry.message = Some(format!("{message}\n  at {at}\nlast exchanges:\n{}", runner.last_exchanges(5)));
             }
         }
+        report.steps.push(entry);
     }
     report.exchanges = eco
         .context()
@@ -214,6 +296,7 @@ pub async fn run_on_shared(
         .since(first_seq)
         .exchanges
         .into_iter()
+        .filter(|e| !(e.method == "GET" && e.from == "anonymous" && e.path.contains("/inbox/")))
         .map(|e| ecosim_reports::ExchangeReport {
             seq: e.seq,
             time: e.time.to_string(),
@@ -259,6 +342,7 @@ fn result_body(c: &Citizen, r: &super::model::LabReport, today: String, to_sar: 
 
 struct Runner<'e> {
     eco: &'e Ecosystem,
+    suts: Suts,
     first_seq: u64,
     http: reqwest::Client,
     app: VirtualApp,
@@ -269,13 +353,19 @@ struct Runner<'e> {
 type StepResult = Result<(), String>;
 
 impl<'e> Runner<'e> {
-    fn new(eco: &'e Ecosystem, seed: u64) -> Self {
+    fn new(eco: &'e Ecosystem, seed: u64, suts: Suts) -> Self {
+        let bound = suts.send_bound_secs();
         Self {
             eco,
+            suts,
             first_seq: eco.context().journal().last_seq(),
             http: reqwest::Client::new(),
             app: VirtualApp::new(&eco.url(System::Immuni), seed),
-            vars: HashMap::new(),
+            vars: HashMap::from([
+                ("today".to_owned(), eco.context().clock().today().to_string()),
+                ("send_bound".to_owned(), format!("{bound}s")),
+                ("delivery_bound".to_owned(), format!("{}s", bound + DELIVERY_MARGIN_SECS)),
+            ]),
             people: HashMap::new(),
         }
     }
@@ -345,19 +435,81 @@ impl<'e> Runner<'e> {
         Ok(out)
     }
 
+    /// A duration of the scenario (`10s`, `{{delivery_bound}}`), as real time.
+    fn real_time(&self, text: Option<&str>, default: &str) -> Result<Duration, String> {
+        let text = self.render(text.unwrap_or(default))?;
+        let d = parse_duration(&text).map_err(|e| e.to_string())?;
+        Duration::try_from(d).map_err(|_| format!("{text}: a real-time wait cannot be negative"))
+    }
+
+    /// The step's action and whom it concerns (`lab.report teo`), for reports.
+    fn describe(&self, step: &Step) -> String {
+        let action = actions_of(step).first().copied().unwrap_or("?");
+        let who = step
+            .lab_report
+            .as_ref()
+            .or(step.ts_submit.as_ref())
+            .map(|r| r.citizen.as_str())
+            .or(step.avr_vaccinate.as_ref().map(|v| v.citizen.as_str()))
+            .or(step.sms_expect.as_ref().or(step.mail_expect.as_ref()).map(|e| e.to.as_str()))
+            .or(step.sms_absent.as_ref().or(step.mail_absent.as_ref()).map(|e| e.to.as_str()))
+            .or(step.journal_expect.as_ref().map(|j| j.matching.to.as_str()))
+            .or(step.journal_absent.as_ref().map(|j| j.matching.to.as_str()));
+        match who {
+            Some(w) => format!("{action} {w}"),
+            None => action.to_owned(),
+        }
+    }
+
+    /// The citizens' names a text mentions (by codice fiscale, mobile, parent's mobile
+    /// or e-mail), as `teo`, `teo.parent`.
+    fn who_is_in(&self, text: &str) -> Vec<String> {
+        let digits = |m: String| m.trim_start_matches("+39").to_owned();
+        let mut out = Vec::new();
+        for (name, c) in &self.people {
+            let mine = [Some(c.codice_fiscale().to_string()), c.mobile().map(|m| digits(m.to_string())), c.email().map(|e| e.to_string())];
+            if mine.into_iter().flatten().any(|k| text.contains(&k)) {
+                out.push(name.clone());
+            }
+            if c.parent_mobile().is_some_and(|m| text.contains(&digits(m.to_string()))) {
+                out.push(format!("{name}.parent"));
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The scenario's latest exchanges: against a system under test, those to and
+    /// from it; each with the citizens it concerns.
     fn last_exchanges(&self, n: usize) -> String {
-        let page = self.eco.context().journal().since(0);
-        let skip = page.exchanges.len().saturating_sub(n);
-        page.exchanges[skip..]
+        let page = self.eco.context().journal().since(self.first_seq);
+        let is_sut = |e: &ecosim_core::journal::Exchange| {
+            e.to == "sar" || e.from.starts_with("sar-") || e.from.starts_with("avr-") || e.from.starts_with("cun@sar-")
+        };
+        let chosen: Vec<&ecosim_core::journal::Exchange> = page
+            .exchanges
+            .iter()
+            .filter(|e| !(e.method == "GET" && e.from == "anonymous" && e.path.contains("/inbox/")))
+            .filter(|e| !self.suts.any() || is_sut(e))
+            .collect();
+        if chosen.is_empty() {
+            return "  (none since the scenario began)".into();
+        }
+        let skip = chosen.len().saturating_sub(n);
+        chosen[skip..]
             .iter()
             .map(|e| {
+                let bodies = format!("{} {}", e.request_body.text(), e.response_body.text());
+                let who = self.who_is_in(&format!("{} {bodies}", e.path));
+                let who = if who.is_empty() { String::new() } else { format!(" [{}]", who.join(", ")) };
+                let status = if e.status == 0 { "dropped".to_owned() } else { e.status.to_string() };
                 format!(
-                    "  {} -> {} {} {} {}: {}",
+                    "  {} {} -> {} {} {} {status}{who}: {}",
+                    e.wall_time.strftime("%H:%M:%S%.3f"),
                     e.from,
                     e.to,
                     e.method,
                     e.path,
-                    e.status,
                     e.response_body.text().chars().take(200).collect::<String>()
                 )
             })
@@ -373,17 +525,54 @@ impl<'e> Runner<'e> {
         account: Option<&str>,
         body: Option<Value>,
     ) -> Result<(u16, Value), String> {
-        let mut req = self.http.request(method, format!("{}{path}", self.eco.url(system)));
+        let sut = if system == System::Sar { self.suts.url_for(path).map(str::to_owned) } else { None };
+        let base = sut.clone().unwrap_or_else(|| self.eco.url(system));
+        let mut req = self.http.request(method.clone(), format!("{base}{path}"));
         if let Some(a) = account {
-            req = req.basic_auth(a, Some(format!("{a}-secret")));
+            req = req.basic_auth(a, Some(self.password_of(a)));
         }
+        if path.contains("/inbox/") {
+            // The runner watching a phone is not part of the flow: keep it out of the journal.
+            req = req.header(ecosim_core::boundary::OBSERVER_HEADER, "1");
+        }
+        let request_text = body.as_ref().map(|b| b.to_string()).unwrap_or_default();
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.map_err(|e| format!("{system} did not answer: {e}"))?;
-        let status = res.status().as_u16();
-        let text = res.text().await.unwrap_or_default();
+        let (time, wall_time, started) = (self.eco.context().clock().now(), jiff::Timestamp::now(), Instant::now());
+        let res = req.send().await;
+        let (status, text) = match res {
+            Ok(res) => (res.status().as_u16(), res.text().await.unwrap_or_default()),
+            Err(e) if sut.is_none() => return Err(format!("{system} did not answer: {e}")),
+            Err(e) => (0, format!("the system under test did not answer: {e}")),
+        };
+        if sut.is_some() {
+            // A vendor's system journals nothing here: record the call the runner made
+            // to it, so reports draw lab -> SUT and failures show it.
+            self.eco.context().journal().record(ecosim_core::journal::NewExchange {
+                time: Some(time),
+                wall_time: Some(wall_time),
+                from: account.unwrap_or("anonymous").to_owned(),
+                to: "sar".into(),
+                method: method.to_string(),
+                path: path.to_owned(),
+                status,
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                request_body: request_text.into_bytes().into(),
+                response_body: text.clone().into_bytes().into(),
+                fault: None,
+                idempotency_key: None,
+            });
+            if status == 0 {
+                return Err(text);
+            }
+        }
         Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    }
+
+    /// The password of `account` in this ecosystem's accounts (`<name>-secret` by default).
+    fn password_of(&self, account: &str) -> String {
+        self.eco.context().accounts().get(account).map(|a| a.password.clone()).unwrap_or_else(|| format!("{account}-secret"))
     }
 
     fn check(expect: Option<&Expect>, default_status: u16, status: u16, body: &Value) -> StepResult {
@@ -471,41 +660,31 @@ impl<'e> Runner<'e> {
             return self.inbox_expect(e, false).await;
         }
         if let Some(j) = &step.journal_expect {
-            let from = self.render(&j.from)?;
-            // An exchange is journalled when its answer is sent, which can be a moment
-            // after its effects are visible elsewhere: look again for a while.
-            let within = parse_duration(j.within.as_deref().unwrap_or("5s")).map_err(|e| e.to_string())?;
-            let deadline = Instant::now() + Duration::try_from(within).unwrap_or(Duration::from_secs(5));
-            loop {
-                let page = self.eco.context().journal().since(self.first_seq);
-                let matching = page
-                    .exchanges
-                    .iter()
-                    .filter(|e| e.from == from || (from == "sar" && e.from.starts_with("sar-")))
-                    .filter(|e| e.to == j.to)
-                    .filter(|e| j.method.as_deref().is_none_or(|m| e.method.eq_ignore_ascii_case(m)))
-                    .filter(|e| j.path.as_deref().is_none_or(|p| e.path.contains(p)))
-                    .filter(|e| j.status.is_none_or(|s| e.status == s))
-                    .count();
-                let ok = match j.count {
-                    Some(n) => matching == n,
-                    None => matching > 0,
-                };
-                if ok {
-                    return Ok(());
-                }
-                if Instant::now() >= deadline {
-                    return Err(format!(
-                        "expected {} exchange(s) {from} -> {} {} {} {}, found {matching}",
-                        j.count.map(|n| n.to_string()).unwrap_or_else(|| "some".into()),
-                        j.to,
-                        j.method.as_deref().unwrap_or("*"),
-                        j.path.as_deref().unwrap_or("*"),
-                        j.status.map(|s| s.to_string()).unwrap_or_else(|| "*".into())
-                    ));
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+            return self.journal_expect(j).await;
+        }
+        if let Some(j) = &step.journal_absent {
+            tokio::time::sleep(self.real_time(j.window.as_deref(), "3s")?).await;
+            let found = self.matching(&j.matching)?;
+            if let Some(e) = found.first() {
+                return Err(format!(
+                    "expected no exchange {}, found {}: {} -> {} {} {} {}: {}",
+                    self.describe_match(&j.matching),
+                    found.len(),
+                    e.from,
+                    e.to,
+                    e.method,
+                    e.path,
+                    e.status,
+                    e.request_body.text().chars().take(300).collect::<String>()
+                ));
             }
+            return Ok(());
+        }
+        if let Some(a) = &step.sms_absent {
+            return self.inbox_absent(a, true).await;
+        }
+        if let Some(a) = &step.mail_absent {
+            return self.inbox_absent(a, false).await;
         }
         if let Some(d) = &step.clock_advance {
             parse_duration(d).map_err(|e| e.to_string())?;
@@ -731,6 +910,166 @@ impl<'e> Runner<'e> {
         }
     }
 
+    /// The journal's exchanges since the scenario began that `m` matches.
+    fn matching(&self, m: &JournalMatch) -> Result<Vec<ecosim_core::journal::Exchange>, String> {
+        let from = m.from.as_deref().map(|f| self.render(f)).transpose()?;
+        let path = m.path.as_deref().map(|p| self.render(p)).transpose()?;
+        let render_map = |map: &std::collections::BTreeMap<String, Value>| -> Result<Vec<(String, Value)>, String> {
+            map.iter()
+                .map(|(k, v)| {
+                    let v = serde_json::from_str(&self.render(&v.to_string())?).map_err(|e| e.to_string())?;
+                    Ok((k.clone(), v))
+                })
+                .collect()
+        };
+        let (request, response) = (render_map(&m.request)?, render_map(&m.response)?);
+        let request_text = match &m.request_text {
+            Some(r) => Some(regex::Regex::new(&self.render(r)?).map_err(|e| format!("request_text: {e}"))?),
+            None => None,
+        };
+        let json_has = |body: &str, want: &[(String, Value)]| {
+            if want.is_empty() {
+                return true;
+            }
+            let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+            want.iter().all(|(p, w)| v.pointer(p).unwrap_or(&Value::Null) == w)
+        };
+        let page = self.eco.context().journal().since(self.first_seq);
+        Ok(page
+            .exchanges
+            .into_iter()
+            .filter(|e| match from.as_deref() {
+                None => true,
+                Some("sar") => e.from.starts_with("sar-"),
+                Some("avr") => e.from.starts_with("avr-"),
+                Some(f) => e.from == f,
+            })
+            .filter(|e| e.to == m.to)
+            .filter(|e| m.method.as_deref().is_none_or(|x| e.method.eq_ignore_ascii_case(x)))
+            .filter(|e| path.as_deref().is_none_or(|p| e.path.contains(p)))
+            .filter(|e| m.status.is_none_or(|s| e.status == s))
+            .filter(|e| request_text.as_ref().is_none_or(|r| r.is_match(&e.request_body.text())))
+            .filter(|e| json_has(&e.request_body.text(), &request))
+            .filter(|e| json_has(&e.response_body.text(), &response))
+            .collect())
+    }
+
+    fn describe_match(&self, m: &JournalMatch) -> String {
+        let mut out = format!(
+            "{} -> {} {} {} {}",
+            m.from.as_deref().unwrap_or("*"),
+            m.to,
+            m.method.as_deref().unwrap_or("*"),
+            m.path.as_deref().unwrap_or("*"),
+            m.status.map(|s| s.to_string()).unwrap_or_else(|| "*".into())
+        );
+        for (p, v) in m.request.iter() {
+            out.push_str(&format!(" request{p}={v}"));
+        }
+        if let Some(r) = &m.request_text {
+            out.push_str(&format!(" request~/{r}/"));
+        }
+        for (p, v) in m.response.iter() {
+            out.push_str(&format!(" response{p}={v}"));
+        }
+        out
+    }
+
+    async fn journal_expect(&self, j: &super::model::JournalExpect) -> StepResult {
+        // An exchange is journalled when its answer is sent, which can be a moment
+        // after its effects are visible elsewhere: look again for a while.
+        let deadline = Instant::now() + self.real_time(j.within.as_deref(), "5s")?;
+        let what = self.describe_match(&j.matching);
+        let found = loop {
+            let found = self.matching(&j.matching)?;
+            let ok = match j.count {
+                Some(n) => found.len() == n,
+                None => !found.is_empty(),
+            };
+            if ok {
+                break found;
+            }
+            if Instant::now() >= deadline || j.count.is_some_and(|n| found.len() > n) {
+                return Err(format!(
+                    "expected {} exchange(s) {what} within {}, found {}",
+                    j.count.map(|n| n.to_string()).unwrap_or_else(|| "some".into()),
+                    j.within.as_deref().unwrap_or("5s"),
+                    found.len()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        if let Some(n) = j.count {
+            tokio::time::sleep(self.real_time(j.settle.as_deref(), "2s")?).await;
+            let later = self.matching(&j.matching)?.len();
+            if later > n {
+                return Err(format!(
+                    "expected exactly {n} exchange(s) {what}; {later} by the end of the {} settle window",
+                    j.settle.as_deref().unwrap_or("2s")
+                ));
+            }
+        }
+        let found = if j.count.is_some() { self.matching(&j.matching)? } else { found };
+        if let Some(gap) = &j.min_gap {
+            let gap = self.real_time(Some(gap), "0s")?;
+            for pair in found.windows(2) {
+                let between = pair[1].wall_time.duration_since(pair[0].wall_time);
+                if between.as_secs_f64() < gap.as_secs_f64() {
+                    return Err(format!(
+                        "expected at least {} of real time between attempts {what}; exchange {} came {:.3} s after exchange {}",
+                        j.min_gap.as_deref().unwrap_or(""),
+                        pair[1].seq,
+                        between.as_secs_f64(),
+                        pair[0].seq
+                    ));
+                }
+            }
+        }
+        if j.same_key {
+            let keys: Vec<Option<&str>> = found.iter().map(|e| e.idempotency_key.as_deref()).collect();
+            let first = keys.first().copied().flatten();
+            if first.is_none() || keys.iter().any(|k| *k != first) {
+                return Err(format!("expected every attempt {what} to carry the same Idempotency-Key; they carried {keys:?}"));
+            }
+        }
+        Ok(())
+    }
+
+    async fn inbox(&self, to: &str, sms: bool) -> Result<Vec<Value>, String> {
+        let path = if sms { format!("/sms/v1/inbox/{to}") } else { format!("/mail/v1/inbox/{to}") };
+        let (_, inbox) = self.send(System::SmsGateway, reqwest::Method::GET, &path, None, None).await?;
+        Ok(inbox["messages"].as_array().cloned().unwrap_or_default())
+    }
+
+    async fn inbox_absent(&self, a: &super::model::InboxAbsent, sms: bool) -> StepResult {
+        let to = self.recipient(&a.to, sms)?;
+        let regex = regex::Regex::new(&self.render(a.text.as_deref().unwrap_or(""))?)
+            .map_err(|err| format!("text is not a valid regex: {err}"))?;
+        let deadline = Instant::now() + self.real_time(a.window.as_deref(), "3s")?;
+        let field = if sms { "text" } else { "body" };
+        loop {
+            let messages = self.inbox(&to, sms).await?;
+            let bad = messages.iter().find(|m| {
+                m[field].as_str().is_some_and(|t| regex.is_match(t))
+                    && a.from.as_deref().is_none_or(|f| m["from"].as_str() == Some(f))
+            });
+            if let Some(m) = bad {
+                return Err(format!(
+                    "expected no {} to {} ({to}) matching /{}/, got from {}: {:?}",
+                    if sms { "SMS" } else { "e-mail" },
+                    a.to,
+                    regex.as_str(),
+                    m["from"],
+                    m[field].as_str().unwrap_or("")
+                ));
+            }
+            if Instant::now() >= deadline {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     fn recipient(&self, to: &str, sms: bool) -> Result<String, String> {
         let to = self.render(to)?;
         if let Some(name) = to.strip_suffix(".parent") {
@@ -755,23 +1094,36 @@ impl<'e> Runner<'e> {
         let to = self.recipient(&e.to, sms)?;
         let regex =
             regex::Regex::new(&self.render(&e.text)?).map_err(|err| format!("text is not a valid regex: {err}"))?;
-        let within = parse_duration(e.within.as_deref().unwrap_or("10s")).map_err(|err| err.to_string())?;
-        let deadline = Instant::now() + Duration::try_from(within).unwrap_or(Duration::from_secs(10));
-        let path = if sms { format!("/sms/v1/inbox/{to}") } else { format!("/mail/v1/inbox/{to}") };
+        let deadline = Instant::now() + self.real_time(e.within.as_deref(), "10s")?;
         let field = if sms { "text" } else { "body" };
+        let matches = |m: &&Value| {
+            m[field].as_str().is_some_and(|t| regex.is_match(t))
+                && e.from.as_deref().is_none_or(|f| m["from"].as_str() == Some(f))
+        };
         loop {
-            let (_, inbox) = self.send(System::SmsGateway, reqwest::Method::GET, &path, None, None).await?;
-            let messages = inbox["messages"].as_array().cloned().unwrap_or_default();
-            let matching: Vec<&Value> = messages
-                .iter()
-                .filter(|m| m[field].as_str().is_some_and(|t| regex.is_match(t)))
-                .filter(|m| e.from.as_deref().is_none_or(|f| m["from"].as_str() == Some(f)))
-                .collect();
+            let messages = self.inbox(&to, sms).await?;
+            let matching: Vec<&Value> = messages.iter().filter(matches).collect();
             let enough = match e.count {
                 Some(n) => matching.len() == n,
                 None => !matching.is_empty(),
             };
             if enough {
+                if let Some(n) = e.count {
+                    // Exactly n: a duplicate arriving a moment later must fail too.
+                    tokio::time::sleep(self.real_time(e.settle.as_deref(), "2s")?).await;
+                    let later = self.inbox(&to, sms).await?;
+                    let later: Vec<&Value> = later.iter().filter(matches).collect();
+                    if later.len() > n {
+                        let texts: Vec<&str> = later.iter().filter_map(|m| m[field].as_str()).collect();
+                        return Err(format!(
+                            "expected exactly {n} {} to {to} matching /{}/; {} by the end of the {} settle window: {texts:?}",
+                            if sms { "SMS" } else { "e-mail" },
+                            regex.as_str(),
+                            later.len(),
+                            e.settle.as_deref().unwrap_or("2s")
+                        ));
+                    }
+                }
                 if let Some(text) = matching.last().and_then(|m| m[field].as_str())
                     && let Some(caps) = regex.captures(text)
                 {
@@ -794,7 +1146,7 @@ impl<'e> Runner<'e> {
                     matching.len()
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
 }

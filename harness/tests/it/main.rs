@@ -1,5 +1,6 @@
 //! Integration tests of the `ecosim` binary and the ecosystem it boots.
 
+mod certify;
 mod cli;
 mod cun;
 mod dgc;

@@ -142,7 +142,7 @@ async fn a_vendors_sar_in_place_of_the_reference_one_runs_the_flow_scenarios() {
     let mut outcomes = Vec::new();
     for f in &files {
         let scenario = load(f).expect("loads");
-        let report = ecosim_harness::scenario::run::run_on_shared(&probe, &scenario, f, 42, &mut taken).await;
+        let report = ecosim_harness::scenario::run::run_on_shared(&probe, &scenario, f, 42, &mut taken, None).await;
         outcomes.push((report.id.clone(), report.outcome, report.steps.iter().find_map(|s| s.message.clone())));
     }
     for (id, outcome, message) in &outcomes {
@@ -175,6 +175,6 @@ async fn the_markdown_report_is_stable_for_a_seed() {
     |---|---|---|---|
     | ord-2.6-negative-never-unlocks | rules | passed | ORD-2.6 |
     ");
-    assert!(md.contains("| ORD-8.6 | Call-centre operators act only under a supervising health operator (role check). | ord-8.6-call-centre-needs-a-supervisor | passed |"), "{md}");
+    assert!(md.contains("| ORD-8.6 | Sistema TS | Call-centre operators act only under a supervising health operator (role check). | ord-8.6-call-centre-needs-a-supervisor | passed |"), "{md}");
     assert!(md.contains("| AVR-5a |") && md.contains("_not covered_"));
 }

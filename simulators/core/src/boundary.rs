@@ -3,7 +3,13 @@
 //! For each request it finds who is calling (the [`Identity`] handlers read through
 //! [`Caller`](crate::accounts::Caller)), applies the first fault rule that fires, and
 //! records the exchange in the journal with the virtual time, both bodies and the
-//! real time taken. Admin and OpenAPI requests are neither faulted nor journaled.
+//! real time taken. Admin and OpenAPI requests are neither faulted nor journaled, nor
+//! are reads marked `Ecosim-Observer: 1` (the scenario runner polling an inbox: it
+//! watches the ecosystem, it is not part of it).
+//!
+//! Every answer carries the virtual time in [`VIRTUAL_TIME_HEADER`], so a system under
+//! test that wants to follow ecosim's clock can (the clock contract of
+//! `docs/certification.md`).
 
 use std::time::Instant;
 
@@ -24,6 +30,12 @@ use crate::systems::System;
 /// Largest request body a simulator reads.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// The header every answer carries: the virtual time, RFC 3339.
+pub const VIRTUAL_TIME_HEADER: &str = "ecosim-virtual-time";
+
+/// The header that keeps a read out of the journal (see the module doc).
+pub const OBSERVER_HEADER: &str = "ecosim-observer";
+
 /// Marks a response whose connection must be closed without answering (a fault).
 #[derive(Debug, Clone, Copy)]
 pub struct DropConnection;
@@ -43,20 +55,36 @@ fn is_control(path: &str) -> bool {
     path.starts_with("/_admin") || path == "/openapi.json"
 }
 
-async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    let clock = edge.ctx.clock().clone();
+    let mut response = journalled(edge, req, next).await;
+    if let Ok(v) = axum::http::HeaderValue::from_str(&clock.now().to_string()) {
+        response.headers_mut().insert(VIRTUAL_TIME_HEADER, v);
+    }
+    response
+}
+
+async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
     let identity = Identity::of(req.headers(), edge.ctx.accounts());
     let caller = identity.label().to_owned();
     req.extensions_mut().insert(identity);
     let path = req.uri().path().to_owned();
-    if is_control(&path) {
+    let observer = req.method() == axum::http::Method::GET && req.headers().contains_key(OBSERVER_HEADER);
+    if is_control(&path) || observer {
         return next.run(req).await;
     }
     let started = Instant::now();
+    let wall_time = jiff::Timestamp::now();
     let time = edge.ctx.clock().now();
     let method = req.method().to_string();
     let path_and_query = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or(path.clone());
 
     let (parts, body) = req.into_parts();
+    let idempotency_key = parts
+        .headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| k.chars().take(200).collect::<String>());
     let request_body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
@@ -89,7 +117,13 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
     };
     let response = match response {
         Some(r) => r,
-        None => next.run(Request::from_parts(parts, Body::from(request_body.clone()))).await,
+        None => {
+            let mut served = next.run(Request::from_parts(parts, Body::from(request_body.clone()))).await;
+            if fired.as_ref().is_some_and(|f| f.action.drop_reply) {
+                served.extensions_mut().insert(DropConnection);
+            }
+            served
+        }
     };
 
     let dropped_conn = response.extensions().get::<DropConnection>().is_some();
@@ -97,6 +131,7 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
     let response_body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     edge.ctx.journal().record(NewExchange {
         time: Some(time),
+        wall_time: Some(wall_time),
         from: caller,
         to: edge.system.name().to_owned(),
         method,
@@ -106,6 +141,7 @@ async fn edge(State(edge): State<Edge>, mut req: Request, next: Next) -> Respons
         request_body: request_body.into(),
         response_body: response_body.clone().into(),
         fault: fired.map(|f| f.rule),
+        idempotency_key,
     });
     Response::from_parts(parts, Body::from(response_body))
 }

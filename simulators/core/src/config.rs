@@ -39,6 +39,9 @@
 //! max_failures = 5
 //! window = "1h"
 //!
+//! [sar]                           # the reference SAR/AVR, broken on purpose (certify's own tests)
+//! defects = ["no-retry"]          # see `SarDefect`
+//!
 //! [[accounts]]                    # add an account or change a password
 //! name = "sar-160"
 //! password = "another-secret"
@@ -112,8 +115,91 @@ pub struct Config {
     /// sharing one multi-threaded runtime (less cross-thread wake-up traffic: faster
     /// under load on few cores; what `ecosim up` and the benchmarks use).
     pub thread_per_system: bool,
+    /// The reference SAR/AVR.
+    pub sar: SarConfig,
     /// Accounts added to (or replacing) the defaults.
     pub accounts: Vec<Account>,
+}
+
+/// Settings of the reference SAR/AVR.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SarConfig {
+    /// Defects to switch on: the reference SAR/AVR then breaks one requirement on
+    /// purpose, so `ecosim certify` can be shown to catch it. Never on by default.
+    pub defects: Vec<SarDefect>,
+}
+
+impl SarConfig {
+    /// Whether `defect` is switched on.
+    pub fn has(&self, defect: SarDefect) -> bool {
+        self.defects.contains(&defect)
+    }
+}
+
+/// A way to break the reference SAR/AVR on purpose, and the requirement it breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SarDefect {
+    /// Gives up on a 5xx, 429, dropped connection or timeout (IFC-RETRY).
+    NoRetry,
+    /// Retries at once, ignoring `Retry-After` (IFC-RETRY).
+    IgnoreRetryAfter,
+    /// A new `Idempotency-Key` on every attempt (IFC-IDEMP).
+    NewIdempotencyKey,
+    /// Retries a 4xx as it is, forever (IFC-4XX).
+    Retry4xx,
+    /// Texts a minor's CUN to the minor's own mobile (ORD-6.1a).
+    MinorOwnPhone,
+    /// Puts the codice fiscale in the SMS and e-mail (IFC-MINIMISE).
+    CfInMessage,
+    /// Sends the contacts to Sistema TS although it does not send the CUN (ORD-3.1a5).
+    ContactsToTs,
+    /// Never sends the e-mail (ORD-6.1b).
+    NoEmail,
+    /// Sends the CUN only for positive results (ORD-3.1c).
+    PositiveOnly,
+    /// Forgets the CUN Sistema TS returned (ORD-3.1b).
+    ForgetCun,
+    /// Accepts a test dated in the future (ORD-3.1a).
+    AcceptFutureDate,
+    /// Holds results back for 90 s before sending them to Sistema TS (ORD-3.1t).
+    LateSend,
+}
+
+impl SarDefect {
+    /// Every defect.
+    pub const ALL: [SarDefect; 12] = [
+        Self::NoRetry,
+        Self::IgnoreRetryAfter,
+        Self::NewIdempotencyKey,
+        Self::Retry4xx,
+        Self::MinorOwnPhone,
+        Self::CfInMessage,
+        Self::ContactsToTs,
+        Self::NoEmail,
+        Self::PositiveOnly,
+        Self::ForgetCun,
+        Self::AcceptFutureDate,
+        Self::LateSend,
+    ];
+
+    /// The requirement the defect breaks.
+    pub fn breaks(self) -> &'static str {
+        match self {
+            Self::NoRetry | Self::IgnoreRetryAfter => "IFC-RETRY",
+            Self::NewIdempotencyKey => "IFC-IDEMP",
+            Self::Retry4xx => "IFC-4XX",
+            Self::MinorOwnPhone => "ORD-6.1a",
+            Self::CfInMessage => "IFC-MINIMISE",
+            Self::ContactsToTs => "ORD-3.1a5",
+            Self::NoEmail => "ORD-6.1b",
+            Self::PositiveOnly => "ORD-3.1c",
+            Self::ForgetCun => "ORD-3.1b",
+            Self::AcceptFutureDate => "ORD-3.1a",
+            Self::LateSend => "ORD-3.1t",
+        }
+    }
 }
 
 /// Clock settings.
@@ -253,6 +339,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             brute_force: BruteForce::default(),
             thread_per_system: false,
+            sar: SarConfig::default(),
             accounts: Vec::new(),
         }
     }

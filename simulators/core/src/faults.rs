@@ -55,6 +55,11 @@ pub struct FaultAction {
     /// Hang this long (real time), then close the connection without answering.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<HumanDuration>,
+    /// Serve the request (the system commits what it asks) and then close the
+    /// connection without sending the answer: a reply lost after the commit, which
+    /// only a caller that retries with the same `Idempotency-Key` survives unharmed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub drop_reply: bool,
 }
 
 /// A fault rule.
@@ -88,12 +93,15 @@ impl FaultRule {
             errors.push(FieldError { field: field.into(), message: message.into() });
         };
         let a = &self.action;
-        let endings = usize::from(a.status.is_some()) + usize::from(a.drop) + usize::from(a.timeout.is_some());
+        let endings = usize::from(a.status.is_some())
+            + usize::from(a.drop)
+            + usize::from(a.timeout.is_some())
+            + usize::from(a.drop_reply);
         if endings > 1 {
-            err("action", "choose one of status, drop and timeout");
+            err("action", "choose one of status, drop, drop_reply and timeout");
         }
         if endings == 0 && a.delay.is_none() {
-            err("action", "give a status, a delay, drop: true or a timeout");
+            err("action", "give a status, a delay, drop: true, drop_reply: true or a timeout");
         }
         if let Some(s) = a.status
             && !(100..=599).contains(&s)

@@ -21,6 +21,9 @@ pub struct Exchange {
     pub seq: u64,
     /// Virtual time the request arrived.
     pub time: Timestamp,
+    /// Real (wall-clock) time the request arrived: what a retry's spacing is measured
+    /// on, since transport retries run on real time.
+    pub wall_time: Timestamp,
     /// The caller: account name (`sar-160`, `immuni`), `app` or `anonymous`.
     pub from: String,
     /// The system that served it (`sistema-ts`).
@@ -40,6 +43,10 @@ pub struct Exchange {
     /// The fault rule applied, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fault: Option<u64>,
+    /// The request's `Idempotency-Key`, if it had one: whether a retry is the same
+    /// message or a new one (IFC-IDEMP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// An exchange before it gets its sequence number.
@@ -47,6 +54,8 @@ pub struct Exchange {
 pub struct NewExchange {
     /// See [`Exchange::time`].
     pub time: Option<Timestamp>,
+    /// See [`Exchange::wall_time`]; `None`: now.
+    pub wall_time: Option<Timestamp>,
     /// See [`Exchange::from`].
     pub from: String,
     /// See [`Exchange::to`].
@@ -65,6 +74,8 @@ pub struct NewExchange {
     pub response_body: Body,
     /// See [`Exchange::fault`].
     pub fault: Option<u64>,
+    /// See [`Exchange::idempotency_key`].
+    pub idempotency_key: Option<String>,
 }
 
 /// A body as recorded: the bytes are shared with the exchange itself (no copy on
@@ -156,6 +167,7 @@ impl Journal {
         st.entries.push_back(Exchange {
             seq,
             time: e.time.unwrap_or(Timestamp::UNIX_EPOCH),
+            wall_time: e.wall_time.unwrap_or_else(Timestamp::now),
             from: e.from,
             to: e.to,
             method: e.method,
@@ -165,6 +177,7 @@ impl Journal {
             request_body: e.request_body,
             response_body: e.response_body,
             fault: e.fault,
+            idempotency_key: e.idempotency_key,
         });
         while st.entries.len() > st.cap {
             st.entries.pop_front();

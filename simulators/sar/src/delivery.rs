@@ -1,11 +1,16 @@
 //! What the SAR does from its outbox: send the result to Sistema TS (with the
 //! region's SAR account and an `Idempotency-Key`, so retries never make two CUNs),
 //! then send the CUN to the citizen by SMS and e-mail, whatever the result
-//! (ORD-3.1b, 3.1c, ORD-6.1a, 6.1b).
+//! (ORD-3.1b, 3.1c, ORD-6.1a, 6.1b). The contacts stay in the SAR: Sistema TS does
+//! not send the CUN for this region, so it does not get them (ORD-3.1a5).
+//!
+//! The `[sar] defects` of the configuration break one of these on purpose (see
+//! [`SarDefect`]); they exist so `ecosim certify` can be shown to catch each.
 
 use std::sync::Arc;
 
 use ecosim_core::codes::Cun;
+use ecosim_core::config::SarDefect;
 use ecosim_core::mail::{self, Mail};
 use ecosim_core::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use ecosim_core::outbox::{self, Handler, Item, Outcome};
@@ -19,15 +24,31 @@ use serde_json::{Value, json};
 use crate::state::Sar;
 
 /// The number the CUN SMS goes to: for a minor, the parent's mobile when given
-/// (ORD-6.1a); otherwise the citizen's.
-pub(crate) fn sms_recipient(r: &TestResult, today: Date) -> Option<String> {
+/// (ORD-6.1a); otherwise the citizen's. (`own_phone`: the defect that ignores the
+/// parent.)
+pub(crate) fn sms_recipient(r: &TestResult, today: Date, own_phone: bool) -> Option<String> {
     let on = r.data_esecuzione;
     let minor = r.codice_fiscale.birth_date(today).is_some_and(|born| {
         let had_birthday = (on.month(), on.day()) >= (born.month(), born.day());
         on.year() - born.year() - i16::from(!had_birthday) < 18
     });
-    let chosen = if minor { r.cellulare_genitore.as_ref().or(r.cellulare.as_ref()) } else { r.cellulare.as_ref() };
+    let chosen = if minor && !own_phone {
+        r.cellulare_genitore.as_ref().or(r.cellulare.as_ref())
+    } else {
+        r.cellulare.as_ref().or(r.cellulare_genitore.as_ref())
+    };
     chosen.map(|m| m.to_string())
+}
+
+/// An attempt's outcome as a SAR with `sar`'s defects would take it.
+fn with_defects(sar: &Sar, outcome: Outcome) -> Outcome {
+    let has = |d| sar.ctx.config().sar.has(d);
+    match outcome {
+        Outcome::Retry { error, .. } if has(SarDefect::NoRetry) => Outcome::Failed(format!("gave up: {error}")),
+        Outcome::Retry { error, .. } if has(SarDefect::IgnoreRetryAfter) => Outcome::Retry { after: None, error },
+        Outcome::Failed(error) if has(SarDefect::Retry4xx) => Outcome::Retry { after: None, error },
+        other => other,
+    }
 }
 
 /// The outbox handler.
@@ -36,8 +57,8 @@ pub(crate) fn handler(sar: Arc<Sar>) -> Handler {
         let sar = sar.clone();
         Box::pin(async move {
             match item.kind.as_str() {
-                "ts" => send_to_ts(&sar, &item).await,
-                "sms" | "email" => notify(&sar, &item).await,
+                "ts" => with_defects(&sar, send_to_ts(&sar, &item).await),
+                "sms" | "email" => with_defects(&sar, notify(&sar, &item).await),
                 "avn" => crate::avr::send_to_avn(&sar, &item).await,
                 other => Outcome::Failed(format!("unknown outbox kind {other}")),
             }
@@ -84,20 +105,31 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
     let Some(account) = sar.ctx.accounts().get(&account_name) else {
         return Outcome::Failed(format!("no account {account_name} to reach Sistema TS with"));
     };
+    let defects = &sar.ctx.config().sar;
+    if defects.has(SarDefect::LateSend) && item.attempts == 0 {
+        return Outcome::Retry { after: Some(std::time::Duration::from_secs(90)), error: "held back".into() };
+    }
     let p = &esito.payload;
-    let body = json!({
+    let mut body = json!({
         "codice_fiscale": p.codice_fiscale,
         "esito": p.esito,
         "tipo_test": p.tipo_test,
         "data_esecuzione": p.data_esecuzione,
         "struttura": p.struttura,
-        "contatti": {"cellulare": esito.sms_to, "email": esito.email_to},
     });
+    if defects.has(SarDefect::ContactsToTs) {
+        body["contatti"] = json!({"cellulare": esito.sms_to, "email": esito.email_to});
+    }
+    let key = if defects.has(SarDefect::NewIdempotencyKey) {
+        format!("sar-esito-{id}-{}", item.attempts)
+    } else {
+        format!("sar-esito-{id}")
+    };
     let res = sar
         .ts
         .as_account(account)
         .request(Method::POST, "/ts/v1/test-results")
-        .header("Idempotency-Key", format!("sar-esito-{id}"))
+        .header("Idempotency-Key", key)
         .json(&body)
         .send()
         .await;
@@ -113,26 +145,27 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
         return Outcome::Failed(format!("Sistema TS answered without a valid CUN: {answer}"));
     };
     let date = p.data_esecuzione.clone().unwrap_or_default();
+    let notify = !(defects.has(SarDefect::PositiveOnly) && p.esito.as_deref() != Some("POSITIVO"));
+    let sms_to = esito.sms_to.as_ref().filter(|_| notify);
+    let email_to = esito.email_to.as_ref().filter(|_| notify && !defects.has(SarDefect::NoEmail));
+    let cf = defects.has(SarDefect::CfInMessage).then(|| p.codice_fiscale.clone()).flatten();
+    let stored_cun = if defects.has(SarDefect::ForgetCun) { None } else { Some(cun.as_str()) };
     // The CUN, the notifications and this attempt's record: one commit.
     let stored = sar.store.transaction(|tx| {
-        tx.exec("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, cun.as_str()])?;
+        tx.exec("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, stored_cun])?;
         outbox::record_done(tx, item)?;
         let mut claimed = Vec::new();
-        if let Some(to) = &esito.sms_to {
-            claimed.extend(outbox::enqueue_claimed(
-                tx,
-                "sms",
-                id,
-                &json!({"to": to, "cun": cun.as_str(), "date": date}),
-            )?);
+        for (kind, to) in [("sms", sms_to), ("email", email_to)] {
+            if let Some(to) = to {
+                let payload = json!({"to": to, "cun": cun.as_str(), "date": date, "cf": cf});
+                claimed.extend(outbox::enqueue_claimed(tx, kind, id, &payload)?);
+            }
         }
-        if let Some(to) = &esito.email_to {
-            claimed.extend(outbox::enqueue_claimed(
-                tx,
-                "email",
-                id,
-                &json!({"to": to, "cun": cun.as_str(), "date": date}),
-            )?);
+        if sms_to.is_none() {
+            tx.exec("UPDATE esiti SET sms_stato = 'nessuno' WHERE id = ?1", [id])?;
+        }
+        if email_to.is_none() {
+            tx.exec("UPDATE esiti SET email_stato = 'nessuno' WHERE id = ?1", [id])?;
         }
         Ok::<_, StoreError>(claimed)
     });
@@ -155,12 +188,22 @@ async fn notify(sar: &Sar, item: &Item) -> Outcome {
     ) else {
         return Outcome::Failed(format!("malformed outbox item {}", item.id));
     };
+    // The defect that leaks the codice fiscale into the message (IFC-MINIMISE).
+    let leak = |text: String| match p["cf"].as_str() {
+        Some(cf) => format!("{cf}: {text}"),
+        None => text,
+    };
     if item.kind == "sms" {
+        let key = if sar.ctx.config().sar.has(SarDefect::NewIdempotencyKey) {
+            format!("sar-sms-{}-{}", item.key, item.attempts)
+        } else {
+            format!("sar-sms-{}", item.key)
+        };
         let res = sar
             .sms
             .request(Method::POST, "/sms/v1/messages")
-            .header("Idempotency-Key", format!("sar-sms-{}", item.key))
-            .json(&json!({"from": CUN_SMS_SENDER, "to": to, "text": cun_sms(date, &cun)}))
+            .header("Idempotency-Key", key)
+            .json(&json!({"from": CUN_SMS_SENDER, "to": to, "text": leak(cun_sms(date, &cun))}))
             .send()
             .await;
         ecosim_core::client::outcome_of(res).await
@@ -168,6 +211,7 @@ async fn notify(sar: &Sar, item: &Item) -> Outcome {
         let region = load(sar, &item.key).ok().flatten().map(|e| e.region).unwrap_or_default();
         let from = format!("cun@sar-{region}.test");
         let (subject, body) = cun_email(date, &cun);
+        let body = leak(body);
         let message_id = format!("{}.cun@sar-{region}.test", item.key);
         let mail = Mail { from: &from, to, subject: &subject, body: &body, message_id: &message_id };
         ecosim_core::client::mail_outcome(mail::send(&sar.ctx.config().smtp_addr(), &mail).await)
@@ -231,19 +275,20 @@ mod tests {
     fn a_minor_is_texted_on_the_parent_mobile() {
         // Born 9 April 2025 (MRTMTT25D09F205Z): a child on any date before 2043.
         let r = result("MRTMTT25D09F205Z", "2026-01-10", both());
-        assert_eq!(sms_recipient(&r, jiff::civil::date(2026, 1, 10)).as_deref(), Some("+393332222222"));
+        assert_eq!(sms_recipient(&r, jiff::civil::date(2026, 1, 10), false).as_deref(), Some("+393332222222"));
+        assert_eq!(sms_recipient(&r, jiff::civil::date(2026, 1, 10), true).as_deref(), Some("+393331111111"));
     }
 
     #[test]
     fn an_adult_is_texted_on_their_own_mobile() {
         let r = result("RSSMRA45D25F205N", "2021-10-01", both());
-        assert_eq!(sms_recipient(&r, jiff::civil::date(2021, 10, 1)).as_deref(), Some("+393331111111"));
+        assert_eq!(sms_recipient(&r, jiff::civil::date(2021, 10, 1), false).as_deref(), Some("+393331111111"));
     }
 
     #[test]
     fn a_minor_without_a_parent_number_is_texted_on_the_number_given() {
         let only_own = RawContatti { cellulare_genitore: None, ..both() };
         let r = result("MRTMTT25D09F205Z", "2026-01-10", only_own);
-        assert_eq!(sms_recipient(&r, jiff::civil::date(2026, 1, 10)).as_deref(), Some("+393331111111"));
+        assert_eq!(sms_recipient(&r, jiff::civil::date(2026, 1, 10), false).as_deref(), Some("+393331111111"));
     }
 }

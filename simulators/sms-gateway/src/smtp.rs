@@ -174,6 +174,7 @@ fn file(gw: &Gateway, sender: &str, rcpts: &[Email], data: &[u8], started: Insta
     for rcpt in rcpts {
         gw.ctx.journal().record(NewExchange {
             time: Some(now),
+            wall_time: None,
             from: sender.to_owned(),
             to: ecosim_core::System::SmsGateway.name().to_owned(),
             method: "SMTP".into(),
@@ -183,6 +184,7 @@ fn file(gw: &Gateway, sender: &str, rcpts: &[Email], data: &[u8], started: Insta
             request_body: data.to_vec().into(),
             response_body: b"250 OK queued".to_vec().into(),
             fault: None,
+            idempotency_key: None,
         });
     }
     Ok(())

@@ -39,12 +39,13 @@ pub(crate) async fn create(
     }
     let result = validate(&raw)?;
     let today = sar.ctx.clock().today();
-    if result.data_esecuzione > today {
+    let defects = &sar.ctx.config().sar;
+    if result.data_esecuzione > today && !defects.has(ecosim_core::config::SarDefect::AcceptFutureDate) {
         return Err(Problem::unprocessable(format!("the test date {} is in the future", result.data_esecuzione))
             .with_field("data_esecuzione", "is in the future")
             .with_requirement("ORD-3.1a"));
     }
-    let sms_to = sms_recipient(&result, today);
+    let sms_to = sms_recipient(&result, today, defects.has(ecosim_core::config::SarDefect::MinorOwnPhone));
     let email_to = result.email.as_ref().map(|e| e.to_string());
     let now = sar.ctx.clock().now();
     let outcome = sar.store.transaction(|tx| {

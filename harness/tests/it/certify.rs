@@ -1,0 +1,114 @@
+//! `ecosim certify` against systems outside the national ecosystem: the reference SAR
+//! started on its own (as a vendor's would be), clean and broken one defect at a
+//! time; the bundle's signature and hashes.
+
+use ecosim_core::System;
+use ecosim_core::config::{Config, SarDefect};
+use ecosim_harness::certify::{self, Certified, Subject};
+use ecosim_harness::ecosystem::Ecosystem;
+use ecosim_harness::scenario::run::Suts;
+use ecosim_reports::{Profile, Verdict};
+
+/// National simulators on port 0 with the clock at the wall-clock now (the clock
+/// contract), as `ecosim certify` starts them.
+async fn national() -> Ecosystem {
+    ecosim_core::telemetry::init_for_tests();
+    let mut config = Config::for_tests(42);
+    config.clock.start = jiff::Timestamp::now();
+    Ecosystem::start_without(config, &[System::Sar]).await.expect("national systems start")
+}
+
+/// The reference SAR on its own, reaching `eco`'s systems, with `defects`.
+async fn reference_sar(eco: &Ecosystem, defects: &[SarDefect]) -> Ecosystem {
+    let mut config = eco.config_for_neighbours();
+    config.sar.defects = defects.to_vec();
+    Ecosystem::start_sar_only(config).await.expect("the SAR starts")
+}
+
+/// Certifies the reference SAR with `defects`; `send_bound`: ORD-3.1t's bound in
+/// seconds (a short one keeps a failing run short).
+async fn certify_sar(defects: &[SarDefect], send_bound: Option<u64>) -> (Certified, Ecosystem) {
+    let eco = national().await;
+    let sar = reference_sar(&eco, defects).await;
+    let subject = Subject {
+        suts: Suts { sar: Some(sar.url(System::Sar)), avr: None, send_bound },
+        profile: Profile::Sar,
+        vendor: Some("ecosim".into()),
+        product: Some("reference SAR".into()),
+        version: Some(format!("{defects:?}")),
+    };
+    let files = certify::suite(Profile::Sar, None).expect("the built-in suite");
+    let done = certify::run(&eco, &subject, files, None).await.expect("runs");
+    sar.shutdown().await;
+    (done, eco)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_reference_sar_passes_every_sar_requirement_and_nothing_else_is_judged() {
+    let (done, eco) = certify_sar(&[], None).await;
+    let verdicts = certify::verdicts(&done.report);
+    let failed: Vec<_> = verdicts.iter().filter(|(_, v)| **v != Verdict::Passed).collect();
+    assert!(failed.is_empty(), "{failed:?}\n{}", ecosim_reports::markdown(&done.report));
+    assert!(done.passed());
+    // Every SAR id and the interface-conduct ids, and nothing national.
+    for id in ["ORD-3.1a", "ORD-3.1b", "ORD-3.1c", "ORD-3.1a5", "ORD-3.1t", "ORD-6.1a", "ORD-6.1b", "IFC-RETRY",
+        "IFC-IDEMP", "IFC-4XX", "IFC-MINIMISE"]
+    {
+        assert_eq!(verdicts.get(id), Some(&Verdict::Passed), "{id}");
+    }
+    assert_eq!(verdicts.len(), 11, "{verdicts:?}");
+
+    // The bundle verifies; one changed byte in any file does not.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = certify::generate_key().expect("key");
+    let manifest = certify::write_bundle(&eco, &done, dir.path(), &key).expect("bundle");
+    assert_eq!(manifest.result, "passed");
+    assert!(manifest.requirements.iter().any(|r| r.id == "ORD-4" && r.verdict == Verdict::NotApplicable));
+    assert_eq!(manifest.scenarios.len(), done.files.len());
+    certify::verify(dir.path(), None).expect("an untouched bundle verifies");
+    certify::verify(dir.path(), Some(&manifest.public_key)).expect("pinned to its key");
+    let other = hex_of(&certify::generate_key().expect("key"));
+    assert!(certify::verify(dir.path(), Some(&other)).is_err(), "another key is refused");
+    for name in ["report.html", "report.json", "report.md", "junit.xml", "journal.jsonl", "manifest.json", "manifest.sig"]
+    {
+        let path = dir.path().join(name);
+        let original = std::fs::read(&path).expect("file");
+        let mut changed = original.clone();
+        let at = changed.len() / 2;
+        changed[at] ^= 0x01;
+        std::fs::write(&path, &changed).expect("write");
+        assert!(certify::verify(dir.path(), None).is_err(), "{name} changed, yet the bundle verifies");
+        std::fs::write(&path, &original).expect("restore");
+    }
+    certify::verify(dir.path(), None).expect("restored");
+    let html = std::fs::read_to_string(dir.path().join("report.html")).expect("html");
+    assert!(html.contains("Profile <b>sar</b>") && html.contains("ecosim reference SAR"), "the SUT identity");
+    eco.shutdown().await;
+}
+
+fn hex_of(key: &ed25519_dalek::SigningKey) -> String {
+    key.verifying_key().to_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Every defect of the reference SAR fails the requirement it breaks. The defects
+/// run at once, each against national systems of its own (the suite mostly waits).
+#[tokio::test(flavor = "multi_thread")]
+async fn each_defect_of_the_reference_sar_fails_the_requirement_it_breaks() {
+    let mut runs = tokio::task::JoinSet::new();
+    for defect in SarDefect::ALL {
+        runs.spawn(async move {
+            let (done, eco) = certify_sar(&[defect], Some(5)).await;
+            eco.shutdown().await;
+            (defect, done)
+        });
+    }
+    let mut wrong = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        let (defect, done) = joined.expect("a run");
+        let verdicts = certify::verdicts(&done.report);
+        if verdicts.get(defect.breaks()) != Some(&Verdict::Failed) || done.passed() {
+            wrong.push(format!("{defect:?} should fail {}, verdicts: {verdicts:?}", defect.breaks()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
