@@ -24,7 +24,9 @@ fn main() {
     let mut files = Vec::new();
     yaml_files(&suite, &mut files);
     files.sort();
-    let mut code = String::from("/// The certification suite: (path under `scenarios/`, text).\npub static SUITE: &[(&str, &str)] = &[\n");
+    let mut code = String::from(
+        "/// The certification suite: (path under `scenarios/`, text).\npub static SUITE: &[(&str, &str)] = &[\n",
+    );
     for f in &files {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f.strip_prefix(&scenarios).unwrap_or(f).to_string_lossy().replace('\\', "/");

@@ -137,7 +137,12 @@ impl Certified {
 
 /// Runs the suite `files` against `subject` on `eco` (national systems already
 /// listening where the vendor's systems reach them).
-pub async fn run(eco: &Ecosystem, subject: &Subject, files: Vec<SuiteFile>, progress: Option<Progress>) -> anyhow::Result<Certified> {
+pub async fn run(
+    eco: &Ecosystem,
+    subject: &Subject,
+    files: Vec<SuiteFile>,
+    progress: Option<Progress>,
+) -> anyhow::Result<Certified> {
     let mut loaded: Vec<(PathBuf, Scenario)> = Vec::new();
     for f in &files {
         let path = PathBuf::from("scenarios").join(&f.path);
@@ -217,16 +222,17 @@ pub fn load_or_create_key(file: &Path) -> anyhow::Result<(SigningKey, bool)> {
     if file.exists() {
         let text = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
         let bytes = hex::decode(text.trim()).with_context(|| format!("{}: not hex", file.display()))?;
-        let secret: [u8; 32] = bytes
-            .try_into()
-            .map_err(|_| anyhow::anyhow!("{}: an Ed25519 secret key is 32 bytes (64 hex characters)", file.display()))?;
+        let secret: [u8; 32] = bytes.try_into().map_err(|_| {
+            anyhow::anyhow!("{}: an Ed25519 secret key is 32 bytes (64 hex characters)", file.display())
+        })?;
         return Ok((SigningKey::from_bytes(&secret), false));
     }
     let key = generate_key()?;
     if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(file, hex::encode(key.to_bytes()) + "\n").with_context(|| format!("cannot write {}", file.display()))?;
+    std::fs::write(file, hex::encode(key.to_bytes()) + "\n")
+        .with_context(|| format!("cannot write {}", file.display()))?;
     Ok((key, true))
 }
 
@@ -289,7 +295,8 @@ pub fn write_bundle(eco: &Ecosystem, done: &Certified, out: &Path, key: &Signing
     let bytes = serde_json::to_vec_pretty(&manifest)?;
     std::fs::write(out.join("manifest.json"), &bytes).context("cannot write manifest.json")?;
     let signature = key.sign(&bytes);
-    std::fs::write(out.join("manifest.sig"), hex::encode(signature.to_bytes()) + "\n").context("cannot write manifest.sig")?;
+    std::fs::write(out.join("manifest.sig"), hex::encode(signature.to_bytes()) + "\n")
+        .context("cannot write manifest.sig")?;
     Ok(manifest)
 }
 
@@ -321,7 +328,8 @@ pub enum VerifyError {
 /// Checks the bundle in `dir`: the signature of `manifest.json` (by `pinned` if
 /// given, else by the key the manifest names) and every file's hash.
 pub fn verify(dir: &Path, pinned: Option<&str>) -> Result<Manifest, VerifyError> {
-    let read = |name: &str| std::fs::read(dir.join(name)).map_err(|e| VerifyError::Unreadable(name.into(), e.to_string()));
+    let read =
+        |name: &str| std::fs::read(dir.join(name)).map_err(|e| VerifyError::Unreadable(name.into(), e.to_string()));
     let bytes = read("manifest.json")?;
     let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| VerifyError::Manifest(e.to_string()))?;
     if manifest.format != MANIFEST_FORMAT {

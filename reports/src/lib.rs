@@ -427,8 +427,7 @@ pub fn markdown(run: &RunReport) -> String {
 /// The systems under test of a certification, one line (`sar http://...`).
 pub fn sut_line(c: &Certification) -> String {
     let mut parts: Vec<String> = c.sut.iter().map(|(k, v)| format!("{k} {v}")).collect();
-    let identity: Vec<&str> =
-        [&c.vendor, &c.product, &c.version].into_iter().filter_map(|x| x.as_deref()).collect();
+    let identity: Vec<&str> = [&c.vendor, &c.product, &c.version].into_iter().filter_map(|x| x.as_deref()).collect();
     if !identity.is_empty() {
         parts.insert(0, identity.join(" "));
     }

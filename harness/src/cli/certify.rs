@@ -77,7 +77,8 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if created && let Some(file) = &args.signing_key {
         println!("created a new signing key in {}", file.display());
     }
-    let subject = Subject { suts: suts.clone(), profile, vendor: args.vendor, product: args.product, version: args.version };
+    let subject =
+        Subject { suts: suts.clone(), profile, vendor: args.vendor, product: args.product, version: args.version };
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let config = sut_config(args.seed, args.base_port);
     let clock_start = config.clock.start;
@@ -85,7 +86,12 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         let mut config = config;
         config.urls.sar = suts.sar.clone().or(suts.avr.clone());
         let eco = Ecosystem::start_without(config, &[System::Sar]).await?;
-        println!("ecosim {} certifying profile {} ({} scenarios)", env!("CARGO_PKG_VERSION"), profile.name(), files.len());
+        println!(
+            "ecosim {} certifying profile {} ({} scenarios)",
+            env!("CARGO_PKG_VERSION"),
+            profile.name(),
+            files.len()
+        );
         for (system, addr) in eco.endpoints() {
             println!("  {:<14} http://{addr}", system.name());
         }

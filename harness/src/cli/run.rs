@@ -70,7 +70,9 @@ pub(crate) fn parse_sut(s: &str) -> Result<(String, String), String> {
         Some((kind @ ("sar" | "avr"), url)) if url.starts_with("http://") || url.starts_with("https://") => {
             Ok((kind.to_owned(), url.trim_end_matches('/').to_owned()))
         }
-        Some((kind @ ("sar" | "avr"), _)) => Err(format!("the {}'s URL must start with http:// or https://", kind.to_uppercase())),
+        Some((kind @ ("sar" | "avr"), _)) => {
+            Err(format!("the {}'s URL must start with http:// or https://", kind.to_uppercase()))
+        }
         _ => Err("write it as sar=URL or avr=URL (the SAR and the AVR are the systems vendors replace)".into()),
     }
 }

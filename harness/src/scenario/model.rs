@@ -84,11 +84,6 @@ pub struct Expect {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
-    /// Requirement ids this step verifies: their verdicts come from the steps that
-    /// name them (a scenario's `requirements` with no step naming them are judged by
-    /// the whole scenario).
-    #[serde(default)]
-    pub verifies: Vec<String>,
     /// A lab reports a result to the SAR.
     #[serde(rename = "lab.report")]
     pub lab_report: Option<LabReport>,
@@ -156,6 +151,11 @@ pub struct Step {
     pub dgc_verify: Option<DgcVerify>,
     /// What must follow.
     pub expect: Option<Expect>,
+    /// Requirement ids this step verifies: their verdicts come from the steps that
+    /// name them (a scenario's `requirements` with no step naming them are judged by
+    /// the whole scenario).
+    #[serde(default)]
+    pub verifies: Vec<String>,
 }
 
 /// `lab.report` / `ts.submit`.
@@ -238,8 +238,8 @@ pub struct InboxAbsent {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JournalMatch {
-    /// Caller: an account (`sar-160`, `immuni`), `sar` for any region's SAR account,
-    /// `avr` for any region's AVR account; absent: anyone.
+    /// Caller: an account (`sar-160`, `immuni`); `sar` for the `sar` service account
+    /// or any region's SAR account, `avr` likewise; absent: anyone.
     pub from: Option<String>,
     /// Callee system (`sistema-ts`).
     pub to: String,

@@ -212,7 +212,10 @@ pub async fn run_loaded_on(
         let report = if scenario.moves_the_clock() {
             let mut report = new_report(scenario, file);
             report.outcome = Outcome::Skipped;
-            report.steps.push(StepReport { message: Some(CLOCK_CONTRACT.into()), ..StepReport::new("given", Outcome::Skipped) });
+            report.steps.push(StepReport {
+                message: Some(CLOCK_CONTRACT.into()),
+                ..StepReport::new("given", Outcome::Skipped)
+            });
             report
         } else {
             run_on_shared(eco, scenario, file, seed, &mut taken, Some(suts)).await
@@ -238,7 +241,9 @@ pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> Scenar
         Err(e) => {
             let mut report = new_report(scenario, file);
             report.outcome = Outcome::Failed;
-            report.steps.push(StepReport { message: Some(format!("{e:#}")), ..StepReport::new("start", Outcome::Failed) });
+            report
+                .steps
+                .push(StepReport { message: Some(format!("{e:#}")), ..StepReport::new("start", Outcome::Failed) });
             return report;
         }
     };
@@ -284,7 +289,8 @@ pub async fn run_on_shared(
             Err(message) => {
                 report.outcome = Outcome::Failed;
                 entry.outcome = Outcome::Failed;
-                let at = entry.line.map(|l| format!("{}:{l}", file.display())).unwrap_or_else(|| file.display().to_string());
+                let at =
+                    entry.line.map(|l| format!("{}:{l}", file.display())).unwrap_or_else(|| file.display().to_string());
                 entry.message = Some(format!("{message}\n  at {at}\nlast exchanges:\n{}", runner.last_exchanges(5)));
             }
         }
@@ -467,7 +473,11 @@ impl<'e> Runner<'e> {
         let digits = |m: String| m.trim_start_matches("+39").to_owned();
         let mut out = Vec::new();
         for (name, c) in &self.people {
-            let mine = [Some(c.codice_fiscale().to_string()), c.mobile().map(|m| digits(m.to_string())), c.email().map(|e| e.to_string())];
+            let mine = [
+                Some(c.codice_fiscale().to_string()),
+                c.mobile().map(|m| digits(m.to_string())),
+                c.email().map(|e| e.to_string()),
+            ];
             if mine.into_iter().flatten().any(|k| text.contains(&k)) {
                 out.push(name.clone());
             }
@@ -572,7 +582,12 @@ impl<'e> Runner<'e> {
 
     /// The password of `account` in this ecosystem's accounts (`<name>-secret` by default).
     fn password_of(&self, account: &str) -> String {
-        self.eco.context().accounts().get(account).map(|a| a.password.clone()).unwrap_or_else(|| format!("{account}-secret"))
+        self.eco
+            .context()
+            .accounts()
+            .get(account)
+            .map(|a| a.password.clone())
+            .unwrap_or_else(|| format!("{account}-secret"))
     }
 
     fn check(expect: Option<&Expect>, default_status: u16, status: u16, body: &Value) -> StepResult {
@@ -789,8 +804,18 @@ impl<'e> Runner<'e> {
                 Some(d) => self.render(d)?.parse().map_err(|_| format!("card_expiry {d:?} is not a date"))?,
                 None => c.card().expiry,
             };
-            let a = self.app.get_dgc(&g.token_type, &hash, &c.card().last8(), expiry, false).await;
-            return Self::check(expect, 200, a.status, &a.body);
+            // `expect.within`: the certificate may still be on its way.
+            let deadline = Instant::now() + self.real_time(expect.and_then(|e| e.within.as_deref()), "0s")?;
+            loop {
+                let a = self.app.get_dgc(&g.token_type, &hash, &c.card().last8(), expiry, false).await;
+                match Self::check(expect, 200, a.status, &a.body) {
+                    Err(e) if Instant::now() < deadline => {
+                        let _ = e;
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    other => return other,
+                }
+            }
         }
         if let Some(v) = &step.dgc_verify {
             let expect = self.rendered(expect)?;
@@ -940,8 +965,7 @@ impl<'e> Runner<'e> {
             .into_iter()
             .filter(|e| match from.as_deref() {
                 None => true,
-                Some("sar") => e.from.starts_with("sar-"),
-                Some("avr") => e.from.starts_with("avr-"),
+                Some(kind @ ("sar" | "avr")) => e.from == kind || e.from.starts_with(&format!("{kind}-")),
                 Some(f) => e.from == f,
             })
             .filter(|e| e.to == m.to)
@@ -1029,7 +1053,9 @@ impl<'e> Runner<'e> {
             let keys: Vec<Option<&str>> = found.iter().map(|e| e.idempotency_key.as_deref()).collect();
             let first = keys.first().copied().flatten();
             if first.is_none() || keys.iter().any(|k| *k != first) {
-                return Err(format!("expected every attempt {what} to carry the same Idempotency-Key; they carried {keys:?}"));
+                return Err(format!(
+                    "expected every attempt {what} to carry the same Idempotency-Key; they carried {keys:?}"
+                ));
             }
         }
         Ok(())

@@ -51,9 +51,19 @@ async fn the_reference_sar_passes_every_sar_requirement_and_nothing_else_is_judg
     assert!(failed.is_empty(), "{failed:?}\n{}", ecosim_reports::markdown(&done.report));
     assert!(done.passed());
     // Every SAR id and the interface-conduct ids, and nothing national.
-    for id in ["ORD-3.1a", "ORD-3.1b", "ORD-3.1c", "ORD-3.1a5", "ORD-3.1t", "ORD-6.1a", "ORD-6.1b", "IFC-RETRY",
-        "IFC-IDEMP", "IFC-4XX", "IFC-MINIMISE"]
-    {
+    for id in [
+        "ORD-3.1a",
+        "ORD-3.1b",
+        "ORD-3.1c",
+        "ORD-3.1a5",
+        "ORD-3.1t",
+        "ORD-6.1a",
+        "ORD-6.1b",
+        "IFC-RETRY",
+        "IFC-IDEMP",
+        "IFC-4XX",
+        "IFC-MINIMISE",
+    ] {
         assert_eq!(verdicts.get(id), Some(&Verdict::Passed), "{id}");
     }
     assert_eq!(verdicts.len(), 11, "{verdicts:?}");
@@ -69,7 +79,8 @@ async fn the_reference_sar_passes_every_sar_requirement_and_nothing_else_is_judg
     certify::verify(dir.path(), Some(&manifest.public_key)).expect("pinned to its key");
     let other = hex_of(&certify::generate_key().expect("key"));
     assert!(certify::verify(dir.path(), Some(&other)).is_err(), "another key is refused");
-    for name in ["report.html", "report.json", "report.md", "junit.xml", "journal.jsonl", "manifest.json", "manifest.sig"]
+    for name in
+        ["report.html", "report.json", "report.md", "junit.xml", "journal.jsonl", "manifest.json", "manifest.sig"]
     {
         let path = dir.path().join(name);
         let original = std::fs::read(&path).expect("file");
@@ -108,6 +119,90 @@ async fn each_defect_of_the_reference_sar_fails_the_requirement_it_breaks() {
         let verdicts = certify::verdicts(&done.report);
         if verdicts.get(defect.breaks()) != Some(&Verdict::Failed) || done.passed() {
             wrong.push(format!("{defect:?} should fail {}, verdicts: {verdicts:?}", defect.breaks()));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A SAR written outside this repository's code, in Python from the vendor guide
+/// (`harness/tests/vendor-sar/sar.py`), started as its own process.
+struct PythonSar {
+    child: std::process::Child,
+    url: String,
+}
+
+impl PythonSar {
+    fn start(eco: &Ecosystem, defects: &[&str]) -> Self {
+        use std::io::BufRead as _;
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vendor-sar/sar.py");
+        let mut cmd = std::process::Command::new("python3");
+        cmd.arg(script)
+            .args(["--sistema-ts", &eco.url(System::SistemaTs)])
+            .args(["--sms-gateway", &eco.url(System::SmsGateway)])
+            .args(["--smtp", &eco.smtp_addr().to_string()])
+            .stdout(std::process::Stdio::piped());
+        for d in defects {
+            cmd.args(["--defect", d]);
+        }
+        let mut child = cmd.spawn().expect("python3 runs");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line).expect("the SAR says where it listens");
+        let url = line.trim().strip_prefix("listening on ").expect("listening on URL").to_owned();
+        Self { child, url }
+    }
+}
+
+impl Drop for PythonSar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn certify_python(defects: &[&str], send_bound: Option<u64>) -> Certified {
+    let eco = national().await;
+    let sar = PythonSar::start(&eco, defects);
+    let subject = Subject {
+        suts: Suts { sar: Some(sar.url.clone()), avr: None, send_bound },
+        profile: Profile::Sar,
+        vendor: Some("a vendor".into()),
+        product: Some("python SAR".into()),
+        version: Some(format!("{defects:?}")),
+    };
+    let done =
+        certify::run(&eco, &subject, certify::suite(Profile::Sar, None).expect("suite"), None).await.expect("runs");
+    drop(sar);
+    eco.shutdown().await;
+    done
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sar_written_in_python_from_the_guide_is_certified_and_its_broken_variants_are_not() {
+    let mut runs = tokio::task::JoinSet::new();
+    for (defect, breaks) in [
+        (None, None),
+        (Some("no-retry"), Some("IFC-RETRY")),
+        (Some("new-key"), Some("IFC-IDEMP")),
+        (Some("cf-in-sms"), Some("IFC-MINIMISE")),
+        (Some("contacts-to-ts"), Some("ORD-3.1a5")),
+    ] {
+        runs.spawn(async move {
+            let defects: Vec<&str> = defect.into_iter().collect();
+            (defect, breaks, certify_python(&defects, Some(5)).await)
+        });
+    }
+    let mut wrong = Vec::new();
+    while let Some(joined) = runs.join_next().await {
+        let (defect, breaks, done) = joined.expect("a run");
+        let verdicts = certify::verdicts(&done.report);
+        match breaks {
+            None if !done.passed() => wrong
+                .push(format!("the clean Python SAR failed: {verdicts:?}\n{}", ecosim_reports::markdown(&done.report))),
+            Some(id) if verdicts.get(id) != Some(&Verdict::Failed) => {
+                wrong.push(format!("{defect:?} should fail {id}: {verdicts:?}"))
+            }
+            _ => {}
         }
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
