@@ -48,5 +48,13 @@ fn main() {
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
         .unwrap_or_else(|| "unknown".into());
+    // Uncommitted changes are not the commit: say so.
+    let dirty = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .current_dir(&manifest)
+        .output()
+        .ok()
+        .is_some_and(|o| o.status.success() && !o.stdout.is_empty());
+    let commit = if dirty && commit != "unknown" { format!("{commit}-dirty") } else { commit };
     println!("cargo:rustc-env=ECOSIM_GIT_COMMIT={commit}");
 }

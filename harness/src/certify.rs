@@ -363,19 +363,22 @@ pub fn verify(dir: &Path, pinned: Option<&str>) -> Result<Manifest, VerifyError>
 pub fn verdict_table(report: &RunReport) -> String {
     let mut out = String::from("requirement   actor      verdict         decided by\n");
     for r in coverage(report).into_iter().filter(|r| r.verdict != Verdict::NotApplicable) {
-        let failed: Vec<String> = r
-            .steps
-            .iter()
-            .filter(|s| s.outcome != Outcome::Passed)
-            .map(|s| match s.line {
-                Some(l) => format!("{}:{l}", s.file),
-                None => s.file.clone(),
-            })
-            .collect();
-        let by = if failed.is_empty() {
-            format!("{} step(s)", r.steps.len())
-        } else {
-            format!("failed at {}", failed.join(", "))
+        let at = |outcome: Outcome| -> Vec<String> {
+            r.steps
+                .iter()
+                .filter(|s| s.outcome == outcome)
+                .map(|s| match s.line {
+                    Some(l) => format!("{}:{l}", s.file),
+                    None => s.file.clone(),
+                })
+                .collect()
+        };
+        let (failed, unreached) = (at(Outcome::Failed), at(Outcome::Skipped));
+        let by = match (failed.is_empty(), unreached.is_empty()) {
+            (true, true) => format!("{} step(s)", r.steps.len()),
+            (false, true) => format!("failed at {}", failed.join(", ")),
+            (true, false) => format!("not reached at {}", unreached.join(", ")),
+            (false, false) => format!("failed at {}; not reached at {}", failed.join(", "), unreached.join(", ")),
         };
         let mark = match r.verdict {
             Verdict::Passed => "PASS",

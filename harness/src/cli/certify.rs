@@ -48,10 +48,24 @@ pub(crate) struct Args {
     /// (ORD-3.1t); the CUN may take 10 s more to reach the citizen.
     #[arg(long, default_value_t = crate::scenario::run::DEFAULT_SEND_BOUND_SECS)]
     send_bound: u64,
+    /// The region your system serves (Ministry code): the suite's citizens live there
+    /// and its labs and vaccinators use that region's accounts.
+    #[arg(long, default_value = crate::scenario::run::DEFAULT_REGION, value_parser = parse_region)]
+    region: String,
     /// Certification scenarios to use instead of the built-in suite (a folder with
     /// `sar/` and `avr/`).
     #[arg(long)]
     suite: Option<PathBuf>,
+}
+
+fn parse_region(s: &str) -> Result<String, String> {
+    match ecosim_core::regions::region_by_code(s) {
+        Some(r) => Ok(r.code.to_owned()),
+        None => Err(format!(
+            "unknown region {s:?}: one of {}",
+            ecosim_core::regions::regions().iter().map(|r| r.code).collect::<Vec<_>>().join(", ")
+        )),
+    }
 }
 
 fn parse_profile(s: &str) -> Result<Profile, String> {
@@ -61,6 +75,7 @@ fn parse_profile(s: &str) -> Result<Profile, String> {
 pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut suts = suts_of(&args.sut)?;
     suts.send_bound = Some(args.send_bound);
+    suts.region = Some(args.region.clone());
     let implied = Subject::implied_profile(&suts).context("give --sut sar=URL and/or --sut avr=URL")?;
     let profile = args.profile.unwrap_or(implied);
     if profile == Profile::SarAvr || profile == Profile::Sar {

@@ -91,7 +91,9 @@ pub(crate) fn suts_of(pairs: &[(String, String)]) -> anyhow::Result<Suts> {
 /// The configuration for national simulators serving systems under test: fixed ports
 /// from `base_port`, and the clock at the wall-clock now (the clock contract).
 pub(crate) fn sut_config(seed: u64, base_port: u16) -> ecosim_core::config::Config {
-    let mut config = ecosim_core::config::Config { base_port, ..ecosim_core::config::Config::for_tests(seed) };
+    // A registry large enough that every region has the people a suite asks for.
+    let mut config =
+        ecosim_core::config::Config { base_port, population: 10_000, ..ecosim_core::config::Config::for_tests(seed) };
     let now = jiff::Timestamp::now();
     config.clock.start = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
     config

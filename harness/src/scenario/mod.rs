@@ -17,8 +17,17 @@
 //! A step is a map with exactly one action (see [`model::STEP_NAMES`]) and an
 //! optional `expect`. `{{name}}` in a string is a variable captured earlier (named
 //! regex groups of `sms.expect`/`mail.expect`, the `cun` of `ts.submit`, the OTP of
-//! `app.new_otp`). Loading errors name the file, line and column, and suggest the
-//! closest valid step or field name.
+//! `app.new_otp`). Always set: `{{today}}` (the clock's date), `{{today-N}}` /
+//! `{{today+N}}` (N days from it), `{{send_bound}}` and `{{delivery_bound}}` (how long a
+//! system under test may take to reach Sistema TS, and the citizen: 60 s and 70 s
+//! unless `ecosim certify --send-bound` says otherwise), and for each citizen `mario`
+//! `{{mario.cf}}`, `{{mario.region}}`, `{{mario.card8}}`, `{{mario.card_expiry}}`.
+//!
+//! A step may list the requirement ids it `verifies`; a requirement's verdict comes
+//! from those steps. A failed check that only looks (`journal.*`, `*.absent`, an
+//! `sms.expect`/`mail.expect` without captures) does not stop the scenario, so each
+//! requirement is judged by its own steps. Loading errors name the file, line and
+//! column, and suggest the closest valid step or field name.
 
 pub mod model;
 pub mod run;

@@ -48,7 +48,8 @@ pub struct Given {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CitizenSpec {
-    /// Region of residence (`"160"`).
+    /// Region of residence (`"160"`, or `"{{region}}"`: the region under certification);
+    /// `"!160"`: any other region.
     pub region: Option<String>,
     /// Under 18 today (true) or not (false).
     pub minor: Option<bool>,
@@ -292,6 +293,10 @@ pub struct JournalExpect {
     /// Every matching exchange carries the same, non-empty `Idempotency-Key`.
     #[serde(default)]
     pub same_key: bool,
+    /// Every matching exchange carries the same, non-null value at these JSON pointers
+    /// of the request (a business key a receiver deduplicates on: `/id_regionale`).
+    #[serde(default)]
+    pub same_value: Vec<String>,
     /// How long to keep looking (real time; default 5s): an exchange is journalled
     /// when its answer goes out, a moment after its effects show.
     pub within: Option<String>,

@@ -42,7 +42,13 @@ pub struct Suts {
     /// `None`: [`DEFAULT_SEND_BOUND_SECS`]. Scenarios read it as `{{send_bound}}`, and
     /// `{{delivery_bound}}` is it plus [`DELIVERY_MARGIN_SECS`] (the CUN to the citizen).
     pub send_bound: Option<u64>,
+    /// The region the systems under test serve (`{{region}}` in scenarios); `None`:
+    /// [`DEFAULT_REGION`].
+    pub region: Option<String>,
 }
+
+/// The region scenarios certify by default: Puglia, `160`.
+pub const DEFAULT_REGION: &str = "160";
 
 /// ORD-3.1t's default bound: 60 s of real time.
 pub const DEFAULT_SEND_BOUND_SECS: u64 = 60;
@@ -271,13 +277,17 @@ pub async fn run_on_shared(
         report.outcome = Outcome::Failed;
         report.steps.push(StepReport { message: Some(message), ..StepReport::new("given", Outcome::Failed) });
     }
+    // After a failed check that changes nothing and captures nothing, later steps
+    // still run: each requirement is judged by its own steps, not by a neighbour's.
+    let mut blocked = report.outcome == Outcome::Failed;
     for (i, step) in scenario.steps.iter().enumerate() {
         let mut entry = StepReport {
             verifies: step.verifies.clone(),
             line: scenario.lines.get(i).copied(),
             ..StepReport::new(runner.describe(step), Outcome::Skipped)
         };
-        if report.outcome == Outcome::Failed {
+        if blocked {
+            entry.message = Some("not reached: an earlier step failed".into());
             report.steps.push(entry);
             continue;
         }
@@ -289,6 +299,7 @@ pub async fn run_on_shared(
             Err(message) => {
                 report.outcome = Outcome::Failed;
                 entry.outcome = Outcome::Failed;
+                blocked = !is_pure_check(step);
                 let at =
                     entry.line.map(|l| format!("{}:{l}", file.display())).unwrap_or_else(|| file.display().to_string());
                 entry.message = Some(format!("{message}\n  at {at}\nlast exchanges:\n{}", runner.last_exchanges(5)));
@@ -317,6 +328,16 @@ pub async fn run_on_shared(
         .collect();
     report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
     report
+}
+
+/// A step that only looks (no request that changes state, no variable captured): a
+/// failure of it does not stop the scenario.
+fn is_pure_check(step: &Step) -> bool {
+    step.journal_expect.is_some()
+        || step.journal_absent.is_some()
+        || step.sms_absent.is_some()
+        || step.mail_absent.is_some()
+        || step.sms_expect.as_ref().or(step.mail_expect.as_ref()).is_some_and(|e| !e.text.contains("(?P<"))
 }
 
 /// `"18-64"`, `"65-"`, `"-11"` as an inclusive range of years.
@@ -361,6 +382,7 @@ type StepResult = Result<(), String>;
 impl<'e> Runner<'e> {
     fn new(eco: &'e Ecosystem, seed: u64, suts: Suts) -> Self {
         let bound = suts.send_bound_secs();
+        let region = suts.region.clone().unwrap_or_else(|| DEFAULT_REGION.to_owned());
         Self {
             eco,
             suts,
@@ -369,6 +391,7 @@ impl<'e> Runner<'e> {
             app: VirtualApp::new(&eco.url(System::Immuni), seed),
             vars: HashMap::from([
                 ("today".to_owned(), eco.context().clock().today().to_string()),
+                ("region".to_owned(), region),
                 ("send_bound".to_owned(), format!("{bound}s")),
                 ("delivery_bound".to_owned(), format!("{}s", bound + DELIVERY_MARGIN_SECS)),
             ]),
@@ -384,6 +407,7 @@ impl<'e> Runner<'e> {
         let ctx = self.eco.context();
         let today = ctx.clock().today();
         for (name, spec) in specs {
+            let region = spec.region.as_deref().map(|r| self.render(r)).transpose()?;
             let age_band = match &spec.age {
                 None => None,
                 Some(band) => Some(
@@ -393,7 +417,10 @@ impl<'e> Runner<'e> {
             };
             let found = ctx.population().iter().find(|c| {
                 !taken.contains(c.codice_fiscale())
-                    && spec.region.as_deref().is_none_or(|r| c.region().code == r)
+                    && region.as_deref().is_none_or(|r| match r.strip_prefix('!') {
+                        Some(not) => c.region().code != not,
+                        None => c.region().code == r,
+                    })
                     && spec.minor.is_none_or(|m| c.is_minor_on(today) == m)
                     && spec.mobile.is_none_or(|m| c.mobile().is_some() == m)
                     && spec.email.is_none_or(|m| c.email().is_some() == m)
@@ -426,19 +453,43 @@ impl<'e> Runner<'e> {
                 Some(inner) => (true, inner.trim()),
                 None => (false, name),
             };
-            let value = self
-                .vars
-                .get(name)
-                .ok_or_else(|| format!("variable {name} is not set (capture it in an earlier step)"))?;
+            let value = match self.vars.get(name) {
+                Some(v) => v.clone(),
+                None => self
+                    .relative_date(name)
+                    .ok_or_else(|| format!("variable {name} is not set (capture it in an earlier step)"))??,
+            };
             if hash {
-                out.push_str(&ecosim_core::codes::sha256_hex(value));
+                out.push_str(&ecosim_core::codes::sha256_hex(&value));
             } else {
-                out.push_str(value);
+                out.push_str(&value);
             }
             rest = &after[end + 2..];
         }
         out.push_str(rest);
         Ok(out)
+    }
+
+    /// `today-20` / `today+3`: that many days from the clock's today, `YYYY-MM-DD`
+    /// (so scenarios date past events without moving the clock); `None` for other names.
+    fn relative_date(&self, name: &str) -> Option<Result<String, String>> {
+        let rest = name.strip_prefix("today")?;
+        let (sign, n) = match rest.split_at_checked(1)? {
+            ("-", n) => (-1, n),
+            ("+", n) => (1, n),
+            _ => return None,
+        };
+        let days: i64 = match n.trim().parse() {
+            Ok(d) => d,
+            Err(_) => return Some(Err(format!("{{{{{name}}}}}: write today-N or today+N with N days"))),
+        };
+        let today = self.eco.context().clock().today();
+        Some(
+            today
+                .checked_add(jiff::Span::new().days(sign * days))
+                .map(|d| d.to_string())
+                .map_err(|e| format!("{name}: {e}")),
+        )
     }
 
     /// A duration of the scenario (`10s`, `{{delivery_bound}}`), as real time.
@@ -496,12 +547,14 @@ impl<'e> Runner<'e> {
         let is_sut = |e: &ecosim_core::journal::Exchange| {
             e.to == "sar" || e.from.starts_with("sar-") || e.from.starts_with("avr-") || e.from.starts_with("cun@sar-")
         };
-        let chosen: Vec<&ecosim_core::journal::Exchange> = page
+        let mut chosen: Vec<&ecosim_core::journal::Exchange> = page
             .exchanges
             .iter()
             .filter(|e| !(e.method == "GET" && e.from == "anonymous" && e.path.contains("/inbox/")))
             .filter(|e| !self.suts.any() || is_sut(e))
             .collect();
+        // Journalled when answered; shown in the order they were asked.
+        chosen.sort_by_key(|e| e.wall_time);
         if chosen.is_empty() {
             return "  (none since the scenario began)".into();
         }
@@ -626,7 +679,10 @@ impl<'e> Runner<'e> {
         let today = self.eco.context().clock().today().to_string();
         if let Some(r) = &step.lab_report {
             let c = self.citizen(&r.citizen)?.clone();
-            let account = r.account.clone().unwrap_or_else(|| format!("lab-{}", c.region().code));
+            let account = match &r.account {
+                Some(a) => self.render(a)?,
+                None => format!("lab-{}", c.region().code),
+            };
             let body = result_body(&c, r, today, true);
             let (status, v) =
                 self.send(System::Sar, reqwest::Method::POST, "/sar/v1/esiti", Some(&account), Some(body)).await?;
@@ -654,7 +710,7 @@ impl<'e> Runner<'e> {
                     System::SistemaTs,
                     reqwest::Method::GET,
                     &format!("/ts/v1/test-results/{cun}"),
-                    Some(&g.account),
+                    Some(&self.render(&g.account)?),
                     None,
                 )
                 .await?;
@@ -664,7 +720,13 @@ impl<'e> Runner<'e> {
             let cun = self.render(&c.cun)?;
             let path = format!("/ts/v1/test-results/{cun}");
             let (status, v) = self
-                .send(System::SistemaTs, reqwest::Method::PATCH, &path, Some(&c.account), Some(c.changes.clone()))
+                .send(
+                    System::SistemaTs,
+                    reqwest::Method::PATCH,
+                    &path,
+                    Some(&self.render(&c.account)?),
+                    Some(c.changes.clone()),
+                )
                 .await?;
             return Self::check(expect, 200, status, &v);
         }
@@ -717,6 +779,8 @@ impl<'e> Runner<'e> {
             if let Some(t) = f.times {
                 rule["times"] = json!(t);
             }
+            let rule: Value =
+                serde_json::from_str(&self.render(&rule.to_string())?).map_err(|e| format!("fault: {e}"))?;
             let (status, v) = self.send(system, reqwest::Method::POST, "/_admin/faults", None, Some(rule)).await?;
             return Self::check(None, 201, status, &v);
         }
@@ -855,7 +919,10 @@ impl<'e> Runner<'e> {
         let expect = self.rendered(expect)?;
         let expect = expect.as_ref();
         let c = self.citizen(&v.citizen)?.clone();
-        let account = v.account.clone().unwrap_or_else(|| format!("vaccinatore-{}", c.region().code));
+        let account = match &v.account {
+            Some(a) => self.render(a)?,
+            None => format!("vaccinatore-{}", c.region().code),
+        };
         let day = self
             .eco
             .context()
@@ -1017,7 +1084,7 @@ impl<'e> Runner<'e> {
                 return Err(format!(
                     "expected {} exchange(s) {what} within {}, found {}",
                     j.count.map(|n| n.to_string()).unwrap_or_else(|| "some".into()),
-                    j.within.as_deref().unwrap_or("5s"),
+                    self.render(j.within.as_deref().unwrap_or("5s"))?,
                     found.len()
                 ));
             }
@@ -1047,6 +1114,20 @@ impl<'e> Runner<'e> {
                         pair[0].seq
                     ));
                 }
+            }
+        }
+        for pointer in &j.same_value {
+            let values: Vec<Value> = found
+                .iter()
+                .map(|e| {
+                    let body: Value = serde_json::from_str(&e.request_body.text()).unwrap_or(Value::Null);
+                    body.pointer(pointer).cloned().unwrap_or(Value::Null)
+                })
+                .collect();
+            if values.first().is_some_and(Value::is_null) || values.windows(2).any(|w| w[0] != w[1]) {
+                return Err(format!(
+                    "expected every attempt {what} to carry the same {pointer}; they carried {values:?}"
+                ));
             }
         }
         if j.same_key {
@@ -1164,11 +1245,12 @@ impl<'e> Runner<'e> {
             if Instant::now() >= deadline {
                 let texts: Vec<&str> = messages.iter().filter_map(|m| m[field].as_str()).collect();
                 return Err(format!(
-                    "expected {} {} to {to} matching /{}/ within {}; got {} matching of {texts:?}",
+                    "expected {} {} to {} ({to}) matching /{}/ within {}; got {} matching of {texts:?}",
                     e.count.map(|n| n.to_string()).unwrap_or_else(|| "a".into()),
                     if sms { "SMS" } else { "e-mail" },
+                    e.to,
                     regex.as_str(),
-                    e.within.as_deref().unwrap_or("10s"),
+                    self.render(e.within.as_deref().unwrap_or("10s"))?,
                     matching.len()
                 ));
             }

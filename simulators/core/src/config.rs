@@ -165,11 +165,29 @@ pub enum SarDefect {
     AcceptFutureDate,
     /// Holds results back for 90 s before sending them to Sistema TS (ORD-3.1t).
     LateSend,
+    /// The AVR registers a COVID dose without the contacts confirmation (AVR-5a).
+    #[serde(rename = "avr-5a")]
+    Avr5a,
+    /// The AVR takes a mobile number with spaces or separators (AVR-5b).
+    #[serde(rename = "avr-5b")]
+    Avr5b,
+    /// The AVR gives an additional dose to anyone (AVR-6b).
+    #[serde(rename = "avr-6b")]
+    Avr6b,
+    /// The AVR gives a booster to anyone (AVR-6c).
+    #[serde(rename = "avr-6c")]
+    Avr6c,
+    /// The AVR treats a non-EMA cycle abroad like any other and gives non-EMA vaccines (AVR-6d).
+    #[serde(rename = "avr-6d")]
+    Avr6d,
+    /// The AVR ignores the paediatric formulation rule (AVR-7).
+    #[serde(rename = "avr-7")]
+    Avr7,
 }
 
 impl SarDefect {
     /// Every defect.
-    pub const ALL: [SarDefect; 12] = [
+    pub const ALL: [SarDefect; 18] = [
         Self::NoRetry,
         Self::IgnoreRetryAfter,
         Self::NewIdempotencyKey,
@@ -182,7 +200,18 @@ impl SarDefect {
         Self::ForgetCun,
         Self::AcceptFutureDate,
         Self::LateSend,
+        Self::Avr5a,
+        Self::Avr5b,
+        Self::Avr6b,
+        Self::Avr6c,
+        Self::Avr6d,
+        Self::Avr7,
     ];
+
+    /// Whether the defect is the AVR's (else the SAR's, or both for the IFC ones).
+    pub fn is_avr(self) -> bool {
+        self.breaks().starts_with("AVR-")
+    }
 
     /// The requirement the defect breaks.
     pub fn breaks(self) -> &'static str {
@@ -198,6 +227,12 @@ impl SarDefect {
             Self::ForgetCun => "ORD-3.1b",
             Self::AcceptFutureDate => "ORD-3.1a",
             Self::LateSend => "ORD-3.1t",
+            Self::Avr5a => "AVR-5a",
+            Self::Avr5b => "AVR-5b",
+            Self::Avr6b => "AVR-6b",
+            Self::Avr6c => "AVR-6c",
+            Self::Avr6d => "AVR-6d",
+            Self::Avr7 => "AVR-7",
         }
     }
 }

@@ -59,7 +59,7 @@ pub(crate) fn handler(sar: Arc<Sar>) -> Handler {
             match item.kind.as_str() {
                 "ts" => with_defects(&sar, send_to_ts(&sar, &item).await),
                 "sms" | "email" => with_defects(&sar, notify(&sar, &item).await),
-                "avn" => crate::avr::send_to_avn(&sar, &item).await,
+                "avn" => with_defects(&sar, crate::avr::send_to_avn(&sar, &item).await),
                 other => Outcome::Failed(format!("unknown outbox kind {other}")),
             }
         })

@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
+use ecosim_core::config::{SarConfig, SarDefect};
 use ecosim_core::outbox;
 use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_core::regions::region_by_code;
@@ -81,7 +82,7 @@ struct Request {
     estero: Option<String>,
 }
 
-fn validate(raw: &RawVaccinazione, today: Date) -> Result<Request, Problem> {
+fn validate(raw: &RawVaccinazione, today: Date, defects: &SarConfig) -> Result<Request, Problem> {
     let mut f = Fields::new();
     let who = match (&raw.codice_fiscale, &raw.id_assistito) {
         (Some(cf), None) => {
@@ -146,6 +147,7 @@ fn validate(raw: &RawVaccinazione, today: Date) -> Result<Request, Problem> {
     // AVR-5b before AVR-5a: a malformed number cannot be confirmed.
     if let Some(m) = &raw.contatti_dgc.cellulare
         && let Err(why) = check_avr_mobile(m)
+        && !defects.has(SarDefect::Avr5b)
     {
         return Err(refusal(Refusal {
             regola: "AVR-5b",
@@ -156,7 +158,7 @@ fn validate(raw: &RawVaccinazione, today: Date) -> Result<Request, Problem> {
             message: why,
         }));
     }
-    if in_italy && raw.conferma_contatti != Some(true) {
+    if in_italy && raw.conferma_contatti != Some(true) && !defects.has(SarDefect::Avr5a) {
         return Err(refusal(Refusal {
             regola: "AVR-5a",
             field: "conferma_contatti",
@@ -244,7 +246,7 @@ pub(crate) async fn create(
     caller.require_role(&[Role::Vaccinatore])?;
     let region = caller.region()?.to_owned();
     let raw: RawVaccinazione = from_json(&body)?;
-    let req = validate(&raw, sar.ctx.clock().today())?;
+    let req = validate(&raw, sar.ctx.clock().today(), &sar.ctx.config().sar)?;
     let mut avvisi: Vec<Avviso> = Vec::new();
     let person = knowledge::resolve(&sar, &region, req.tipo, &req.valore, req.id_field, &mut avvisi).await?;
     let known = knowledge::doses(&sar, &region, &person, &mut avvisi).await;
@@ -301,6 +303,7 @@ pub(crate) async fn create(
         forza: raw.forza,
         age: person.age_on(req.date),
         infected_before: infected,
+        broken: broken_rules(&sar.ctx.config().sar),
     };
     let assigned = rules::assign(&knowledge::as_known(&known), &new).map_err(refusal)?;
     avvisi.extend(assigned.avvisi.iter().cloned());
@@ -662,4 +665,14 @@ pub(crate) async fn infections(
         .collect::<rusqlite::Result<Vec<_>>>()
     })?;
     Ok(Json(json!({"assistito": person.id, "infezioni": list})))
+}
+
+/// The GIAVA rules `[sar] defects` switch off (never by default).
+fn broken_rules(config: &SarConfig) -> rules::Broken {
+    rules::Broken {
+        additional_for_anyone: config.has(SarDefect::Avr6b),
+        booster_for_anyone: config.has(SarDefect::Avr6c),
+        non_ema_like_any: config.has(SarDefect::Avr6d),
+        no_age_rule: config.has(SarDefect::Avr7),
+    }
 }

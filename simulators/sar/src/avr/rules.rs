@@ -52,6 +52,22 @@ pub(crate) struct NewDose {
     pub(crate) age: i16,
     /// A registered infection before the first dose: one dose completes the cycle.
     pub(crate) infected_before: bool,
+    /// Rules switched off on purpose (`[sar] defects`; never by default).
+    pub(crate) broken: Broken,
+}
+
+/// GIAVA rules the reference AVR breaks on purpose, so certification can be shown
+/// to catch each (`[sar] defects` in the configuration).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Broken {
+    /// AVR-6b: an additional dose for anyone.
+    pub(crate) additional_for_anyone: bool,
+    /// AVR-6c: a booster for anyone.
+    pub(crate) booster_for_anyone: bool,
+    /// AVR-6d: non-EMA vaccines count like any other.
+    pub(crate) non_ema_like_any: bool,
+    /// AVR-7: no paediatric rule.
+    pub(crate) no_age_rule: bool,
 }
 
 /// A warning attached to an accepted dose.
@@ -119,6 +135,9 @@ pub(crate) fn assign(known: &[Known], d: &NewDose) -> Result<Assignment, Refusal
 /// AVR-7: the paediatric formulation for ages 5-11 (and for a second dose after a
 /// paediatric first one, even at 12: circular 58012 of 2021-12-16).
 fn check_age(prior: &[Known], d: &NewDose, avvisi: &mut Vec<Avviso>) -> Result<(), Refusal> {
+    if d.broken.no_age_rule {
+        return Ok(());
+    }
     let started_paediatric = prior.last().is_some_and(|k| k.vaccine.pediatrico);
     let problem = if d.age < 5 {
         Some((
@@ -158,7 +177,7 @@ fn check_age(prior: &[Known], d: &NewDose, avvisi: &mut Vec<Avviso>) -> Result<(
 
 fn propose(prior: &[Known], d: &NewDose, avvisi: &mut Vec<Avviso>) -> Result<(u8, TipoDose), Refusal> {
     let n = u8::try_from(prior.len()).unwrap_or(u8::MAX);
-    if !d.vaccine.ema {
+    if !d.vaccine.ema && !d.broken.non_ema_like_any {
         return Err(refuse(
             "AVR-6d",
             "aic",
@@ -196,7 +215,7 @@ fn propose(prior: &[Known], d: &NewDose, avvisi: &mut Vec<Avviso>) -> Result<(u8
     let since_last = days(last.date, d.date);
 
     // AVR-6d: a cycle abroad with vaccines EMA did not authorise.
-    if prior.iter().all(|k| !k.vaccine.ema) {
+    if prior.iter().all(|k| !k.vaccine.ema) && !d.broken.non_ema_like_any {
         if !d.vaccine.mrna {
             return Err(refuse(
                 "AVR-6d",
@@ -257,7 +276,9 @@ fn propose(prior: &[Known], d: &NewDose, avvisi: &mut Vec<Avviso>) -> Result<(u8
             format!("the primary cycle is already complete ({n} doses known): say addizionale or booster"),
         )),
         Some(TipoDose::Addizionale) => {
-            if d.categoria == CategoriaRischio::SoggettoVulnerabile && !d.no_condition {
+            if (d.categoria == CategoriaRischio::SoggettoVulnerabile && !d.no_condition)
+                || d.broken.additional_for_anyone
+            {
                 Ok((n + 1, TipoDose::Addizionale))
             } else {
                 Err(refuse(
@@ -278,7 +299,10 @@ fn propose(prior: &[Known], d: &NewDose, avvisi: &mut Vec<Avviso>) -> Result<(u8
         }
         Some(TipoDose::Booster) | None => {
             let janssen_only = prior.len() == 1 && last.vaccine.code == "JANSSEN";
-            if d.categoria.allows_booster() || (janssen_only && since_last >= JANSSEN_BOOSTER_DAYS) {
+            if d.categoria.allows_booster()
+                || (janssen_only && since_last >= JANSSEN_BOOSTER_DAYS)
+                || d.broken.booster_for_anyone
+            {
                 Ok((n + 1, TipoDose::Booster))
             } else if janssen_only {
                 Err(refuse(
@@ -359,6 +383,7 @@ mod tests {
             forza: false,
             age: 40,
             infected_before: false,
+            broken: Broken::default(),
         }
     }
 
