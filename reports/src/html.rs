@@ -3,7 +3,7 @@
 //! systems drawn as inline SVG. Then the requirement coverage table, "not covered"
 //! in its own colour.
 
-use crate::{Outcome, RunReport, ScenarioReport, Verdict, coverage};
+use crate::{ExchangeReport, Outcome, RunReport, ScenarioReport, Verdict, coverage};
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -30,7 +30,48 @@ fn actor(name: &str) -> &str {
     }
 }
 
-/// The sequence diagram of a scenario's exchanges, as inline SVG.
+/// One arrow of a diagram: a run of identical exchanges folded into one.
+struct Arrow<'a> {
+    e: &'a ExchangeReport,
+    times: usize,
+    /// Made while answering an earlier arrow's request (drawn nested under it).
+    caused: bool,
+}
+
+/// Folds repeats (the same call with the same answer, one after the other) and marks
+/// calls a system made while it was answering another.
+fn arrows(exchanges: &[ExchangeReport]) -> Vec<Arrow<'_>> {
+    let mut order: Vec<&ExchangeReport> = exchanges.iter().collect();
+    // Journalled when answered: draw them in the order they were asked.
+    if order.iter().all(|e| e.wall_ms > 0.0) {
+        order.sort_by(|a, b| a.wall_ms.total_cmp(&b.wall_ms).then(a.seq.cmp(&b.seq)));
+    }
+    let same = |a: &ExchangeReport, b: &ExchangeReport| {
+        actor(&a.from) == actor(&b.from)
+            && a.to == b.to
+            && a.method == b.method
+            && a.path.split('?').next() == b.path.split('?').next()
+            && a.status == b.status
+    };
+    let mut out: Vec<Arrow<'_>> = Vec::new();
+    for (i, e) in order.iter().enumerate() {
+        if let Some(last) = out.last_mut()
+            && same(last.e, e)
+        {
+            last.times += 1;
+            continue;
+        }
+        let caused = e.wall_ms > 0.0
+            && order[..i].iter().any(|p| {
+                actor(&p.to) == actor(&e.from) && p.wall_ms <= e.wall_ms && e.wall_ms <= p.wall_ms + p.duration_ms
+            });
+        out.push(Arrow { e, times: 1, caused });
+    }
+    out
+}
+
+/// The sequence diagram of a scenario's exchanges, as inline SVG that shrinks to the
+/// page's width.
 fn sequence(s: &ScenarioReport) -> String {
     let mut actors: Vec<&str> = Vec::new();
     for e in &s.exchanges {
@@ -43,13 +84,14 @@ fn sequence(s: &ScenarioReport) -> String {
     if actors.is_empty() {
         return "<p>No exchanges.</p>".into();
     }
+    let arrows = arrows(&s.exchanges);
     let col = 170;
     let row = 26;
     let width = col * actors.len() + 40;
-    let height = 60 + row * s.exchanges.len() + 20;
+    let height = 60 + row * arrows.len() + 20;
     let x = |a: &str| 20 + col * actors.iter().position(|b| *b == a).unwrap_or(0) + col / 2;
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" role=\"img\" aria-label=\"sequence diagram\">\
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {width} {height}\" width=\"100%\" style=\"max-width:{width}px\" role=\"img\" aria-label=\"sequence diagram\">\
          <defs><marker id=\"arrow\" markerWidth=\"8\" markerHeight=\"8\" refX=\"8\" refY=\"4\" orient=\"auto\"><path d=\"M0,0 L8,4 L0,8 z\" fill=\"#333\"/></marker></defs>"
     );
     for a in &actors {
@@ -63,7 +105,8 @@ fn sequence(s: &ScenarioReport) -> String {
             height - 10
         ));
     }
-    for (i, e) in s.exchanges.iter().enumerate() {
+    for (i, arrow) in arrows.iter().enumerate() {
+        let e = arrow.e;
         let y = 54 + row * i;
         let (x1, x2) = (x(actor(&e.from)), x(actor(&e.to)));
         let colour = if e.status == 0 || e.status >= 500 {
@@ -74,14 +117,18 @@ fn sequence(s: &ScenarioReport) -> String {
             "#333"
         };
         let label = format!(
-            "{} {} {}",
+            "{}{} {} {}{}",
+            if arrow.caused { "\u{21b3} " } else { "" },
             e.method,
             e.path.split('?').next().unwrap_or(""),
-            if e.status == 0 { "dropped".to_owned() } else { e.status.to_string() }
+            if e.status == 0 { "dropped".to_owned() } else { e.status.to_string() },
+            if arrow.times > 1 { format!(" \u{00d7}{}", arrow.times) } else { String::new() }
         );
+        let dash = if arrow.caused { " stroke-dasharray=\"6 2\"" } else { "" };
         svg.push_str(&format!(
-            "<line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{y}\" stroke=\"{colour}\" marker-end=\"url(#arrow)\"/>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{colour}\">{}</text>",
+            "<g><title>{}</title><line x1=\"{x1}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{y}\" stroke=\"{colour}\"{dash} marker-end=\"url(#arrow)\"/>\
+             <text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"{colour}\">{}</text></g>",
+            esc(&format!("{} -> {} at {}: {}", e.from, e.to, e.time, e.request_body.chars().take(300).collect::<String>())),
             (x1 + x2) / 2,
             y - 4,
             esc(&label)
@@ -193,7 +240,39 @@ pub fn html(run: &RunReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::actor;
+    use super::{actor, arrows};
+    use crate::ExchangeReport;
+
+    fn exchange(seq: u64, from: &str, to: &str, path: &str, wall_ms: f64, duration_ms: f64) -> ExchangeReport {
+        ExchangeReport {
+            seq,
+            time: String::new(),
+            from: from.into(),
+            to: to.into(),
+            method: "POST".into(),
+            path: path.into(),
+            status: 200,
+            wall_ms,
+            duration_ms,
+            request_body: String::new(),
+            response_body: String::new(),
+        }
+    }
+
+    #[test]
+    fn repeats_fold_and_calls_made_while_answering_nest_in_asking_order() {
+        let list = vec![
+            // Journalled when answered: the SAR's call to Sistema TS comes out first.
+            exchange(1, "sar-160", "sistema-ts", "/ts/v1/test-results", 1_010.0, 5.0),
+            exchange(2, "lab-160", "sar", "/sar/v1/esiti", 1_000.0, 50.0),
+            exchange(3, "anonymous", "sms-gateway", "/sms/v1/inbox/x?a=1", 1_100.0, 1.0),
+            exchange(4, "anonymous", "sms-gateway", "/sms/v1/inbox/x?a=2", 1_200.0, 1.0),
+        ];
+        let drawn = arrows(&list);
+        assert_eq!(drawn.iter().map(|a| a.e.seq).collect::<Vec<_>>(), vec![2, 1, 3]);
+        assert!(!drawn[0].caused && drawn[1].caused, "the SAR called Sistema TS while answering the lab");
+        assert_eq!(drawn[2].times, 2);
+    }
 
     #[test]
     fn regional_accounts_of_the_reference_system_are_the_sar() {

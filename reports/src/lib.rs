@@ -101,6 +101,12 @@ pub struct ExchangeReport {
     pub path: String,
     /// Status (0: dropped connection).
     pub status: u16,
+    /// Real time the request arrived, milliseconds since the Unix epoch (0: unknown).
+    #[serde(default)]
+    pub wall_ms: f64,
+    /// Real time spent answering, in milliseconds.
+    #[serde(default)]
+    pub duration_ms: f64,
     /// Request body (cut).
     pub request_body: String,
     /// Response body (cut).
@@ -471,6 +477,8 @@ mod tests {
                         method: "POST".into(),
                         path: "/sar/v1/esiti".into(),
                         status: 202,
+                        wall_ms: 0.0,
+                        duration_ms: 0.0,
                         request_body: "{}".into(),
                         response_body: "{}".into(),
                     }],

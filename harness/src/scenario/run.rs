@@ -322,6 +322,8 @@ pub async fn run_on_shared(
             method: e.method,
             path: e.path,
             status: e.status,
+            wall_ms: e.wall_time.as_millisecond() as f64,
+            duration_ms: e.duration_ms,
             request_body: e.request_body.text(),
             response_body: e.response_body.text(),
         })
@@ -426,7 +428,26 @@ impl<'e> Runner<'e> {
                     && spec.email.is_none_or(|m| c.email().is_some() == m)
                     && age_band.is_none_or(|(lo, hi)| (lo..=hi).contains(&c.age_on(today)))
             });
-            let Some(c) = found else { return Err(format!("no citizen in the registry matches {name}: {spec:?}")) };
+            let Some(c) = found else {
+                let mut wanted = Vec::new();
+                if let Some(r) = &region {
+                    wanted.push(format!("region {r}"));
+                }
+                for (field, value) in [("minor", spec.minor), ("mobile", spec.mobile), ("email", spec.email)] {
+                    if let Some(v) = value {
+                        wanted.push(format!("{field}: {v}"));
+                    }
+                }
+                if let Some(a) = &spec.age {
+                    wanted.push(format!("age {a}"));
+                }
+                return Err(format!(
+                    "no citizen left in the registry ({} people, {} already taken) for {name} ({})",
+                    ctx.population().len(),
+                    taken.len(),
+                    wanted.join(", ")
+                ));
+            };
             taken.insert(*c.codice_fiscale());
             self.vars.insert(format!("{name}.cf"), c.codice_fiscale().to_string());
             self.vars.insert(format!("{name}.region"), c.region().code.to_owned());

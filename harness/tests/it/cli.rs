@@ -182,3 +182,46 @@ fn run_writes_reports_into_folders_it_creates() {
     let xml = std::fs::read_to_string(&junit).expect("report written");
     assert!(xml.contains("<testcase "), "{xml}");
 }
+
+fn repo(path: &str) -> String {
+    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn run_with_a_system_under_test_skips_a_scenario_that_moves_the_clock_and_says_why() {
+    // Nothing listens on port 9: the scenario is refused before anything calls it.
+    let o = ecosim(&[
+        "run",
+        "--sut",
+        "sar=http://127.0.0.1:9",
+        "--base-port",
+        "0",
+        &repo("scenarios/rules/ord-3.2-retention.yaml"),
+    ]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.contains("SKIP  ord-3.2"), "{out}");
+    assert!(out.contains("moves the virtual clock; a system under test keeps real time"), "{out}");
+    assert!(out.lines().any(|l| l == "0 passed, 0 failed, 1 skipped"), "{out}");
+}
+
+#[test]
+fn certify_refuses_unclear_arguments_with_exit_2() {
+    let o = ecosim(&["certify", "--sut", "sar=ftp://x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("must start with http:// or https://"));
+    let o = ecosim(&["certify", "--sut", "sar=http://127.0.0.1:9", "--profile", "avr+dgc"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown profile"));
+    let o = ecosim(&["certify", "--sut", "sar=http://127.0.0.1:9", "--region", "999"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown region \"999\""));
+}
+
+#[test]
+fn verify_exits_1_on_a_folder_that_is_not_a_bundle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = ecosim(&["verify", &dir.path().display().to_string()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("does not verify: manifest.json"), "{}", stdout(&o));
+}

@@ -123,6 +123,44 @@ async fn requests_are_journaled_with_caller_bodies_and_virtual_time() {
 }
 
 #[tokio::test]
+async fn every_answer_carries_the_virtual_time_and_reads_marked_as_observer_are_not_journalled() {
+    let app = spawn_toy().await;
+    app.ctx.clock().advance(jiff::SignedDuration::from_hours(30)).expect("forward");
+    let res = app.http.get(format!("{}/ping", app.url)).send().await.expect("get");
+    assert_eq!(res.headers()[boundary::VIRTUAL_TIME_HEADER], app.ctx.clock().now().to_string().as_str());
+    let res = app.http.get(format!("{}/_admin/health", app.url)).send().await.expect("health");
+    assert!(res.headers().contains_key(boundary::VIRTUAL_TIME_HEADER), "admin answers too");
+    let before = app.ctx.journal().last_seq();
+    app.http.get(format!("{}/ping", app.url)).header(boundary::OBSERVER_HEADER, "1").send().await.expect("get");
+    assert_eq!(app.ctx.journal().last_seq(), before, "an observer's read is not part of the flow");
+    // A write is journalled whatever it says it is.
+    app.post("/notes").header(boundary::OBSERVER_HEADER, "1").json(&json!({"text": "x"})).send().await.expect("post");
+    assert_eq!(app.ctx.journal().last_seq(), before + 1);
+}
+
+#[tokio::test]
+async fn a_drop_reply_fault_commits_the_request_and_loses_the_answer() {
+    let app = spawn_toy().await;
+    let (status, _) = app
+        .admin(
+            reqwest::Method::POST,
+            "/faults",
+            Some(json!({"match": {"path": "/notes"}, "action": {"drop_reply": true}, "times": 1})),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let lost = app.post("/notes").json(&json!({"text": "kept"})).send().await;
+    assert!(lost.is_err(), "the answer never comes: {lost:?}");
+    let count: i64 = app.ctx.journal().since(0).exchanges.iter().filter(|e| e.status == 0).count() as i64;
+    assert_eq!(count, 1, "journalled as dropped");
+    let e = app.ctx.journal().since(0).exchanges.into_iter().last().expect("journalled");
+    assert!(e.response_body.text().contains("kept"), "the system did serve it: {}", e.response_body.text());
+    // The next one is answered.
+    let res = app.post("/notes").json(&json!({"text": "second"})).send().await.expect("answered");
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test]
 async fn missing_or_wrong_credentials_get_401_problem_json() {
     let app = spawn_toy().await;
     let res = app.http.post(format!("{}/notes", app.url)).json(&json!({"text": "x"})).send().await.expect("post");
