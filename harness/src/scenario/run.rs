@@ -1067,22 +1067,23 @@ impl<'e> Runner<'e> {
     }
 
     fn describe_match(&self, m: &JournalMatch) -> String {
+        let r = |t: &str| self.render(t).unwrap_or_else(|_| t.to_owned());
         let mut out = format!(
             "{} -> {} {} {} {}",
-            m.from.as_deref().unwrap_or("*"),
+            m.from.as_deref().map(r).unwrap_or_else(|| "*".into()),
             m.to,
             m.method.as_deref().unwrap_or("*"),
-            m.path.as_deref().unwrap_or("*"),
+            m.path.as_deref().map(r).unwrap_or_else(|| "*".into()),
             m.status.map(|s| s.to_string()).unwrap_or_else(|| "*".into())
         );
         for (p, v) in m.request.iter() {
-            out.push_str(&format!(" request{p}={v}"));
+            out.push_str(&format!(" request{p}={}", r(&v.to_string())));
         }
-        if let Some(r) = &m.request_text {
-            out.push_str(&format!(" request~/{r}/"));
+        if let Some(t) = &m.request_text {
+            out.push_str(&format!(" request~/{}/", r(t)));
         }
         for (p, v) in m.response.iter() {
-            out.push_str(&format!(" response{p}={v}"));
+            out.push_str(&format!(" response{p}={}", r(&v.to_string())));
         }
         out
     }

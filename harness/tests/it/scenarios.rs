@@ -85,6 +85,10 @@ fn redacted(report: &ecosim_reports::RunReport) -> serde_json::Value {
         for st in s["steps"].as_array_mut().expect("steps") {
             st["duration_ms"] = serde_json::json!("[ms]");
         }
+        for e in s["exchanges"].as_array_mut().expect("exchanges") {
+            e["wall_ms"] = serde_json::json!("[wall]");
+            e["duration_ms"] = serde_json::json!("[ms]");
+        }
     }
     v
 }
