@@ -67,6 +67,9 @@ pub struct CitizenSpec {
 pub struct Expect {
     /// HTTP status.
     pub status: Option<u16>,
+    /// Any of these statuses (where the requirement allows more than one answer).
+    #[serde(default)]
+    pub status_any: Vec<u16>,
     /// Immuni's `error_code`.
     pub error_code: Option<u64>,
     /// problem+json `requirement`.

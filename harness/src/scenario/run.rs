@@ -665,9 +665,16 @@ impl<'e> Runner<'e> {
     }
 
     fn check(expect: Option<&Expect>, default_status: u16, status: u16, body: &Value) -> StepResult {
-        let want = expect.and_then(|e| e.status).unwrap_or(default_status);
-        if status != want {
-            return Err(format!("expected status {want}, got {status}: {body}"));
+        let any = expect.map(|e| e.status_any.as_slice()).unwrap_or_default();
+        if !any.is_empty() {
+            if !any.contains(&status) {
+                return Err(format!("expected a status among {any:?}, got {status}: {body}"));
+            }
+        } else {
+            let want = expect.and_then(|e| e.status).unwrap_or(default_status);
+            if status != want {
+                return Err(format!("expected status {want}, got {status}: {body}"));
+            }
         }
         if let Some(e) = expect {
             if let Some(code) = e.error_code

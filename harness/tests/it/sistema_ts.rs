@@ -312,6 +312,7 @@ async fn the_openapi_document_lists_every_route() {
                 "/avr/v1/assistiti/{cf}/vaccinazioni",
                 "/avr/v1/assistiti/{cf}/verifica-nazionale",
                 "/avr/v1/assistiti/{cf}/infezioni",
+                "/avr/v1/assistiti/{cf}/contatti-dgc",
             ],
         ),
         (System::PnDgc, vec!["/pn-dgc/v1/eventi", "/v1/dgc", "/v1/certificate/citizen/io", "/v1/dgc/signer"]),

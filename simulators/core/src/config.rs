@@ -165,12 +165,18 @@ pub enum SarDefect {
     AcceptFutureDate,
     /// Holds results back for 90 s before sending them to Sistema TS (ORD-3.1t).
     LateSend,
+    /// The AVR registers an infection after a first dose and counts it (AVR-3b).
+    #[serde(rename = "avr-3b")]
+    Avr3b,
     /// The AVR registers a COVID dose without the contacts confirmation (AVR-5a).
     #[serde(rename = "avr-5a")]
     Avr5a,
     /// The AVR takes a mobile number with spaces or separators (AVR-5b).
     #[serde(rename = "avr-5b")]
     Avr5b,
+    /// The AVR keeps no green-pass contacts and proposes none (AVR-5c).
+    #[serde(rename = "avr-5c")]
+    Avr5c,
     /// The AVR gives an additional dose to anyone (AVR-6b).
     #[serde(rename = "avr-6b")]
     Avr6b,
@@ -187,7 +193,7 @@ pub enum SarDefect {
 
 impl SarDefect {
     /// Every defect.
-    pub const ALL: [SarDefect; 18] = [
+    pub const ALL: [SarDefect; 20] = [
         Self::NoRetry,
         Self::IgnoreRetryAfter,
         Self::NewIdempotencyKey,
@@ -200,8 +206,10 @@ impl SarDefect {
         Self::ForgetCun,
         Self::AcceptFutureDate,
         Self::LateSend,
+        Self::Avr3b,
         Self::Avr5a,
         Self::Avr5b,
+        Self::Avr5c,
         Self::Avr6b,
         Self::Avr6c,
         Self::Avr6d,
@@ -227,8 +235,10 @@ impl SarDefect {
             Self::ForgetCun => "ORD-3.1b",
             Self::AcceptFutureDate => "ORD-3.1a",
             Self::LateSend => "ORD-3.1t",
+            Self::Avr3b => "AVR-3b",
             Self::Avr5a => "AVR-5a",
             Self::Avr5b => "AVR-5b",
+            Self::Avr5c => "AVR-5c",
             Self::Avr6b => "AVR-6b",
             Self::Avr6c => "AVR-6c",
             Self::Avr6d => "AVR-6d",

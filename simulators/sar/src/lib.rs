@@ -56,6 +56,12 @@ pub fn router(sar: Arc<Sar>) -> Router {
         .route("/avr/v1/assistiti/{cf}/vaccinazioni", get(avr::routes::person_doses))
         .route("/avr/v1/assistiti/{cf}/verifica-nazionale", get(avr::routes::national_check))
         .route("/avr/v1/assistiti/{cf}/infezioni", post(avr::routes::add_infection).get(avr::routes::infections))
+        .route(
+            "/avr/v1/assistiti/{cf}/contatti-dgc",
+            get(avr::routes::green_pass_contacts)
+                .put(avr::routes::update_green_pass_contacts)
+                .delete(avr::routes::delete_green_pass_contacts),
+        )
         .with_state(sar.clone());
     let ctx = sar.ctx.clone();
     ecosim_core::app::app(&ctx, System::Sar, routes, sar, OPENAPI)

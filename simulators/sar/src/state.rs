@@ -77,6 +77,16 @@ pub(crate) static MIGRATIONS: &[&str] = &[
         importato_il TEXT NOT NULL,
         PRIMARY KEY (regione, id)
     );",
+    // Green-pass contacts, kept apart from any other contact (AVR-5c, GIAVA 5).
+    "CREATE TABLE contatti_dgc (
+        regione TEXT NOT NULL,
+        assistito TEXT NOT NULL,
+        cellulare TEXT,
+        email TEXT,
+        fonte TEXT NOT NULL,
+        aggiornato_il TEXT NOT NULL,
+        PRIMARY KEY (regione, assistito)
+    );",
 ];
 
 /// The reference SAR/AVR.

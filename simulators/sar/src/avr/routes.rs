@@ -40,8 +40,9 @@ pub(crate) struct RawVaccinazione {
     via: Option<String>,
     sito: Option<String>,
     struttura: Option<String>,
-    #[serde(default)]
-    contatti_dgc: ContattiDgc,
+    /// Absent: the green-pass contacts the AVR holds for the person (AVR-5c);
+    /// `{}`: none.
+    contatti_dgc: Option<ContattiDgc>,
     conferma_contatti: Option<bool>,
     tipo_dose: Option<TipoDose>,
     numero_dose_forzato: Option<u8>,
@@ -137,7 +138,8 @@ fn validate(raw: &RawVaccinazione, today: Date, defects: &SarConfig) -> Result<R
     let via = f.text("via", raw.via.as_deref(), in_italy, 16);
     let sito = f.text("sito", raw.sito.as_deref(), in_italy, 32);
     let struttura = f.text("struttura", raw.struttura.as_deref(), in_italy, 64);
-    if let Some(e) = &raw.contatti_dgc.email {
+    let given = raw.contatti_dgc.clone().unwrap_or_default();
+    if let Some(e) = &given.email {
         f.check("contatti_dgc.email", ecosim_core::codes::Email::parse(e));
     }
     if raw.numero_dose_forzato.is_some_and(|n| !(1..=9).contains(&n)) {
@@ -145,7 +147,7 @@ fn validate(raw: &RawVaccinazione, today: Date, defects: &SarConfig) -> Result<R
     }
     f.finish()?;
     // AVR-5b before AVR-5a: a malformed number cannot be confirmed.
-    if let Some(m) = &raw.contatti_dgc.cellulare
+    if let Some(m) = &given.cellulare
         && let Err(why) = check_avr_mobile(m)
         && !defects.has(SarDefect::Avr5b)
     {
@@ -234,7 +236,9 @@ fn infected_before(sar: &Sar, region: &str, p: &Person, first_dose: Option<Date>
         let mut stmt = c.prepare_cached("SELECT data_prelievo FROM infezioni WHERE regione = ?1 AND assistito = ?2")?;
         stmt.query_map(params![region, p.id], |r| r.get(0))?.collect()
     })?;
-    Ok(dates.iter().filter_map(|d| d.parse::<Date>().ok()).any(|d| first_dose.is_none_or(|first| d < first)))
+    // The defect counts an infection after the first dose too (AVR-3b broken).
+    let any = sar.ctx.config().sar.has(SarDefect::Avr3b);
+    Ok(dates.iter().filter_map(|d| d.parse::<Date>().ok()).any(|d| any || first_dose.is_none_or(|first| d < first)))
 }
 
 /// `POST /avr/v1/vaccinazioni` (vaccinator account).
@@ -329,14 +333,28 @@ pub(crate) async fn create(
         via: req.via,
         sito: req.sito,
         modalita: "CO".into(),
-        contatti_dgc: raw.contatti_dgc.clone(),
+        contatti_dgc: match &raw.contatti_dgc {
+            Some(c) => c.clone(),
+            None => held_contacts(&sar, &region, &person.id)?.map(|(c, _)| c).unwrap_or_default(),
+        },
         versione: 1,
     };
     let record = serde_json::to_value(&dose).map_err(|e| Problem::internal(e.to_string()))?;
     let forced = raw.numero_dose_forzato.is_some_and(|n| n != assigned.proposto);
     let avvisi_json = serde_json::to_string(&avvisi).unwrap_or_default();
+    let keep = raw.contatti_dgc.as_ref().filter(|c| c.cellulare.is_some() || c.email.is_some());
     let moved = sar.store.transaction(|tx| {
         let moved = move_doses(tx, &region, &person)?;
+        if let Some(c) = keep.filter(|_| raw.estero.is_none()) {
+            hold_contacts(
+                tx,
+                &region,
+                &person.id,
+                c,
+                &format!("vaccinazione {id}"),
+                &sar.ctx.clock().now().to_string(),
+            )?;
+        }
         tx.exec(
             "INSERT INTO vaccinazioni (id, regione, vaccinatore, assistito, tipo_id, data, aic, dose, tipo_dose,
                  proposto, forzature, estero, record, versione, avvisi, created_at)
@@ -607,7 +625,9 @@ pub(crate) async fn add_infection(
     let mut avvisi = Vec::new();
     let person = resolve_path(&sar, &region, &cf, &mut avvisi).await?;
     let known = knowledge::doses(&sar, &region, &person, &mut avvisi).await;
-    if let Some(first) = known.first().filter(|d| d.date <= prelievo) {
+    if let Some(first) = known.first().filter(|d| d.date <= prelievo)
+        && !sar.ctx.config().sar.has(SarDefect::Avr3b)
+    {
         return Err(broken(
             "data_prelievo",
             format!(
@@ -675,4 +695,101 @@ fn broken_rules(config: &SarConfig) -> rules::Broken {
         non_ema_like_any: config.has(SarDefect::Avr6d),
         no_age_rule: config.has(SarDefect::Avr7),
     }
+}
+
+/// The green-pass contacts held for `person` and where they came from.
+fn held_contacts(sar: &Sar, region: &str, person: &str) -> Result<Option<(ContattiDgc, String)>, StoreError> {
+    if sar.ctx.config().sar.has(SarDefect::Avr5c) {
+        // The defect: green-pass contacts are not kept, so never proposed.
+        return Ok(None);
+    }
+    sar.store.with(|c| {
+        c.row(
+            "SELECT cellulare, email, fonte FROM contatti_dgc WHERE regione = ?1 AND assistito = ?2",
+            params![region, person],
+            |r| Ok((ContattiDgc { cellulare: r.get(0)?, email: r.get(1)? }, r.get::<_, String>(2)?)),
+        )
+        .optional()
+    })
+}
+
+fn hold_contacts(
+    tx: &Connection,
+    region: &str,
+    person: &str,
+    c: &ContattiDgc,
+    fonte: &str,
+    now: &str,
+) -> rusqlite::Result<()> {
+    tx.exec(
+        "INSERT INTO contatti_dgc (regione, assistito, cellulare, email, fonte, aggiornato_il)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (regione, assistito) DO UPDATE SET cellulare = ?3, email = ?4, fonte = ?5, aggiornato_il = ?6",
+        params![region, person, c.cellulare, c.email, fonte, now],
+    )
+    .map(|_| ())
+}
+
+/// `GET /avr/v1/assistiti/{cf}/contatti-dgc`: the green-pass contacts the AVR holds,
+/// apart from any other contact, proposed for the next COVID dose (AVR-5c).
+pub(crate) async fn green_pass_contacts(
+    State(sar): State<Arc<Sar>>,
+    caller: Caller,
+    Path(cf): Path<String>,
+) -> Result<Json<Value>, Problem> {
+    caller.require_role(&[Role::Vaccinatore])?;
+    let region = caller.region()?.to_owned();
+    let person = resolve_path(&sar, &region, &cf, &mut Vec::new()).await?;
+    match held_contacts(&sar, &region, &person.id)? {
+        Some((c, fonte)) => Ok(Json(json!({
+            "assistito": person.id, "cellulare": c.cellulare, "email": c.email, "fonte": fonte, "requirement": "AVR-5c",
+        }))),
+        None => {
+            Err(Problem::not_found(format!("no green-pass contacts held for {}", person.id)).with_requirement("AVR-5c"))
+        }
+    }
+}
+
+/// `PUT /avr/v1/assistiti/{cf}/contatti-dgc`: the citizen changes them (AVR-5c, 5b).
+pub(crate) async fn update_green_pass_contacts(
+    State(sar): State<Arc<Sar>>,
+    caller: Caller,
+    Path(cf): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, Problem> {
+    caller.require_role(&[Role::Vaccinatore])?;
+    let region = caller.region()?.to_owned();
+    let c: ContattiDgc = from_json(&body)?;
+    let mut f = Fields::new();
+    if let Some(e) = &c.email {
+        f.check("email", ecosim_core::codes::Email::parse(e));
+    }
+    if let Some(m) = &c.cellulare
+        && let Err(why) = check_avr_mobile(m)
+    {
+        f.error("cellulare", &why);
+    }
+    f.finish()?;
+    let person = resolve_path(&sar, &region, &cf, &mut Vec::new()).await?;
+    let now = sar.ctx.clock().now().to_string();
+    sar.store.transaction(|tx| {
+        hold_contacts(tx, &region, &person.id, &c, "richiesta dell'assistito", &now).map_err(StoreError::from)
+    })?;
+    Ok(Json(json!({"assistito": person.id, "cellulare": c.cellulare, "email": c.email, "requirement": "AVR-5c"})))
+}
+
+/// `DELETE /avr/v1/assistiti/{cf}/contatti-dgc`: the citizen has them deleted (AVR-5c).
+pub(crate) async fn delete_green_pass_contacts(
+    State(sar): State<Arc<Sar>>,
+    caller: Caller,
+    Path(cf): Path<String>,
+) -> Result<StatusCode, Problem> {
+    caller.require_role(&[Role::Vaccinatore])?;
+    let region = caller.region()?.to_owned();
+    let person = resolve_path(&sar, &region, &cf, &mut Vec::new()).await?;
+    sar.store.transaction(|tx| {
+        tx.exec("DELETE FROM contatti_dgc WHERE regione = ?1 AND assistito = ?2", params![region, person.id])
+            .map_err(StoreError::from)
+    })?;
+    Ok(StatusCode::NO_CONTENT)
 }
