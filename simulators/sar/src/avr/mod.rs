@@ -8,11 +8,13 @@
 //! | `PUT /avr/v1/vaccinazioni/{id}/numero-dose` | force the dose number; sent to AVN as a new version | AVR-6a |
 //! | `GET /avr/v1/assistiti/{cf}/vaccinazioni` | doses the region knows: own, abroad, mobility from AVN | AVR-1.3c |
 //! | `GET /avr/v1/assistiti/{cf}/verifica-nazionale` | Sistema TS's check in all regions, the number it suggests | AVR-1.3d |
-//! | `POST/GET /avr/v1/assistiti/{cf}/infezioni` | prior infections, with the date rules | AVR-3 |
+//! | `POST/GET /avr/v1/assistiti/{cf}/infezioni` | prior infections, with the date rules; not after a first dose | AVR-3, 3b |
+//! | `GET/PUT/DELETE /avr/v1/assistiti/{cf}/contatti-dgc` | the green-pass contacts held apart, proposed for the next dose; changed or deleted at the citizen's request | AVR-5c |
 //!
 //! Registering a dose: the request is validated (400 naming each field; a mobile
 //! with anything but digits and a leading `+` is 422 AVR-5b; a COVID dose without
-//! `conferma_contatti: true` is 422 AVR-5a). The person is looked up on Sistema TS
+//! `conferma_contatti: true` is 422 AVR-5a; without `contatti_dgc` the held
+//! green-pass contacts are used, AVR-5c). The person is looked up on Sistema TS
 //! as the region's `sar-R` account: a person of another region is imported
 //! (AVR-2.2), a Sistema TS identifier names people outside the SSN (AVR-2.3), an
 //! obsolete codice fiscale resolves to the current one and the doses held under the
