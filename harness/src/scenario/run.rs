@@ -1155,7 +1155,8 @@ impl<'e> Runner<'e> {
                 .collect();
             if values.first().is_some_and(Value::is_null) || values.windows(2).any(|w| w[0] != w[1]) {
                 return Err(format!(
-                    "expected every attempt {what} to carry the same {pointer}; they carried {values:?}"
+                    "expected every attempt {what} to carry the same {pointer}; they carried {}",
+                    Value::Array(values.clone())
                 ));
             }
         }
@@ -1163,8 +1164,10 @@ impl<'e> Runner<'e> {
             let keys: Vec<Option<&str>> = found.iter().map(|e| e.idempotency_key.as_deref()).collect();
             let first = keys.first().copied().flatten();
             if first.is_none() || keys.iter().any(|k| *k != first) {
+                let shown: Vec<&str> = keys.iter().map(|k| k.unwrap_or("(none)")).collect();
                 return Err(format!(
-                    "expected every attempt {what} to carry the same Idempotency-Key; they carried {keys:?}"
+                    "expected every attempt {what} to carry the same Idempotency-Key; they carried {}",
+                    shown.join(", ")
                 ));
             }
         }
@@ -1252,11 +1255,12 @@ impl<'e> Runner<'e> {
                     if later.len() > n {
                         let texts: Vec<&str> = later.iter().filter_map(|m| m[field].as_str()).collect();
                         return Err(format!(
-                            "expected exactly {n} {} to {to} matching /{}/; {} by the end of the {} settle window: {texts:?}",
+                            "expected exactly {n} {} to {to} matching /{}/; {} by the end of the {} settle window: {}",
                             if sms { "SMS" } else { "e-mail" },
                             regex.as_str(),
                             later.len(),
-                            e.settle.as_deref().unwrap_or("2s")
+                            e.settle.as_deref().unwrap_or("2s"),
+                            texts.join(" | ")
                         ));
                     }
                 }
@@ -1274,13 +1278,14 @@ impl<'e> Runner<'e> {
             if Instant::now() >= deadline {
                 let texts: Vec<&str> = messages.iter().filter_map(|m| m[field].as_str()).collect();
                 return Err(format!(
-                    "expected {} {} to {} ({to}) matching /{}/ within {}; got {} matching of {texts:?}",
+                    "expected {} {} to {} ({to}) matching /{}/ within {}; got {} matching of {}",
                     e.count.map(|n| n.to_string()).unwrap_or_else(|| "a".into()),
                     if sms { "SMS" } else { "e-mail" },
                     e.to,
                     regex.as_str(),
                     self.render(e.within.as_deref().unwrap_or("10s"))?,
-                    matching.len()
+                    matching.len(),
+                    if texts.is_empty() { "none".to_owned() } else { texts.join(" | ") }
                 ));
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
