@@ -96,6 +96,8 @@ pub(crate) fn sut_config(seed: u64, base_port: u16) -> ecosim_core::config::Conf
         ecosim_core::config::Config { base_port, population: 10_000, ..ecosim_core::config::Config::for_tests(seed) };
     let now = jiff::Timestamp::now();
     config.clock.start = jiff::Timestamp::from_second(now.as_second()).unwrap_or(now);
+    // The clock never reaches midnight: AVN forwards doses to Sistema TS at once.
+    config.timing.avn_forwarding = ecosim_core::config::Forwarding::Immediate;
     config
 }
 

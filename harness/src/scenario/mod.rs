@@ -18,7 +18,8 @@
 //! optional `expect`. `{{name}}` in a string is a variable captured earlier (named
 //! regex groups of `sms.expect`/`mail.expect`, the `cun` of `ts.submit`, the OTP of
 //! `app.new_otp`). Always set: `{{today}}` (the clock's date), `{{today-N}}` /
-//! `{{today+N}}` (N days from it), `{{send_bound}}` and `{{delivery_bound}}` (how long a
+//! `{{today+N}}` (N days from it), `{{region}}` (the region certified, default 160) and
+//! `{{other_region}}` (another one), `{{send_bound}}` and `{{delivery_bound}}` (how long a
 //! system under test may take to reach Sistema TS, and the citizen: 60 s and 70 s
 //! unless `ecosim certify --send-bound` says otherwise), and for each citizen `mario`
 //! `{{mario.cf}}`, `{{mario.region}}`, `{{mario.card8}}`, `{{mario.card_expiry}}`.

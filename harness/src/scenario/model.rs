@@ -32,6 +32,17 @@ impl Scenario {
     pub fn moves_the_clock(&self) -> bool {
         self.steps.iter().any(|s| s.clock_advance.is_some())
     }
+
+    /// Why the scenario cannot run on an ecosystem configured as `config`, if it cannot.
+    pub fn cannot_run_on(&self, config: &ecosim_core::config::Config) -> Option<String> {
+        match self.given.avn_forwarding.map(ecosim_core::config::Forwarding::from) {
+            Some(f) if f != config.timing.avn_forwarding => Some(format!(
+                "this scenario needs AVN forwarding {f:?}; the ecosystem forwards {:?}",
+                config.timing.avn_forwarding
+            )),
+            _ => None,
+        }
+    }
 }
 
 /// The set-up.
@@ -41,6 +52,30 @@ pub struct Given {
     /// Citizens by the name the steps use, chosen from the seeded registry.
     #[serde(default)]
     pub citizens: BTreeMap<String, CitizenSpec>,
+    /// How AVN forwards doses to Sistema TS for this scenario: `daily` (at midnight,
+    /// the default) or `immediate`. Against a system under test the clock never
+    /// reaches midnight and AVN forwards at once: a scenario that needs `daily` is
+    /// skipped there.
+    pub avn_forwarding: Option<AvnForwarding>,
+}
+
+/// `given.avn_forwarding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AvnForwarding {
+    /// At midnight on the shared clock.
+    Daily,
+    /// As soon as a dose arrives.
+    Immediate,
+}
+
+impl From<AvnForwarding> for ecosim_core::config::Forwarding {
+    fn from(f: AvnForwarding) -> Self {
+        match f {
+            AvnForwarding::Daily => Self::Daily,
+            AvnForwarding::Immediate => Self::Immediate,
+        }
+    }
 }
 
 /// Which citizen to pick: the first of the registry (in order) with these properties

@@ -215,13 +215,15 @@ pub async fn run_loaded_on(
     let mut taken = std::collections::HashSet::new();
     let mut scenarios = Vec::new();
     for (file, scenario) in loaded {
-        let report = if scenario.moves_the_clock() {
+        let refused = if scenario.moves_the_clock() {
+            Some(CLOCK_CONTRACT.to_owned())
+        } else {
+            scenario.cannot_run_on(eco.context().config())
+        };
+        let report = if let Some(why) = refused {
             let mut report = new_report(scenario, file);
             report.outcome = Outcome::Skipped;
-            report.steps.push(StepReport {
-                message: Some(CLOCK_CONTRACT.into()),
-                ..StepReport::new("given", Outcome::Skipped)
-            });
+            report.steps.push(StepReport { message: Some(why), ..StepReport::new("given", Outcome::Skipped) });
             report
         } else {
             run_on_shared(eco, scenario, file, seed, &mut taken, Some(suts)).await
@@ -242,7 +244,11 @@ pub fn load_files(files: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, LoadErr
 
 /// Runs one scenario in a fresh ecosystem.
 pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> ScenarioReport {
-    let eco = match Ecosystem::start(Config::for_tests(seed)).await {
+    let mut config = Config::for_tests(seed);
+    if let Some(f) = scenario.given.avn_forwarding {
+        config.timing.avn_forwarding = f.into();
+    }
+    let eco = match Ecosystem::start(config).await {
         Ok(e) => e,
         Err(e) => {
             let mut report = new_report(scenario, file);
@@ -393,6 +399,8 @@ impl<'e> Runner<'e> {
             app: VirtualApp::new(&eco.url(System::Immuni), seed),
             vars: HashMap::from([
                 ("today".to_owned(), eco.context().clock().today().to_string()),
+                // A region other than the one certified, for another region's systems.
+                ("other_region".to_owned(), if region == "150" { "160" } else { "150" }.to_owned()),
                 ("region".to_owned(), region),
                 ("send_bound".to_owned(), format!("{bound}s")),
                 ("delivery_bound".to_owned(), format!("{}s", bound + DELIVERY_MARGIN_SECS)),

@@ -15,6 +15,7 @@ async fn national() -> Ecosystem {
     ecosim_core::telemetry::init_for_tests();
     let mut config = Config::for_tests(42);
     config.clock.start = jiff::Timestamp::now();
+    config.timing.avn_forwarding = ecosim_core::config::Forwarding::Immediate;
     Ecosystem::start_without(config, &[System::Sar]).await.expect("national systems start")
 }
 
