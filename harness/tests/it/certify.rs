@@ -236,3 +236,36 @@ async fn a_sar_written_in_python_from_the_guide_is_certified_and_its_broken_vari
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// A SAR and an AVR at different URLs: each call goes to its own system (the AVR
+/// here is broken on AVR-7, the SAR is not).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sar_and_an_avr_at_different_urls_are_certified_together() {
+    let eco = national().await;
+    let sar = reference_sar(&eco, &[]).await;
+    let avr = reference_sar(&eco, &[SarDefect::Avr7]).await;
+    let subject = Subject {
+        suts: Suts {
+            sar: Some(sar.url(System::Sar)),
+            avr: Some(avr.url(System::Sar)),
+            send_bound: Some(5),
+            region: None,
+        },
+        profile: Profile::SarAvr,
+        vendor: None,
+        product: None,
+        version: None,
+    };
+    let files = certify::suite(Profile::SarAvr, None).expect("suite");
+    let done = certify::run(&eco, &subject, files, None).await.expect("runs");
+    let verdicts = certify::verdicts(&done.report);
+    assert_eq!(verdicts.get("AVR-7"), Some(&Verdict::Failed), "{verdicts:?}");
+    assert_eq!(verdicts.get("ORD-6.1a"), Some(&Verdict::Passed), "{verdicts:?}");
+    assert_eq!(verdicts.get("AVR-5a"), Some(&Verdict::Passed), "{verdicts:?}");
+    assert_eq!(verdicts.len(), 27, "every SAR and AVR id, nothing national: {verdicts:?}");
+    let journal = eco.context().journal().since(0).exchanges;
+    assert!(journal.iter().any(|e| e.to == "sar" && e.path.starts_with("/avr/")));
+    sar.shutdown().await;
+    avr.shutdown().await;
+    eco.shutdown().await;
+}
