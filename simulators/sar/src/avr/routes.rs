@@ -496,10 +496,8 @@ pub(crate) async fn person_doses(
     caller: Caller,
     Path(cf): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    caller.require_role(&[Role::Vaccinatore])?;
-    let region = caller.region()?.to_owned();
     let mut avvisi = Vec::new();
-    let person = resolve_path(&sar, &region, &cf, &mut avvisi).await?;
+    let (region, person) = vaccinator_and_person(&sar, &caller, &cf, &mut avvisi).await?;
     knowledge::refresh_mobility(&sar, &region, &person, &mut avvisi).await;
     let mut local = Vec::new();
     sar.store.with(|c| {
@@ -546,10 +544,8 @@ pub(crate) async fn national_check(
     caller: Caller,
     Path(cf): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    caller.require_role(&[Role::Vaccinatore])?;
-    let region = caller.region()?.to_owned();
     let mut avvisi = Vec::new();
-    let person = resolve_path(&sar, &region, &cf, &mut avvisi).await?;
+    let (region, person) = vaccinator_and_person(&sar, &caller, &cf, &mut avvisi).await?;
     let known = knowledge::doses(&sar, &region, &person, &mut avvisi).await;
     let national: Vec<Value> =
         known.iter().filter(|d| d.fonte == "sistema_ts").map(knowledge::KnownDose::view).collect();
@@ -668,10 +664,8 @@ pub(crate) async fn infections(
     caller: Caller,
     Path(cf): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    caller.require_role(&[Role::Vaccinatore])?;
-    let region = caller.region()?.to_owned();
     let mut avvisi = Vec::new();
-    let person = resolve_path(&sar, &region, &cf, &mut avvisi).await?;
+    let (region, person) = vaccinator_and_person(&sar, &caller, &cf, &mut avvisi).await?;
     let list = sar.store.with(|c| {
         let mut stmt = c.prepare_cached(
             "SELECT id, data_prelievo, data_esito, data_guarigione, luogo FROM infezioni
@@ -695,6 +689,20 @@ fn broken_rules(config: &SarConfig) -> rules::Broken {
         non_ema_like_any: config.has(SarDefect::Avr6d),
         no_age_rule: config.has(SarDefect::Avr7),
     }
+}
+
+/// The vaccinator's region and the person at `cf` (the prelude of the routes under
+/// `/avr/v1/assistiti/{cf}`); lookup notes go to `avvisi`.
+async fn vaccinator_and_person(
+    sar: &Sar,
+    caller: &Caller,
+    cf: &str,
+    avvisi: &mut Vec<Avviso>,
+) -> Result<(String, Person), Problem> {
+    caller.require_role(&[Role::Vaccinatore])?;
+    let region = caller.region()?.to_owned();
+    let person = resolve_path(sar, &region, cf, avvisi).await?;
+    Ok((region, person))
 }
 
 /// The green-pass contacts held for `person` and where they came from.
@@ -737,9 +745,7 @@ pub(crate) async fn green_pass_contacts(
     caller: Caller,
     Path(cf): Path<String>,
 ) -> Result<Json<Value>, Problem> {
-    caller.require_role(&[Role::Vaccinatore])?;
-    let region = caller.region()?.to_owned();
-    let person = resolve_path(&sar, &region, &cf, &mut Vec::new()).await?;
+    let (region, person) = vaccinator_and_person(&sar, &caller, &cf, &mut Vec::new()).await?;
     match held_contacts(&sar, &region, &person.id)? {
         Some((c, fonte)) => Ok(Json(json!({
             "assistito": person.id, "cellulare": c.cellulare, "email": c.email, "fonte": fonte, "requirement": "AVR-5c",
@@ -784,9 +790,7 @@ pub(crate) async fn delete_green_pass_contacts(
     caller: Caller,
     Path(cf): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    caller.require_role(&[Role::Vaccinatore])?;
-    let region = caller.region()?.to_owned();
-    let person = resolve_path(&sar, &region, &cf, &mut Vec::new()).await?;
+    let (region, person) = vaccinator_and_person(&sar, &caller, &cf, &mut Vec::new()).await?;
     sar.store.transaction(|tx| {
         tx.exec("DELETE FROM contatti_dgc WHERE regione = ?1 AND assistito = ?2", params![region, person.id])
             .map_err(StoreError::from)
