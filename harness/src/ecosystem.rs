@@ -2,7 +2,9 @@
 //!
 //! Listeners are bound first (on the configured ports, or port 0 for tests), then
 //! each system's base URL is written into the configuration, then the shared
-//! [`Context`] is made: so every simulator knows where the others really are.
+//! [`Context`] is made: so every simulator knows where the others really are. Every
+//! simulator is then opened, served and given its background work alike, through
+//! [`ecosim_core::simulator::Simulator`].
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -27,6 +29,7 @@ use axum::Router;
 use axum::routing::get;
 use ecosim_core::admin::{self, Stateless};
 use ecosim_core::config::Config;
+use ecosim_core::simulator::{self, Running, Simulator as _};
 use ecosim_core::{Context, System, boundary};
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -118,36 +121,37 @@ impl Ecosystem {
 
         let ctx = Context::new(config);
         let (stop, stopped) = watch::channel(false);
-        let stopping = || {
-            let mut stopped = stopped.clone();
-            async move {
-                let _ = stopped.wait_for(|s| *s).await;
-            }
-        };
-        let sistema_ts = ecosim_sistema_ts::SistemaTs::new(&ctx).context("cannot open Sistema TS's store")?;
-        let gateway = ecosim_sms_gateway::Gateway::new(&ctx).context("cannot open the SMS gateway's store")?;
-        let sar = if external.contains(&System::Sar) {
-            None
-        } else {
-            Some(ecosim_sar::Sar::new(&ctx).context("cannot open the SAR's store")?)
-        };
-        let immuni = ecosim_immuni::Immuni::new(&ctx).context("cannot open Immuni's store")?;
-        let avn = ecosim_avn::Avn::new(&ctx).context("cannot open AVN's store")?;
-        let pn_dgc = ecosim_pn_dgc::PnDgc::new(&ctx).context("cannot start PN-DGC")?;
-        let own_threads = ctx.config().thread_per_system;
         let here = |s: System| !external.contains(&s);
+        // Every simulated system this ecosystem runs, opened alike; the gateway is
+        // also kept typed for its SMTP listener.
+        let gateway = if here(System::SmsGateway) {
+            Some(
+                ecosim_sms_gateway::Gateway::open(&ctx)
+                    .map_err(|e| anyhow::anyhow!("cannot open the SMS gateway: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let mut running: Vec<Arc<dyn Running>> = Vec::new();
+        for &system in SYSTEMS.iter().filter(|s| here(**s)) {
+            let opened = match system {
+                System::ControlPlane => continue,
+                System::SmsGateway => match &gateway {
+                    Some(g) => Ok(Arc::new(g.clone()) as Arc<dyn Running>),
+                    None => continue,
+                },
+                System::SistemaTs => simulator::open::<ecosim_sistema_ts::SistemaTs>(&ctx),
+                System::Immuni => simulator::open::<ecosim_immuni::Immuni>(&ctx),
+                System::Avn => simulator::open::<ecosim_avn::Avn>(&ctx),
+                System::PnDgc => simulator::open::<ecosim_pn_dgc::PnDgc>(&ctx),
+                System::Sar => simulator::open::<ecosim_sar::Sar>(&ctx),
+            };
+            running.push(opened.map_err(|e| anyhow::anyhow!("cannot start {system}: {e}"))?);
+        }
+        let own_threads = ctx.config().thread_per_system;
         if !own_threads {
-            if here(System::SistemaTs) {
-                ecosim_sistema_ts::spawn_workers(&sistema_ts, stopped.clone());
-            }
-            if here(System::Avn) {
-                ecosim_avn::spawn_workers(&avn, stopped.clone());
-            }
-            if here(System::PnDgc) {
-                ecosim_pn_dgc::spawn_workers(&pn_dgc, stopped.clone());
-            }
-            if let Some(sar) = &sar {
-                ecosim_sar::spawn_workers(sar, stopped.clone());
+            for sim in &running {
+                sim.spawn_workers(stopped.clone());
             }
         }
 
@@ -155,34 +159,19 @@ impl Ecosystem {
         let mut addrs = Vec::new();
         let urls = urls_of(&ctx);
         for (system, listener, local) in listeners {
-            let app = match system {
-                System::ControlPlane => control_plane(&ctx, &urls),
-                System::SistemaTs => ecosim_sistema_ts::router(sistema_ts.clone()),
-                System::SmsGateway => ecosim_sms_gateway::router(gateway.clone()),
-                System::Immuni => ecosim_immuni::router(immuni.clone()),
-                System::Avn => ecosim_avn::router(avn.clone()),
-                System::PnDgc => ecosim_pn_dgc::router(pn_dgc.clone()),
-                System::Sar => match &sar {
-                    Some(sar) => ecosim_sar::router(sar.clone()),
-                    None => anyhow::bail!("the SAR is external"),
-                },
+            let sim = running.iter().find(|r| r.system() == system).cloned();
+            let app = match (&sim, system) {
+                (_, System::ControlPlane) => control_plane(&ctx, &urls),
+                (Some(sim), _) => sim.router(),
+                (None, _) => anyhow::bail!("{system} has a listener but was not started"),
             };
+            let stop = stopped.clone();
             if own_threads {
                 let listener = listener.into_std()?;
-                let (ts, sar, avn, pn_dgc, stop) =
-                    (sistema_ts.clone(), sar.clone(), avn.clone(), pn_dgc.clone(), stopped.clone());
                 tasks.spawn(on_own_thread(system.name(), move || async move {
                     // Each system's background work runs beside its server, on its thread.
-                    match system {
-                        System::SistemaTs => ecosim_sistema_ts::spawn_workers(&ts, stop.clone()),
-                        System::Avn => ecosim_avn::spawn_workers(&avn, stop.clone()),
-                        System::PnDgc => ecosim_pn_dgc::spawn_workers(&pn_dgc, stop.clone()),
-                        System::Sar => {
-                            if let Some(sar) = &sar {
-                                ecosim_sar::spawn_workers(sar, stop.clone());
-                            }
-                        }
-                        _ => {}
+                    if let Some(sim) = &sim {
+                        sim.spawn_workers(stop.clone());
                     }
                     let listener = TcpListener::from_std(listener)?;
                     let mut stop = stop;
@@ -192,12 +181,15 @@ impl Ecosystem {
                     .await
                 }));
             } else {
-                tasks.spawn(ecosim_core::server::serve(listener, app, stopping()));
+                tasks.spawn(ecosim_core::server::serve(listener, app, async move {
+                    let mut stop = stop;
+                    let _ = stop.wait_for(|s| *s).await;
+                }));
             }
             addrs.push((system, local));
         }
-        match smtp {
-            Some(smtp) if own_threads => {
+        match (smtp, gateway) {
+            (Some(smtp), Some(gateway)) if own_threads => {
                 let smtp = smtp.into_std()?;
                 let stop = stopped.clone();
                 tasks.spawn(on_own_thread("smtp", move || async move {
@@ -208,10 +200,13 @@ impl Ecosystem {
                     .await
                 }));
             }
-            Some(smtp) => {
-                tasks.spawn(ecosim_sms_gateway::smtp::serve(smtp, gateway, stopping()));
+            (Some(smtp), Some(gateway)) => {
+                let mut stop = stopped.clone();
+                tasks.spawn(ecosim_sms_gateway::smtp::serve(smtp, gateway, async move {
+                    let _ = stop.wait_for(|s| *s).await;
+                }));
             }
-            None => {}
+            _ => {}
         }
         Ok(Self { ctx, addrs, smtp: smtp_local, stop, tasks })
     }

@@ -55,3 +55,19 @@ pub fn spawn_workers(avn: &Arc<Avn>, stop: watch::Receiver<bool>) {
     tokio::spawn(avn.outbox.clone().run(state::handler(avn.clone()), stop.clone()));
     tokio::spawn(state::forward_daily(avn.clone(), stop));
 }
+
+impl ecosim_core::simulator::Simulator for Avn {
+    const SYSTEM: System = System::Avn;
+
+    fn open(ctx: &ecosim_core::Context) -> Result<Arc<Self>, ecosim_core::simulator::OpenError> {
+        Ok(Avn::new(ctx)?)
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn spawn_workers(self: &Arc<Self>, stop: watch::Receiver<bool>) {
+        spawn_workers(self, stop);
+    }
+}

@@ -1,7 +1,8 @@
 //! `ecosim-core`: what every ecosim simulator shares.
 //!
-//! A simulator is a library with a thin entry: `router(ctx) -> axum::Router` and a
-//! `serve` built on [`server::serve`]. It keeps state in its own [`store::Store`],
+//! A simulator is a library with a thin entry: it implements
+//! [`simulator::Simulator`] (open on the context, `router()`, background workers) and
+//! is served by [`server::serve`]. It keeps state in its own [`store::Store`],
 //! reads time from the shared [`clock::Clock`], mounts the [`admin`] routes and the
 //! [`boundary`] layer (identity, [`faults`], [`journal`]) and answers errors as
 //! [`problem::Problem`]s. All of it hangs off one [`context::Context`] per ecosystem.
@@ -35,6 +36,7 @@
 //! | [`context`] | the shared context |
 //! | [`systems`] | system names and default ports |
 //! | [`server`] | serving a router with clean shutdown |
+//! | [`simulator`] | the trait every simulator implements, so the ecosystem starts them all alike |
 //! | [`duration`] | human durations (`15d`, `150ms`) |
 //! | [`telemetry`] | logging set-up |
 
@@ -61,6 +63,7 @@ pub mod problem;
 pub mod regions;
 pub mod rng;
 pub mod server;
+pub mod simulator;
 pub mod store;
 pub mod systems;
 pub mod telemetry;

@@ -57,3 +57,15 @@ pub fn router(im: Arc<Immuni>) -> Router {
     let ctx = im.ctx.clone();
     ecosim_core::app::app(&ctx, System::Immuni, routes, im, OPENAPI)
 }
+
+impl ecosim_core::simulator::Simulator for Immuni {
+    const SYSTEM: System = System::Immuni;
+
+    fn open(ctx: &ecosim_core::Context) -> Result<Arc<Self>, ecosim_core::simulator::OpenError> {
+        Ok(Immuni::new(ctx)?)
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        router(self)
+    }
+}

@@ -59,3 +59,19 @@ pub fn spawn_workers(pn: &Arc<PnDgc>, stop: watch::Receiver<bool>) {
     tokio::spawn(pn.outbox.clone().run(state::handler(pn.clone()), stop.clone()));
     tokio::spawn(state::issue_on_clock(pn.clone(), stop));
 }
+
+impl ecosim_core::simulator::Simulator for PnDgc {
+    const SYSTEM: System = System::PnDgc;
+
+    fn open(ctx: &ecosim_core::Context) -> Result<Arc<Self>, ecosim_core::simulator::OpenError> {
+        Ok(PnDgc::new(ctx)?)
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn spawn_workers(self: &Arc<Self>, stop: watch::Receiver<bool>) {
+        spawn_workers(self, stop);
+    }
+}

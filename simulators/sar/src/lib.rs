@@ -72,3 +72,19 @@ pub fn spawn_workers(sar: &Arc<Sar>, stop: watch::Receiver<bool>) {
     let hook: ecosim_core::outbox::FinishHook = std::sync::Arc::new(delivery::record);
     tokio::spawn(sar.outbox.clone().run_with(delivery::handler(sar.clone()), Some(hook), stop));
 }
+
+impl ecosim_core::simulator::Simulator for Sar {
+    const SYSTEM: System = System::Sar;
+
+    fn open(ctx: &ecosim_core::Context) -> Result<Arc<Self>, ecosim_core::simulator::OpenError> {
+        Ok(Sar::new(ctx)?)
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn spawn_workers(self: &Arc<Self>, stop: watch::Receiver<bool>) {
+        spawn_workers(self, stop);
+    }
+}

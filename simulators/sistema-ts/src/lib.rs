@@ -96,3 +96,19 @@ pub fn router(ts: Arc<SistemaTs>) -> Router {
 pub fn spawn_workers(ts: &Arc<SistemaTs>, stop: watch::Receiver<bool>) {
     tokio::spawn(ts.outbox.clone().run(notify::handler(ts.clone()), stop));
 }
+
+impl ecosim_core::simulator::Simulator for SistemaTs {
+    const SYSTEM: System = System::SistemaTs;
+
+    fn open(ctx: &ecosim_core::Context) -> Result<Arc<Self>, ecosim_core::simulator::OpenError> {
+        Ok(SistemaTs::new(ctx)?)
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        router(self)
+    }
+
+    fn spawn_workers(self: &Arc<Self>, stop: watch::Receiver<bool>) {
+        spawn_workers(self, stop);
+    }
+}

@@ -49,3 +49,15 @@ pub fn router(gw: Arc<Gateway>) -> Router {
     let ctx: Context = gw.ctx.clone();
     ecosim_core::app::app(&ctx, System::SmsGateway, routes, gw, OPENAPI)
 }
+
+impl ecosim_core::simulator::Simulator for Gateway {
+    const SYSTEM: System = System::SmsGateway;
+
+    fn open(ctx: &ecosim_core::Context) -> Result<Arc<Self>, ecosim_core::simulator::OpenError> {
+        Ok(Gateway::new(ctx)?)
+    }
+
+    fn router(self: Arc<Self>) -> Router {
+        router(self)
+    }
+}
