@@ -62,6 +62,11 @@ impl Vaccine {
 /// Never beyond 42 days between mRNA primary doses (ministry circular of 2021-05-05).
 pub const MRNA_MAX_INTERVAL_DAYS: u16 = 42;
 
+/// Days after a cycle with a vaccine EMA did not authorise up to which an mRNA dose
+/// is a booster (dose n+1); later it starts a new cycle as dose 1 (GIAVA 6.3, AVR-6d).
+/// The AVR assigns by it and Sistema TS checks by it.
+pub const NON_EMA_BOOSTER_UNTIL_DAYS: i32 = 180;
+
 const MRNA: &str = "1119349007";
 const GENERIC: &str = "J07BX03";
 const ANTIGEN: &str = "1119305005";

@@ -27,11 +27,10 @@ use crate::state::Sar;
 /// (ORD-6.1a); otherwise the citizen's. (`own_phone`: the defect that ignores the
 /// parent.)
 pub(crate) fn sms_recipient(r: &TestResult, today: Date, own_phone: bool) -> Option<String> {
-    let on = r.data_esecuzione;
-    let minor = r.codice_fiscale.birth_date(today).is_some_and(|born| {
-        let had_birthday = (on.month(), on.day()) >= (born.month(), born.day());
-        on.year() - born.year() - i16::from(!had_birthday) < 18
-    });
+    let minor = r
+        .codice_fiscale
+        .birth_date(today)
+        .is_some_and(|born| ecosim_core::population::age_on(born, r.data_esecuzione) < 18);
     let chosen = if minor && !own_phone {
         r.cellulare_genitore.as_ref().or(r.cellulare.as_ref())
     } else {

@@ -35,6 +35,13 @@ pub const DEFAULT_REFERENCE_DATE: Date = jiff::civil::date(2021, 10, 1);
 
 const EMAIL_DOMAINS: &[&str] = &["posta.test", "libero.test", "gmail.test", "alice.test", "tiscali.test"];
 
+/// Age in whole years on `day` of someone born on `born` (the one age rule of the
+/// workspace: minors for ORD-6.1a, the AVR's age bands, the registry).
+pub fn age_on(born: Date, day: Date) -> i16 {
+    let had_birthday = (day.month(), day.day()) >= (born.month(), born.day());
+    day.year() - born.year() - i16::from(!had_birthday)
+}
+
 /// Share of residents per 5-year age band 0-4 ... 95-100, per mille (ISTAT 2021, rounded).
 const AGE_BANDS: [u32; 20] = [39, 45, 48, 48, 50, 52, 54, 60, 70, 79, 81, 77, 67, 61, 56, 46, 37, 23, 10, 3];
 
@@ -177,11 +184,7 @@ impl Citizen {
     }
     /// Age in whole years on `today`.
     pub fn age_on(&self, today: Date) -> i16 {
-        let mut age = today.year() - self.birth_date.year();
-        if (today.month(), today.day()) < (self.birth_date.month(), self.birth_date.day()) {
-            age -= 1;
-        }
-        age
+        age_on(self.birth_date, today)
     }
     /// Under 18 on `today`.
     pub fn is_minor_on(&self, today: Date) -> bool {
@@ -324,11 +327,7 @@ impl Generator {
         let age = (band * 5 + self.rng.range_inclusive(0, 4)).min(100);
         let days = age * 365 + self.rng.range_inclusive(0, 364) + age / 4;
         let born = self.today.checked_sub(jiff::Span::new().days(days)).unwrap_or(self.today);
-        let mut years = self.today.year() - born.year();
-        if (self.today.month(), self.today.day()) < (born.month(), born.day()) {
-            years -= 1;
-        }
-        (born, years)
+        (born, age_on(born, self.today))
     }
 
     fn mobile(&mut self) -> u64 {

@@ -37,11 +37,7 @@ impl Person {
     }
 
     pub(crate) fn age_on(&self, day: Date) -> i16 {
-        let mut age = day.year() - self.birth_date.year();
-        if (day.month(), day.day()) < (self.birth_date.month(), self.birth_date.day()) {
-            age -= 1;
-        }
-        age
+        ecosim_core::population::age_on(self.birth_date, day)
     }
 }
 

@@ -22,8 +22,7 @@ use jiff::civil::Date;
 
 /// From this day after a non-EMA cycle an mRNA booster may be given (GIAVA 6.3).
 pub(crate) const NON_EMA_BOOSTER_FROM_DAYS: i32 = 28;
-/// Up to this day after a non-EMA cycle the mRNA dose is a booster; later, dose 1.
-pub(crate) const NON_EMA_BOOSTER_UNTIL_DAYS: i32 = 180;
+pub(crate) use ecosim_core::vaccines::NON_EMA_BOOSTER_UNTIL_DAYS;
 /// A single Janssen dose allows a booster to anyone after this many days (GIAVA 6.1).
 pub(crate) const JANSSEN_BOOSTER_DAYS: i32 = 180;
 

@@ -6,11 +6,8 @@
 //! EMA did not authorise, a dose more than 180 days after the last one starts a new
 //! cycle as dose 1 (GIAVA 6.3, AVR-6d).
 
-use ecosim_core::vaccines::Vaccine;
+use ecosim_core::vaccines::{NON_EMA_BOOSTER_UNTIL_DAYS, Vaccine};
 use jiff::civil::Date;
-
-/// Days after a non-EMA cycle beyond which an mRNA dose starts a new cycle (AVR-6d).
-pub const NON_EMA_BOOSTER_UNTIL_DAYS: i32 = 180;
 
 /// A dose Sistema TS holds.
 #[derive(Debug, Clone, Copy)]
