@@ -160,10 +160,11 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
                 claimed.extend(outbox::enqueue_claimed(tx, kind, id, &payload)?);
             }
         }
-        if sms_to.is_none() {
+        // A channel a defect suppresses is one with nothing to deliver.
+        if sms_to.is_none() && esito.sms_to.is_some() {
             tx.exec("UPDATE esiti SET sms_stato = 'nessuno' WHERE id = ?1", [id])?;
         }
-        if email_to.is_none() {
+        if email_to.is_none() && esito.email_to.is_some() {
             tx.exec("UPDATE esiti SET email_stato = 'nessuno' WHERE id = ?1", [id])?;
         }
         Ok::<_, StoreError>(claimed)
