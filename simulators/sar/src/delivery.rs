@@ -22,6 +22,7 @@ use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
 use crate::state::Sar;
+use crate::work::{Notice, Work};
 
 /// The number the CUN SMS goes to: for a minor, the parent's mobile when given
 /// (ORD-6.1a); otherwise the citizen's. (`own_phone`: the defect that ignores the
@@ -55,11 +56,11 @@ pub(crate) fn handler(sar: Arc<Sar>) -> Handler {
     Arc::new(move |item: Item| {
         let sar = sar.clone();
         Box::pin(async move {
-            match item.kind.as_str() {
-                "ts" => with_defects(&sar, send_to_ts(&sar, &item).await),
-                "sms" | "email" => with_defects(&sar, notify(&sar, &item).await),
-                "avn" => with_defects(&sar, crate::avr::send_to_avn(&sar, &item).await),
-                other => Outcome::Failed(format!("unknown outbox kind {other}")),
+            match Work::of(&item) {
+                Some(Work::ToTs) => with_defects(&sar, send_to_ts(&sar, &item).await),
+                Some(Work::Sms | Work::Email) => with_defects(&sar, notify(&sar, &item).await),
+                Some(Work::ToAvn) => with_defects(&sar, crate::avr::send_to_avn(&sar, &item).await),
+                None => Outcome::Failed(format!("unknown outbox kind {}", item.kind)),
             }
         })
     })
@@ -154,10 +155,13 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
         tx.exec("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, stored_cun])?;
         outbox::record_done(tx, item)?;
         let mut claimed = Vec::new();
-        for (kind, to) in [("sms", sms_to), ("email", email_to)] {
+        for (work, to) in [(Work::Sms, sms_to), (Work::Email, email_to)] {
             if let Some(to) = to {
-                let payload = json!({"to": to, "cun": cun.as_str(), "date": date, "cf": cf});
-                claimed.extend(outbox::enqueue_claimed(tx, kind, id, &payload)?);
+                let notice =
+                    Notice { to: to.clone(), cun: cun.as_str().to_owned(), date: date.clone(), cf: cf.clone() };
+                let payload =
+                    serde_json::to_value(&notice).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+                claimed.extend(outbox::enqueue_claimed(tx, work.kind(), id, &payload)?);
             }
         }
         // A channel a defect suppresses is one with nothing to deliver.
@@ -180,20 +184,20 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
 }
 
 async fn notify(sar: &Sar, item: &Item) -> Outcome {
-    let p = &item.payload;
-    let (Some(to), Some(cun), Some(date)) = (
-        p["to"].as_str(),
-        p["cun"].as_str().and_then(|c| Cun::parse(c).ok()),
-        p["date"].as_str().and_then(|d| d.parse::<Date>().ok()),
-    ) else {
-        return Outcome::Failed(format!("malformed outbox item {}", item.id));
+    let notice: Notice = match serde_json::from_value(item.payload.clone()) {
+        Ok(n) => n,
+        Err(e) => return Outcome::Failed(format!("malformed outbox item {}: {e}", item.id)),
     };
+    let (Ok(cun), Ok(date)) = (Cun::parse(&notice.cun), notice.date.parse::<Date>()) else {
+        return Outcome::Failed(format!("malformed outbox item {}: CUN or date", item.id));
+    };
+    let to = notice.to.as_str();
     // The defect that leaks the codice fiscale into the message (IFC-MINIMISE).
-    let leak = |text: String| match p["cf"].as_str() {
+    let leak = |text: String| match &notice.cf {
         Some(cf) => format!("{cf}: {text}"),
         None => text,
     };
-    if item.kind == "sms" {
+    if Work::of(item) == Some(Work::Sms) {
         let key = if sar.ctx.config().sar.has(SarDefect::NewIdempotencyKey) {
             format!("sar-sms-{}-{}", item.key, item.attempts)
         } else {
@@ -222,15 +226,15 @@ async fn notify(sar: &Sar, item: &Item) -> Outcome {
 /// the transaction that records the attempt).
 pub(crate) fn record(tx: &rusqlite::Connection, item: &Item, outcome: &Outcome) -> rusqlite::Result<()> {
     let id = &item.key;
-    match (item.kind.as_str(), outcome) {
-        ("ts", Outcome::Retry { .. }) => {
+    match (Work::of(item), outcome) {
+        (Some(Work::ToTs), Outcome::Retry { .. }) => {
             tx.exec("UPDATE esiti SET stato = 'inviato' WHERE id = ?1 AND stato = 'accettato'", [id])?;
         }
-        ("ts", Outcome::Failed(e)) => {
+        (Some(Work::ToTs), Outcome::Failed(e)) => {
             tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
         }
-        ("sms" | "email", Outcome::Done | Outcome::Failed(_)) => {
-            let column = if item.kind == "sms" { "sms_stato" } else { "email_stato" };
+        (Some(work @ (Work::Sms | Work::Email)), Outcome::Done | Outcome::Failed(_)) => {
+            let column = if work == Work::Sms { "sms_stato" } else { "email_stato" };
             let value = if matches!(outcome, Outcome::Done) { "consegnato" } else { "errore" };
             tx.exec(&format!("UPDATE esiti SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
             if let Outcome::Failed(e) = outcome {

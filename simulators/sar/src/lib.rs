@@ -27,11 +27,13 @@
 //! | `routes` | thin HTTP handlers |
 //! | `delivery` | the outbox handler: Sistema TS, SMS, e-mail |
 //! | `state` | store and clients |
+//! | `work` | the outbox's kinds of work and the notice payload, typed |
 
 mod avr;
 mod delivery;
 mod routes;
 mod state;
+mod work;
 
 use std::sync::Arc;
 

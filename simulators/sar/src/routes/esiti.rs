@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::delivery::sms_recipient;
 use crate::state::Sar;
+use crate::work::Work;
 
 /// `POST /sar/v1/esiti`.
 pub(crate) async fn create(
@@ -71,7 +72,7 @@ pub(crate) async fn create(
             ],
         )?;
         // Claimed at once: the worker starts on it without scanning the queue.
-        let item = outbox::enqueue_claimed(tx, "ts", &id, &json!({"id": id}))?;
+        let item = outbox::enqueue_claimed(tx, Work::ToTs.kind(), &id, &json!({"id": id}))?;
         let answer = json!({"id": id, "stato": "accettato"});
         if let Some(key) = &key {
             idempotency::remember(tx, key, 202, &answer.to_string())?;
@@ -115,7 +116,7 @@ pub(crate) async fn get_one(
         return Err(Problem::not_found(format!("no result {id} from region {region}")));
     };
     let attempts = sar.store.with(|c| outbox::attempts_of(c, &id))?;
-    let to_ts = attempts.iter().filter(|a| a.kind == "ts").count();
+    let to_ts = attempts.iter().filter(|a| a.kind == Work::ToTs.kind()).count();
     let mut view = json!({
         "id": id,
         "stato": stato,
