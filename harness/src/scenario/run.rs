@@ -319,7 +319,6 @@ pub async fn run_on_shared(
         .since(first_seq)
         .exchanges
         .into_iter()
-        .filter(|e| !(e.method == "GET" && e.from == "anonymous" && e.path.contains("/inbox/")))
         .map(|e| ecosim_reports::ExchangeReport {
             seq: e.seq,
             time: e.time.to_string(),
@@ -576,12 +575,8 @@ impl<'e> Runner<'e> {
         let is_sut = |e: &ecosim_core::journal::Exchange| {
             e.to == "sar" || e.from.starts_with("sar-") || e.from.starts_with("avr-") || e.from.starts_with("cun@sar-")
         };
-        let mut chosen: Vec<&ecosim_core::journal::Exchange> = page
-            .exchanges
-            .iter()
-            .filter(|e| !(e.method == "GET" && e.from == "anonymous" && e.path.contains("/inbox/")))
-            .filter(|e| !self.suts.any() || is_sut(e))
-            .collect();
+        let mut chosen: Vec<&ecosim_core::journal::Exchange> =
+            page.exchanges.iter().filter(|e| !self.suts.any() || is_sut(e)).collect();
         // Journalled when answered; shown in the order they were asked.
         chosen.sort_by_key(|e| e.wall_time);
         if chosen.is_empty() {

@@ -82,7 +82,7 @@ async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let idempotency_key = parts
         .headers
-        .get("idempotency-key")
+        .get(crate::idempotency::HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|k| k.chars().take(200).collect::<String>());
     let request_body = match axum::body::to_bytes(body, MAX_BODY).await {

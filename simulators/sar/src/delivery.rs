@@ -32,10 +32,11 @@ pub(crate) fn sms_recipient(r: &TestResult, today: Date, own_phone: bool) -> Opt
         .codice_fiscale
         .birth_date(today)
         .is_some_and(|born| ecosim_core::population::age_on(born, r.data_esecuzione) < 18);
-    let chosen = if minor && !own_phone {
-        r.cellulare_genitore.as_ref().or(r.cellulare.as_ref())
-    } else {
-        r.cellulare.as_ref().or(r.cellulare_genitore.as_ref())
+    let (own, parent) = (r.cellulare.as_ref(), r.cellulare_genitore.as_ref());
+    let chosen = match (minor, own_phone) {
+        (false, _) => own,
+        (true, false) => parent.or(own),
+        (true, true) => own.or(parent),
     };
     chosen.map(|m| m.to_string())
 }
@@ -287,6 +288,10 @@ mod tests {
     fn an_adult_is_texted_on_their_own_mobile() {
         let r = result("RSSMRA45D25F205N", "2021-10-01", both());
         assert_eq!(sms_recipient(&r, jiff::civil::date(2021, 10, 1), false).as_deref(), Some("+393331111111"));
+        // A parent's number given for an adult is not theirs to text.
+        let parent_only = RawContatti { cellulare: None, ..both() };
+        let r = result("RSSMRA45D25F205N", "2021-10-01", parent_only);
+        assert_eq!(sms_recipient(&r, jiff::civil::date(2021, 10, 1), false), None);
     }
 
     #[test]
