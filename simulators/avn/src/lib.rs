@@ -24,6 +24,7 @@
 //! retries, and Sistema TS is idempotent on dose and version, so an outage delays
 //! doses but never loses or duplicates them.
 
+mod outbox;
 mod routes;
 mod state;
 
@@ -52,7 +53,7 @@ pub fn router(avn: Arc<Avn>) -> Router {
 
 /// Starts the outbox worker and the midnight forwarding until `stop` turns true.
 pub fn spawn_workers(avn: &Arc<Avn>, stop: watch::Receiver<bool>) {
-    tokio::spawn(avn.outbox.clone().run(state::handler(avn.clone()), stop.clone()));
+    tokio::spawn(avn.outbox.clone().run(outbox::handler(avn.clone()), stop.clone()));
     tokio::spawn(state::forward_daily(avn.clone(), stop));
 }
 

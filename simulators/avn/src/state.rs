@@ -1,16 +1,17 @@
-//! AVN's state: its store, its outbox to Sistema TS and the midnight forwarding.
+//! AVN's state: its store, the queueing of batches for Sistema TS and the midnight forwarding.
 
 use std::sync::Arc;
 
 use ecosim_core::client::SystemClient;
 use ecosim_core::config::Forwarding;
-use ecosim_core::outbox::{self, Handler, Item, Outbox, Outcome};
+use ecosim_core::outbox::{self, Outbox};
 use ecosim_core::store::{CachedSql, Store, StoreError};
 use ecosim_core::{Context, Problem, System};
-use reqwest::Method;
 use rusqlite::{Connection, params};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
+
+use crate::outbox::Work;
 
 /// Schema migrations, in order; never edit a shipped one.
 pub(crate) static MIGRATIONS: &[&str] = &[
@@ -39,7 +40,7 @@ pub(crate) static MIGRATIONS: &[&str] = &[
 pub struct Avn {
     pub(crate) ctx: Context,
     pub(crate) store: Arc<Store>,
-    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) outbox: Arc<Outbox<Work>>,
     pub(crate) ts: SystemClient,
 }
 
@@ -84,8 +85,8 @@ impl Avn {
         // Each batch its own key: a corrected dose is sent again in a later batch.
         let n: i64 = tx.row("SELECT COALESCE(MAX(id), 0) + 1 FROM outbox", [], |r| r.get(0))?;
         let key = format!("lotto-{n}-{}", self.ctx.clock().today());
-        let list: Vec<&String> = ids.iter().map(|(_, id)| id).collect();
-        outbox::enqueue(tx, "ts", &key, &json!({"ids": list}))?;
+        let list: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
+        outbox::enqueue(tx, &key, &Work::Ts { ids: list })?;
         tx.exec(
             "UPDATE somministrazioni SET inoltro = 'in_coda' WHERE inoltro = 'in_attesa' AND seq BETWEEN ?1 AND ?2
              AND received_ms < ?3",
@@ -117,59 +118,6 @@ pub(crate) async fn forward_daily(avn: Arc<Avn>, mut stop: watch::Receiver<bool>
             _ = stop.wait_for(|s| *s) => return,
         }
     }
-}
-
-/// The outbox handler: one batch to Sistema TS.
-pub(crate) fn handler(avn: Arc<Avn>) -> Handler {
-    Arc::new(move |item: Item| {
-        let avn = avn.clone();
-        Box::pin(async move { send_batch(&avn, &item).await })
-    })
-}
-
-async fn send_batch(avn: &Avn, item: &Item) -> Outcome {
-    let ids: Vec<String> = item.payload["ids"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
-    // The latest version of each dose (a correction may have come since it was queued).
-    let records = avn.store.with(|c| {
-        let mut stmt = c.prepare_cached("SELECT record FROM somministrazioni WHERE id = ?1")?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in &ids {
-            let record: String = stmt.query_row([id], |r| r.get(0))?;
-            out.push(serde_json::from_str::<Value>(&record).unwrap_or(Value::Null));
-        }
-        Ok(out)
-    });
-    let records = match records {
-        Ok(r) => r,
-        Err(e) => return Outcome::Retry { after: None, error: e.to_string() },
-    };
-    let res = avn
-        .ts
-        .request(Method::POST, "/ts/v1/avn/vaccinazioni")
-        .header("Idempotency-Key", format!("avn-{}", item.key))
-        .json(&json!({"vaccinazioni": records}))
-        .send()
-        .await;
-    let outcome = ecosim_core::client::outcome_of(res).await;
-    if outcome == Outcome::Done {
-        let now = avn.ctx.clock().now().to_string();
-        let marked = avn.store.transaction(|tx| {
-            for id in &ids {
-                tx.exec(
-                    "UPDATE somministrazioni SET inoltro = 'inoltrata', inoltrata_il = ?2 WHERE id = ?1 AND inoltro = 'in_coda'",
-                    params![id, now],
-                )?;
-            }
-            Ok::<_, StoreError>(())
-        });
-        if let Err(e) = marked {
-            tracing::error!(error = %e, "cannot mark doses as forwarded");
-        }
-    }
-    outcome
 }
 
 impl ecosim_core::admin::SimulatorAdmin for Avn {

@@ -8,6 +8,11 @@
 //! `Retry-After` a server asked for). Transient failures are retried forever, so an
 //! outage only delays delivery; only a permanent refusal ends an item as failed.
 //!
+//! Each simulator's work is a typed enum ([`Work`]), serde-tagged by `kind`: the tag
+//! is the stored kind and the rest the stored payload, so no simulator spells a kind
+//! string or reads a payload by hand, and a row that no longer reads as the enum is
+//! ended as failed, never silently turned into empty work.
+//!
 //! Items have a unique `(kind, key)`: enqueueing the same work twice (for example
 //! after a crash between a handler's own commit and the outbox marking the item
 //! done) is a no-op, so follow-up work is never duplicated.
@@ -28,7 +33,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
 use tokio::sync::{Notify, watch};
 
 use crate::config::RetryConfig;
@@ -57,17 +64,51 @@ CREATE TABLE outbox_attempts (
 );
 ";
 
+/// A simulator's kind of outbox work: an enum with
+/// `#[serde(tag = "kind", rename_all = "snake_case")]`, one variant per delivery.
+/// The tag is stored as the item's kind, the other fields as its payload.
+pub trait Work: Serialize + DeserializeOwned + Clone + Send + Sync + 'static {}
+
+impl<T: Serialize + DeserializeOwned + Clone + Send + Sync + 'static> Work for T {}
+
+/// The kind `work` is stored under (its serde tag).
+pub fn kind_of<W: Work>(work: &W) -> String {
+    split(work).map(|(kind, _)| kind).unwrap_or_default()
+}
+
+/// `(kind, payload)` as stored.
+fn split<W: Work>(work: &W) -> Result<(String, String), rusqlite::Error> {
+    let bad = |e: String| rusqlite::Error::ToSqlConversionFailure(e.into());
+    let Value::Object(mut fields) = serde_json::to_value(work).map_err(|e| bad(e.to_string()))? else {
+        return Err(bad("outbox work must serialize as a tagged object".into()));
+    };
+    let Some(Value::String(kind)) = fields.remove("kind") else {
+        return Err(bad("outbox work must carry a `kind` tag".into()));
+    };
+    Ok((kind, Value::Object(fields).to_string()))
+}
+
+/// The work stored as `(kind, payload)`.
+fn join<W: Work>(kind: &str, payload: &str) -> Result<W, String> {
+    let mut fields = match serde_json::from_str::<Value>(payload) {
+        Ok(Value::Object(f)) => f,
+        Ok(Value::Null) => Map::new(),
+        Ok(other) => return Err(format!("payload is not an object: {other}")),
+        Err(e) => return Err(format!("payload is not JSON: {e}")),
+    };
+    fields.insert("kind".into(), Value::String(kind.to_owned()));
+    serde_json::from_value(Value::Object(fields)).map_err(|e| format!("{kind} item does not read back: {e}"))
+}
+
 /// One piece of work.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Item {
+pub struct Item<W> {
     /// Row id.
     pub id: i64,
-    /// What kind of work (`ts`, `sms`, `email`).
-    pub kind: String,
     /// Unique with the kind (usually the business id).
     pub key: String,
-    /// What the handler needs.
-    pub payload: Value,
+    /// What to do.
+    pub work: W,
     /// Attempts made before this one.
     pub attempts: u32,
 }
@@ -92,61 +133,56 @@ pub enum Outcome {
 }
 
 /// The handler a simulator gives the worker.
-pub type Handler = Arc<dyn Fn(Item) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
+pub type Handler<W> = Arc<dyn Fn(Item<W>) -> Pin<Box<dyn Future<Output = Outcome> + Send>> + Send + Sync>;
 
 /// Bookkeeping of the simulator's own, run in the same transaction that records an
 /// attempt's outcome (so the two never disagree, and it costs no extra commit).
-pub type FinishHook = Arc<dyn Fn(&Connection, &Item, &Outcome) -> rusqlite::Result<()> + Send + Sync>;
+pub type FinishHook<W> = Arc<dyn Fn(&Connection, &Item<W>, &Outcome) -> rusqlite::Result<()> + Send + Sync>;
 
 /// Adds work to the outbox inside the caller's transaction; a no-op if `(kind, key)`
 /// is already there. Returns whether it was added.
-pub fn enqueue(conn: &Connection, kind: &str, key: &str, payload: &Value) -> rusqlite::Result<bool> {
-    let n = conn.exec(
-        "INSERT OR IGNORE INTO outbox (kind, key, payload) VALUES (?1, ?2, ?3)",
-        params![kind, key, payload.to_string()],
-    )?;
+pub fn enqueue<W: Work>(conn: &Connection, key: &str, work: &W) -> rusqlite::Result<bool> {
+    let (kind, payload) = split(work)?;
+    let n = conn
+        .exec("INSERT OR IGNORE INTO outbox (kind, key, payload) VALUES (?1, ?2, ?3)", params![kind, key, payload])?;
     Ok(n == 1)
 }
 
 /// As [`enqueue`], but the item is written already claimed (`running`) and returned,
 /// for [`Outbox::dispatch`] once the caller's transaction has committed. `None` if
 /// `(kind, key)` was already there. Never dispatch an item whose transaction rolled back.
-pub fn enqueue_claimed(conn: &Connection, kind: &str, key: &str, payload: &Value) -> rusqlite::Result<Option<Item>> {
+pub fn enqueue_claimed<W: Work>(conn: &Connection, key: &str, work: &W) -> rusqlite::Result<Option<Item<W>>> {
+    let (kind, payload) = split(work)?;
     let n = conn.exec(
         "INSERT OR IGNORE INTO outbox (kind, key, payload, state) VALUES (?1, ?2, ?3, 'running')",
-        params![kind, key, payload.to_string()],
+        params![kind, key, payload],
     )?;
-    Ok((n == 1).then(|| Item {
-        id: conn.last_insert_rowid(),
-        kind: kind.to_owned(),
-        key: key.to_owned(),
-        payload: payload.clone(),
-        attempts: 0,
-    }))
+    Ok((n == 1).then(|| Item { id: conn.last_insert_rowid(), key: key.to_owned(), work: work.clone(), attempts: 0 }))
 }
 
 /// Records a successful attempt of `item` inside the caller's transaction; the
 /// handler then returns [`Outcome::Recorded`]. (No finish hook runs for it.)
-pub fn record_done(conn: &Connection, item: &Item) -> rusqlite::Result<()> {
-    write_attempt(conn, item, "done", now_ms(), None, "done")
+pub fn record_done<W>(conn: &Connection, item: &Item<W>) -> rusqlite::Result<()> {
+    write_attempt(conn, item.id, item.attempts, "done", now_ms(), None, "done")
 }
 
 fn write_attempt(
     conn: &Connection,
-    item: &Item,
+    id: i64,
+    attempts: u32,
     state: &str,
     next_ms: i64,
     error: Option<&str>,
     text: &str,
 ) -> rusqlite::Result<()> {
-    let n = item.attempts + 1;
+    let n = attempts + 1;
     conn.exec(
         "UPDATE outbox SET state = ?2, attempts = ?3, next_attempt_ms = ?4, last_error = ?5 WHERE id = ?1",
-        params![item.id, state, n, next_ms, error],
+        params![id, state, n, next_ms, error],
     )?;
     conn.exec(
         "INSERT INTO outbox_attempts (item, n, at_ms, outcome) VALUES (?1, ?2, ?3, ?4)",
-        params![item.id, n, now_ms(), text],
+        params![id, n, now_ms(), text],
     )?;
     Ok(())
 }
@@ -175,8 +211,9 @@ pub struct ItemState {
     pub last_error: Option<String>,
 }
 
-/// The state of item `(kind, key)`, if enqueued.
-pub fn item_state(conn: &Connection, kind: &str, key: &str) -> rusqlite::Result<Option<ItemState>> {
+/// The state of the item of `work`'s kind under `key`, if enqueued.
+pub fn item_state<W: Work>(conn: &Connection, work: &W, key: &str) -> rusqlite::Result<Option<ItemState>> {
+    let kind = kind_of(work);
     conn.row("SELECT state, attempts, last_error FROM outbox WHERE kind = ?1 AND key = ?2", params![kind, key], |r| {
         Ok(ItemState { state: r.get(0)?, attempts: r.get(1)?, last_error: r.get(2)? })
     })
@@ -197,24 +234,33 @@ fn now_ms() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
-/// The worker of one simulator's outbox.
-pub struct Outbox {
+/// The worker of one simulator's outbox of `W` work.
+pub struct Outbox<W> {
     store: Arc<Store>,
     wake: Notify,
     policy: RetryConfig,
     jitter: Mutex<SeededRng>,
     in_flight: AtomicUsize,
     /// Claimed items handed over by [`Self::dispatch`], waiting for a free slot.
-    ready: Mutex<std::collections::VecDeque<Item>>,
+    ready: Mutex<std::collections::VecDeque<Item<W>>>,
 }
 
-impl std::fmt::Debug for Outbox {
+/// An item as read from the queue, before its work is decoded.
+struct Row {
+    id: i64,
+    kind: String,
+    key: String,
+    payload: String,
+    attempts: u32,
+}
+
+impl<W> std::fmt::Debug for Outbox<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Outbox").field("store", &self.store).finish_non_exhaustive()
     }
 }
 
-impl Outbox {
+impl<W: Work> Outbox<W> {
     /// An outbox over `store` (which must have run [`MIGRATION`]). Items a crash left
     /// `running` go back to `pending` here, before anything can be dispatched.
     pub fn new(store: Arc<Store>, policy: RetryConfig, jitter: SeededRng) -> Arc<Self> {
@@ -252,12 +298,12 @@ impl Outbox {
 
     /// Hands the worker items made by [`enqueue_claimed`] (call after their
     /// transaction committed); they run as soon as a slot is free.
-    pub fn dispatch(&self, items: impl IntoIterator<Item = Item>) {
+    pub fn dispatch(&self, items: impl IntoIterator<Item = Item<W>>) {
         self.ready.lock().unwrap_or_else(|p| p.into_inner()).extend(items);
         self.wake.notify_one();
     }
 
-    fn take_ready(&self, limit: usize) -> Vec<Item> {
+    fn take_ready(&self, limit: usize) -> Vec<Item<W>> {
         let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
         let n = limit.min(ready.len());
         ready.drain(..n).collect()
@@ -282,23 +328,16 @@ impl Outbox {
     /// the whole queue, an order of magnitude slower on a long one. And no `LIMIT ?`:
     /// a bound LIMIT makes SQLite prepare the statement again on every run; the index
     /// gives the rows in order, so taking the first `limit` reads no more.)
-    fn claim(&self, limit: usize) -> Result<Vec<Item>, StoreError> {
+    fn claim(&self, limit: usize) -> Result<Vec<Row>, StoreError> {
         let now = now_ms();
         self.store.transaction(|c| {
-            let items: Vec<Item> = c
+            let items: Vec<Row> = c
                 .prepare_cached(
                     "SELECT id, kind, key, payload, attempts FROM outbox
                      WHERE state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id",
                 )?
                 .query_map(params![now], |r| {
-                    let payload: String = r.get(3)?;
-                    Ok(Item {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        key: r.get(2)?,
-                        payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
-                        attempts: r.get(4)?,
-                    })
+                    Ok(Row { id: r.get(0)?, kind: r.get(1)?, key: r.get(2)?, payload: r.get(3)?, attempts: r.get(4)? })
                 })?
                 .take(limit)
                 .collect::<rusqlite::Result<_>>()?;
@@ -313,7 +352,30 @@ impl Outbox {
         self.store.with(|c| c.row("SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
     }
 
-    fn finish(&self, item: &Item, outcome: &Outcome, hook: Option<&FinishHook>) -> Result<(), StoreError> {
+    /// The claimed rows as work; a row that does not read back is ended as failed
+    /// (retrying cannot mend it).
+    fn decode(&self, rows: Vec<Row>) -> Vec<Item<W>> {
+        let mut items = Vec::with_capacity(rows.len());
+        for row in rows {
+            match join::<W>(&row.kind, &row.payload) {
+                Ok(work) => items.push(Item { id: row.id, key: row.key, work, attempts: row.attempts }),
+                Err(e) => {
+                    tracing::error!(item = row.id, error = %e, "outbox: unreadable item");
+                    let error = format!("unreadable outbox item: {e}");
+                    let text = format!("failed: {error}");
+                    let ended = self
+                        .store
+                        .with(|c| write_attempt(c, row.id, row.attempts, "failed", now_ms(), Some(&error), &text));
+                    if let Err(e) = ended {
+                        tracing::error!(error = %e, item = row.id, "outbox: cannot record an attempt");
+                    }
+                }
+            }
+        }
+        items
+    }
+
+    fn finish(&self, item: &Item<W>, outcome: &Outcome, hook: Option<&FinishHook<W>>) -> Result<(), StoreError> {
         let now = now_ms();
         let (state, next, error, text) = match outcome {
             Outcome::Recorded => return Ok(()),
@@ -325,7 +387,7 @@ impl Outbox {
             }
         };
         self.store.transaction(|tx| {
-            write_attempt(tx, item, state, next, error.as_deref(), &text)?;
+            write_attempt(tx, item.id, item.attempts, state, next, error.as_deref(), &text)?;
             if let Some(hook) = hook {
                 hook(tx, item, outcome)?;
             }
@@ -335,15 +397,15 @@ impl Outbox {
 
     /// Runs the worker until `stop` turns true. Items are handled concurrently, up
     /// to the policy's `concurrency`.
-    pub async fn run(self: Arc<Self>, handler: Handler, stop: watch::Receiver<bool>) {
+    pub async fn run(self: Arc<Self>, handler: Handler<W>, stop: watch::Receiver<bool>) {
         self.run_with(handler, None, stop).await;
     }
 
     /// As [`Self::run`], with a hook run inside each outcome's transaction.
     pub async fn run_with(
         self: Arc<Self>,
-        handler: Handler,
-        hook: Option<FinishHook>,
+        handler: Handler<W>,
+        hook: Option<FinishHook<W>>,
         mut stop: watch::Receiver<bool>,
     ) {
         let limit = self.policy.concurrency.max(1);
@@ -357,7 +419,7 @@ impl Outbox {
             let rest = free - claimed.len();
             if rest > 0 {
                 match self.claim(rest) {
-                    Ok(items) => claimed.extend(items),
+                    Ok(rows) => claimed.extend(self.decode(rows)),
                     Err(e) => tracing::error!(error = %e, "outbox: cannot read the queue"),
                 }
             }
@@ -401,7 +463,14 @@ mod tests {
 
     static MIGRATIONS: &[&str] = &[MIGRATION];
 
-    fn outbox() -> (Arc<Store>, Arc<Outbox>) {
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Job {
+        Ts { n: u32 },
+        Sms,
+    }
+
+    fn outbox() -> (Arc<Store>, Arc<Outbox<Job>>) {
         let store = Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("store"));
         let policy = RetryConfig {
             base: HumanDuration(SignedDuration::from_millis(5)),
@@ -430,18 +499,18 @@ mod tests {
         let (store, ob) = outbox();
         let calls = Arc::new(AtomicU32::new(0));
         let c = calls.clone();
-        let handler: Handler = Arc::new(move |_item| {
+        let handler: Handler<Job> = Arc::new(move |_item| {
             let n = c.fetch_add(1, Ordering::SeqCst);
             Box::pin(
                 async move { if n < 2 { Outcome::Retry { after: None, error: "503".into() } } else { Outcome::Done } },
             )
         });
-        store.with(|c| enqueue(c, "ts", "esito-1", &serde_json::json!({"a": 1}))).expect("enqueue");
+        store.with(|c| enqueue(c, "esito-1", &Job::Ts { n: 1 })).expect("enqueue");
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(ob.clone().run(handler, stop));
         until_settled(&store).await;
         assert_eq!(calls.load(Ordering::SeqCst), 3);
-        let st = store.with(|c| item_state(c, "ts", "esito-1")).expect("state").expect("there");
+        let st = store.with(|c| item_state(c, &Job::Ts { n: 0 }, "esito-1")).expect("state").expect("there");
         assert_eq!((st.state.as_str(), st.attempts), ("done", 3));
         let attempts = store.with(|c| attempts_of(c, "esito-1")).expect("attempts");
         assert_eq!(
@@ -454,13 +523,14 @@ mod tests {
     #[tokio::test]
     async fn enqueueing_the_same_work_twice_is_a_no_op_and_failures_stop() {
         let (store, ob) = outbox();
-        assert!(store.with(|c| enqueue(c, "sms", "k", &Value::Null)).expect("first"));
-        assert!(!store.with(|c| enqueue(c, "sms", "k", &Value::Null)).expect("second"));
-        let handler: Handler = Arc::new(|_| Box::pin(async { Outcome::Failed("422 unknown codice fiscale".into()) }));
+        assert!(store.with(|c| enqueue(c, "k", &Job::Sms)).expect("first"));
+        assert!(!store.with(|c| enqueue(c, "k", &Job::Sms)).expect("second"));
+        let handler: Handler<Job> =
+            Arc::new(|_| Box::pin(async { Outcome::Failed("422 unknown codice fiscale".into()) }));
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(ob.run(handler, stop));
         until_settled(&store).await;
-        let st = store.with(|c| item_state(c, "sms", "k")).expect("state").expect("there");
+        let st = store.with(|c| item_state(c, &Job::Sms, "k")).expect("state").expect("there");
         assert_eq!((st.state.as_str(), st.attempts), ("failed", 1));
         assert_eq!(st.last_error.as_deref(), Some("422 unknown codice fiscale"));
         let _ = stop_tx.send(true);
@@ -471,25 +541,32 @@ mod tests {
         let (store, ob) = outbox();
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = seen.clone();
-        let handler: Handler = Arc::new(move |item: Item| {
+        let handler: Handler<Job> = Arc::new(move |item: Item<Job>| {
             s.lock().unwrap().push(item.key.clone());
             Box::pin(async { Outcome::Done })
         });
         // A crash left one item claimed but never dispatched: the restart recovers it.
-        store.with(|tx| enqueue_claimed(tx, "sms", "b", &Value::Null)).expect("enqueue");
+        store.with(|tx| enqueue_claimed(tx, "b", &Job::Sms)).expect("enqueue");
         let ob = Outbox::new(store.clone(), ob.policy.clone(), SeededRng::new(2));
         let claimed = store
             .transaction(|tx| {
-                let a = enqueue_claimed(tx, "sms", "a", &serde_json::json!({"n": 1}))?;
-                let again = enqueue_claimed(tx, "sms", "a", &Value::Null)?;
+                let a = enqueue_claimed(tx, "a", &Job::Ts { n: 1 })?;
+                let again = enqueue_claimed(tx, "a", &Job::Ts { n: 2 })?;
                 assert!(again.is_none(), "the same work twice is a no-op");
                 Ok::<_, StoreError>(a)
             })
             .expect("tx");
         let claimed = claimed.expect("new item");
-        assert_eq!(claimed.payload, serde_json::json!({"n": 1}));
+        assert_eq!(claimed.work, Job::Ts { n: 1 });
         // Written claimed: a scan does not see it (only the recovered one).
         assert_eq!(ob.claim(10).expect("claim").iter().map(|i| i.key.as_str()).collect::<Vec<_>>(), ["b"]);
+        // Stored as kind + payload, as before the work was typed.
+        let stored: (String, String) = store
+            .with(|c| {
+                c.query_row("SELECT kind, payload FROM outbox WHERE key = 'a'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            })
+            .expect("row");
+        assert_eq!(stored, ("ts".to_owned(), r#"{"n":1}"#.to_owned()));
         store.with(|c| c.exec("UPDATE outbox SET state = 'pending' WHERE key = 'b'", [])).expect("unclaim");
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(ob.clone().run(handler, stop));
@@ -505,10 +582,51 @@ mod tests {
         keys.sort();
         assert_eq!(keys, ["a", "b"], "each ran once");
         for key in ["a", "b"] {
-            let st = store.with(|c| item_state(c, "sms", key)).expect("state").expect("there");
+            let kind = if key == "a" { Job::Ts { n: 0 } } else { Job::Sms };
+            let st = store.with(|c| item_state(c, &kind, key)).expect("state").expect("there");
             assert_eq!((st.state.as_str(), st.attempts), ("done", 1), "{key}");
         }
         let _ = stop_tx.send(true);
+    }
+
+    #[tokio::test]
+    async fn a_row_that_no_longer_reads_as_work_ends_failed_not_empty() {
+        let (store, ob) = outbox();
+        store
+            .with(|c| {
+                c.exec(
+                    "INSERT INTO outbox (kind, key, payload) VALUES ('fax', 'x', '{}'), ('ts', 'y', '{\"n\":\"one\"}')",
+                    [],
+                )
+            })
+            .expect("insert");
+        let handler: Handler<Job> = Arc::new(|_| Box::pin(async { panic!("no handler for unreadable work") }));
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(ob.run(handler, stop));
+        until_settled(&store).await;
+        for (key, work) in [("x", Job::Sms), ("y", Job::Ts { n: 0 })] {
+            let st = store.with(|c| item_state(c, &work, key)).expect("state");
+            // `x` is stored under `fax`, which no Job variant is.
+            let st = match st {
+                Some(st) => st,
+                None => store
+                    .with(|c| {
+                        c.row("SELECT state, attempts, last_error FROM outbox WHERE key = ?1", [key], |r| {
+                            Ok(ItemState { state: r.get(0)?, attempts: r.get(1)?, last_error: r.get(2)? })
+                        })
+                    })
+                    .expect("row"),
+            };
+            assert_eq!(st.state, "failed", "{key}");
+            assert!(st.last_error.as_deref().unwrap_or("").starts_with("unreadable outbox item"), "{st:?}");
+        }
+        let _ = stop_tx.send(true);
+    }
+
+    #[test]
+    fn kind_of_is_the_serde_tag() {
+        assert_eq!(kind_of(&Job::Ts { n: 3 }), "ts");
+        assert_eq!(kind_of(&Job::Sms), "sms");
     }
 
     #[test]

@@ -26,6 +26,7 @@
 
 pub mod dcc;
 pub mod event;
+mod outbox;
 mod routes;
 pub mod signer;
 mod state;
@@ -56,7 +57,7 @@ pub fn router(pn: Arc<PnDgc>) -> Router {
 
 /// Starts the issuing on the clock and the AUTHCODE outbox until `stop` turns true.
 pub fn spawn_workers(pn: &Arc<PnDgc>, stop: watch::Receiver<bool>) {
-    tokio::spawn(pn.outbox.clone().run(state::handler(pn.clone()), stop.clone()));
+    tokio::spawn(pn.outbox.clone().run(outbox::handler(pn.clone()), stop.clone()));
     tokio::spawn(state::issue_on_clock(pn.clone(), stop));
 }
 

@@ -5,20 +5,19 @@ use std::sync::Arc;
 use base64::Engine as _;
 use ecosim_core::client::SystemClient;
 use ecosim_core::codes::{Authcode, Msisdn, sha256_hex};
-use ecosim_core::mail::{self, Mail};
-use ecosim_core::messages::{DGC_SMS_SENDER, dgc_email, dgc_sms, masked_name};
-use ecosim_core::outbox::{self, Handler, Item, Outbox, Outcome};
+use ecosim_core::messages::masked_name;
+use ecosim_core::outbox::{self, Outbox};
 use ecosim_core::rng::SeededRng;
 use ecosim_core::store::{CachedSql, Store, StoreError};
 use ecosim_core::{Context, Problem, System};
 use jiff::{Timestamp, ToSpan};
-use reqwest::Method;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::dcc;
 use crate::event::{Evento, doses};
+use crate::outbox::{AuthcodeNotice, Note, Work};
 use crate::signer::Signer;
 
 /// Schema migrations, in order; never edit a shipped one.
@@ -62,7 +61,7 @@ pub(crate) static MIGRATIONS: &[&str] = &[
 pub struct PnDgc {
     pub(crate) ctx: Context,
     pub(crate) store: Arc<Store>,
-    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) outbox: Arc<Outbox<Work>>,
     pub(crate) signer: Signer,
     pub(crate) sms: SystemClient,
 }
@@ -211,12 +210,15 @@ impl PnDgc {
         )?;
         tx.exec("UPDATE eventi SET stato = 'emesso', certificato = ?2 WHERE id = ?1", params![e.id, uvci])?;
         let masked = masked_name(&a.nome, &a.cognome);
-        let note = json!({"authcode": authcode.as_str(), "nome": masked, "uvci": uvci});
+        let notice = |to: &str| AuthcodeNotice {
+            to: to.to_owned(),
+            note: Note { authcode: authcode.as_str().to_owned(), nome: masked.clone(), uvci: uvci.clone() },
+        };
         if let Some(m) = e.contatti.cellulare.as_deref().and_then(|m| Msisdn::parse(m).ok()) {
-            outbox::enqueue(tx, "sms", &uvci, &json!({"to": m.as_str(), "note": note}))?;
+            outbox::enqueue(tx, &uvci, &Work::Sms(notice(m.as_str())))?;
         }
         if let Some(mail) = &e.contatti.email {
-            outbox::enqueue(tx, "email", &uvci, &json!({"to": mail, "note": note}))?;
+            outbox::enqueue(tx, &uvci, &Work::Email(notice(mail)))?;
         }
         Ok(())
     }
@@ -266,39 +268,6 @@ pub(crate) async fn issue_on_clock(pn: Arc<PnDgc>, mut stop: watch::Receiver<boo
             _ = stop.wait_for(|s| *s) => return,
         }
     }
-}
-
-/// The outbox handler: the AUTHCODE by SMS (from `Min Salute`) and e-mail.
-pub(crate) fn handler(pn: Arc<PnDgc>) -> Handler {
-    Arc::new(move |item: Item| {
-        let pn = pn.clone();
-        Box::pin(async move {
-            let p = &item.payload;
-            let (Some(to), Some(code), Some(name)) = (
-                p["to"].as_str(),
-                p["note"]["authcode"].as_str().and_then(|c| Authcode::parse(c).ok()),
-                p["note"]["nome"].as_str(),
-            ) else {
-                return Outcome::Failed(format!("malformed outbox item {}", item.id));
-            };
-            if item.kind == "sms" {
-                let res = pn
-                    .sms
-                    .request(Method::POST, "/sms/v1/messages")
-                    .header("Idempotency-Key", format!("pn-dgc-sms-{}", item.key))
-                    .json(&json!({"from": DGC_SMS_SENDER, "to": to, "text": dgc_sms(name, &code)}))
-                    .send()
-                    .await;
-                ecosim_core::client::outcome_of(res).await
-            } else {
-                let (subject, body) = dgc_email(name, &code);
-                let message_id = format!("{}.authcode@dgc.gov.test", item.key.replace('#', "-"));
-                let mail =
-                    Mail { from: "noreply@dgc.gov.test", to, subject: &subject, body: &body, message_id: &message_id };
-                ecosim_core::client::mail_outcome(mail::send(&pn.ctx.config().smtp_addr(), &mail).await)
-            }
-        })
-    })
 }
 
 impl ecosim_core::admin::SimulatorAdmin for PnDgc {

@@ -53,18 +53,25 @@ fn with_defects(sar: &Sar, outcome: Outcome) -> Outcome {
 }
 
 /// The outbox handler.
-pub(crate) fn handler(sar: Arc<Sar>) -> Handler {
-    Arc::new(move |item: Item| {
+pub(crate) fn handler(sar: Arc<Sar>) -> Handler<Work> {
+    Arc::new(move |item: Item<Work>| {
         let sar = sar.clone();
         Box::pin(async move {
-            match Work::of(&item) {
-                Some(Work::ToTs) => with_defects(&sar, send_to_ts(&sar, &item).await),
-                Some(Work::Sms | Work::Email) => with_defects(&sar, notify(&sar, &item).await),
-                Some(Work::ToAvn) => with_defects(&sar, crate::avr::send_to_avn(&sar, &item).await),
-                None => Outcome::Failed(format!("unknown outbox kind {}", item.kind)),
-            }
+            let outcome = match &item.work {
+                Work::Ts { id } => send_to_ts(&sar, &item, id).await,
+                Work::Sms(notice) => notify(&sar, &item, notice, Channel::Sms).await,
+                Work::Email(notice) => notify(&sar, &item, notice, Channel::Email).await,
+                Work::Avn { id } => crate::avr::send_to_avn(&sar, &item, id).await,
+            };
+            with_defects(&sar, outcome)
         })
     })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Sms,
+    Email,
 }
 
 struct Esito {
@@ -91,8 +98,7 @@ fn load(sar: &Sar, id: &str) -> Result<Option<Esito>, StoreError> {
     })
 }
 
-async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
-    let id = item.key.as_str();
+async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
     let esito = match load(sar, id) {
         Ok(Some(e)) => e,
         Ok(None) => return Outcome::Failed(format!("result {id} is gone")),
@@ -156,14 +162,12 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
         tx.exec("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, stored_cun])?;
         outbox::record_done(tx, item)?;
         let mut claimed = Vec::new();
-        for (work, to) in [(Work::Sms, sms_to), (Work::Email, email_to)] {
-            if let Some(to) = to {
-                let notice =
-                    Notice { to: to.clone(), cun: cun.as_str().to_owned(), date: date.clone(), cf: cf.clone() };
-                let payload =
-                    serde_json::to_value(&notice).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-                claimed.extend(outbox::enqueue_claimed(tx, work.kind(), id, &payload)?);
-            }
+        let notice =
+            |to: &String| Notice { to: to.clone(), cun: cun.as_str().to_owned(), date: date.clone(), cf: cf.clone() };
+        for work in
+            [sms_to.map(|to| Work::Sms(notice(to))), email_to.map(|to| Work::Email(notice(to)))].into_iter().flatten()
+        {
+            claimed.extend(outbox::enqueue_claimed(tx, id, &work)?);
         }
         // A channel a defect suppresses is one with nothing to deliver.
         if sms_to.is_none() && esito.sms_to.is_some() {
@@ -184,11 +188,7 @@ async fn send_to_ts(sar: &Sar, item: &Item) -> Outcome {
     }
 }
 
-async fn notify(sar: &Sar, item: &Item) -> Outcome {
-    let notice: Notice = match serde_json::from_value(item.payload.clone()) {
-        Ok(n) => n,
-        Err(e) => return Outcome::Failed(format!("malformed outbox item {}: {e}", item.id)),
-    };
+async fn notify(sar: &Sar, item: &Item<Work>, notice: &Notice, channel: Channel) -> Outcome {
     let (Ok(cun), Ok(date)) = (Cun::parse(&notice.cun), notice.date.parse::<Date>()) else {
         return Outcome::Failed(format!("malformed outbox item {}: CUN or date", item.id));
     };
@@ -198,7 +198,7 @@ async fn notify(sar: &Sar, item: &Item) -> Outcome {
         Some(cf) => format!("{cf}: {text}"),
         None => text,
     };
-    if Work::of(item) == Some(Work::Sms) {
+    if channel == Channel::Sms {
         let key = if sar.ctx.config().sar.has(SarDefect::NewIdempotencyKey) {
             format!("sar-sms-{}-{}", item.key, item.attempts)
         } else {
@@ -225,17 +225,17 @@ async fn notify(sar: &Sar, item: &Item) -> Outcome {
 
 /// Moves the result's state along with the attempt's outcome (run by the outbox in
 /// the transaction that records the attempt).
-pub(crate) fn record(tx: &rusqlite::Connection, item: &Item, outcome: &Outcome) -> rusqlite::Result<()> {
+pub(crate) fn record(tx: &rusqlite::Connection, item: &Item<Work>, outcome: &Outcome) -> rusqlite::Result<()> {
     let id = &item.key;
-    match (Work::of(item), outcome) {
-        (Some(Work::ToTs), Outcome::Retry { .. }) => {
+    match (&item.work, outcome) {
+        (Work::Ts { .. }, Outcome::Retry { .. }) => {
             tx.exec("UPDATE esiti SET stato = 'inviato' WHERE id = ?1 AND stato = 'accettato'", [id])?;
         }
-        (Some(Work::ToTs), Outcome::Failed(e)) => {
+        (Work::Ts { .. }, Outcome::Failed(e)) => {
             tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
         }
-        (Some(work @ (Work::Sms | Work::Email)), Outcome::Done | Outcome::Failed(_)) => {
-            let column = if work == Work::Sms { "sms_stato" } else { "email_stato" };
+        (work @ (Work::Sms(_) | Work::Email(_)), Outcome::Done | Outcome::Failed(_)) => {
+            let column = if matches!(work, Work::Sms(_)) { "sms_stato" } else { "email_stato" };
             let value = if matches!(outcome, Outcome::Done) { "consegnato" } else { "errore" };
             tx.exec(&format!("UPDATE esiti SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
             if let Outcome::Failed(e) = outcome {

@@ -27,7 +27,7 @@
 //! | `routes` | thin HTTP handlers |
 //! | `delivery` | the outbox handler: Sistema TS, SMS, e-mail |
 //! | `state` | store and clients |
-//! | `work` | the outbox's kinds of work and the notice payload, typed |
+//! | `work` | the outbox's work, typed (one variant per delivery) |
 
 mod avr;
 mod delivery;
@@ -71,7 +71,7 @@ pub fn router(sar: Arc<Sar>) -> Router {
 
 /// Starts the outbox worker until `stop` turns true.
 pub fn spawn_workers(sar: &Arc<Sar>, stop: watch::Receiver<bool>) {
-    let hook: ecosim_core::outbox::FinishHook = std::sync::Arc::new(delivery::record);
+    let hook: ecosim_core::outbox::FinishHook<work::Work> = std::sync::Arc::new(delivery::record);
     tokio::spawn(sar.outbox.clone().run_with(delivery::handler(sar.clone()), Some(hook), stop));
 }
 

@@ -94,7 +94,7 @@ pub struct Sar {
     pub(crate) ctx: Context,
     pub(crate) store: Arc<Store>,
     pub(crate) ids: IdGen,
-    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) outbox: Arc<Outbox<crate::work::Work>>,
     pub(crate) ts: SystemClient,
     pub(crate) sms: SystemClient,
     pub(crate) avn: SystemClient,

@@ -1,42 +1,32 @@
-//! The SAR's outbox work, typed: which delivery an item is, and what a notice carries.
+//! The SAR's outbox work, typed: which delivery an item is, and what it carries.
 //!
-//! The outbox stores a kind string and a JSON payload per item (`ecosim_core::outbox`);
-//! this is the only place those strings and shapes are spelt.
+//! The outbox stores the serde tag as the item's kind and the fields as its payload
+//! (`ecosim_core::outbox::Work`); this is the only place those shapes are spelt.
 
-use ecosim_core::outbox::Item;
+use serde::{Deserialize, Serialize};
 
-/// A kind of delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A delivery the SAR owes another system.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Work {
-    /// A test result to Sistema TS.
-    ToTs,
+    /// The test result `id` to Sistema TS.
+    Ts {
+        /// The result's id.
+        id: String,
+    },
     /// The CUN by SMS.
-    Sms,
+    Sms(Notice),
     /// The CUN by e-mail.
-    Email,
-    /// A dose to AVN.
-    ToAvn,
-}
-
-impl Work {
-    /// The kind as the outbox stores it.
-    pub(crate) const fn kind(self) -> &'static str {
-        match self {
-            Self::ToTs => "ts",
-            Self::Sms => "sms",
-            Self::Email => "email",
-            Self::ToAvn => "avn",
-        }
-    }
-
-    /// The work an outbox item is, if the SAR knows its kind.
-    pub(crate) fn of(item: &Item) -> Option<Self> {
-        [Self::ToTs, Self::Sms, Self::Email, Self::ToAvn].into_iter().find(|w| w.kind() == item.kind)
-    }
+    Email(Notice),
+    /// The current version of dose `id` to AVN.
+    Avn {
+        /// The dose's id.
+        id: String,
+    },
 }
 
 /// What an SMS or e-mail item carries.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Notice {
     /// The number or address.
     pub(crate) to: String,
@@ -52,23 +42,24 @@ pub(crate) struct Notice {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ecosim_core::outbox::kind_of;
 
     #[test]
-    fn every_kind_reads_back_as_itself() {
-        for w in [Work::ToTs, Work::Sms, Work::Email, Work::ToAvn] {
-            let item =
-                Item { id: 1, kind: w.kind().into(), key: "k".into(), payload: serde_json::Value::Null, attempts: 0 };
-            assert_eq!(Work::of(&item), Some(w));
-        }
-        let odd = Item { id: 1, kind: "fax".into(), key: "k".into(), payload: serde_json::Value::Null, attempts: 0 };
-        assert_eq!(Work::of(&odd), None);
+    fn kinds_are_the_ones_stored_before_the_work_was_typed() {
+        let n = Notice { to: "+393331234567".into(), cun: "6HQ5EW73HE".into(), date: "2021-01-19".into(), cf: None };
+        let kinds: Vec<String> =
+            [Work::Ts { id: "a".into() }, Work::Sms(n.clone()), Work::Email(n), Work::Avn { id: "b".into() }]
+                .iter()
+                .map(kind_of)
+                .collect();
+        assert_eq!(kinds, ["ts", "sms", "email", "avn"]);
     }
 
     #[test]
     fn a_notice_without_a_leak_has_no_cf_field() {
         let n = Notice { to: "+393331234567".into(), cun: "6HQ5EW73HE".into(), date: "2021-01-19".into(), cf: None };
-        let v = serde_json::to_value(&n).expect("json");
+        let v = serde_json::to_value(Work::Sms(n.clone())).expect("json");
         assert!(v.get("cf").is_none(), "{v}");
-        assert_eq!(serde_json::from_value::<Notice>(v).expect("back"), n);
+        assert_eq!(serde_json::from_value::<Work>(v).expect("back"), Work::Sms(n));
     }
 }

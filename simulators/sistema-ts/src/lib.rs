@@ -47,13 +47,16 @@
 //! |---|---|
 //! | [`domain`] | the rules, as plain functions |
 //! | `routes` | thin HTTP handlers |
+//! | `outbox` | the outbox's work, typed (CUN by SMS/e-mail, events to PN-DGC), and its handler |
 //! | `notify` | ORD-6.2 delivery |
+//! | `dgc` | events for PN-DGC |
 //! | `registry` | the registry: population + codice fiscale variations + people outside the SSN |
 //! | `state` | store, migrations, CUN issuance, purge scheduling |
 
 mod dgc;
 pub mod domain;
 mod notify;
+mod outbox;
 mod registry;
 mod routes;
 mod state;
@@ -94,7 +97,7 @@ pub fn router(ts: Arc<SistemaTs>) -> Router {
 
 /// Starts the background work (the ORD-6.2 outbox) until `stop` turns true.
 pub fn spawn_workers(ts: &Arc<SistemaTs>, stop: watch::Receiver<bool>) {
-    tokio::spawn(ts.outbox.clone().run(notify::handler(ts.clone()), stop));
+    tokio::spawn(ts.outbox.clone().run(outbox::handler(ts.clone()), stop));
 }
 
 impl ecosim_core::simulator::Simulator for SistemaTs {

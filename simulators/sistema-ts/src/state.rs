@@ -126,7 +126,7 @@ pub struct SistemaTs {
     pub(crate) ids: IdGen,
     pub(crate) cuns: IdGen,
     pub(crate) nucgs: IdGen,
-    pub(crate) outbox: Arc<Outbox>,
+    pub(crate) outbox: Arc<Outbox<crate::outbox::Work>>,
     pub(crate) sms: SystemClient,
     pub(crate) immuni: SystemClient,
     pub(crate) pn_dgc: SystemClient,

@@ -37,12 +37,10 @@ use rusqlite::OptionalExtension;
 use serde_json::Value;
 
 use crate::state::Sar;
+use crate::work::Work;
 
-/// Outbox kind `avn`: the current version of a dose to AVN.
-pub(crate) async fn send_to_avn(sar: &Sar, item: &Item) -> Outcome {
-    let Some(id) = item.payload["id"].as_str() else {
-        return Outcome::Failed(format!("malformed outbox item {}", item.id));
-    };
+/// [`Work::Avn`]: the current version of dose `id` to AVN.
+pub(crate) async fn send_to_avn(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
     let wanted: u32 = item.key.rsplit('@').next().and_then(|v| v.parse().ok()).unwrap_or(1);
     let row = sar.store.with(|c| {
         c.row("SELECT regione, record, versione FROM vaccinazioni WHERE id = ?1", [id], |r| {

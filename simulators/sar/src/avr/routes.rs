@@ -227,7 +227,7 @@ fn move_doses(tx: &Connection, region: &str, p: &Person) -> rusqlite::Result<usi
 fn enqueue_avn(tx: &Connection, id: &str, versione: u32, record: &Value) -> rusqlite::Result<()> {
     // Doses given abroad stay in the AVR (ASLs register them on Sistema TS).
     if record.get("estero").is_none() {
-        outbox::enqueue(tx, Work::ToAvn.kind(), &format!("{id}@{versione}"), &json!({"id": id}))?;
+        outbox::enqueue(tx, &format!("{id}@{versione}"), &Work::Avn { id: id.to_owned() })?;
     }
     Ok(())
 }
@@ -475,7 +475,8 @@ pub(crate) async fn get_one(
     let (proposto, avvisi): (u8, String) = sar.store.with(|c| {
         c.row("SELECT proposto, avvisi FROM vaccinazioni WHERE id = ?1", [&id], |r| Ok((r.get(0)?, r.get(1)?)))
     })?;
-    let delivery = sar.store.with(|c| outbox::item_state(c, Work::ToAvn.kind(), &format!("{id}@{versione}")))?;
+    let delivery =
+        sar.store.with(|c| outbox::item_state(c, &Work::Avn { id: id.clone() }, &format!("{id}@{versione}")))?;
     let avn = match (&estero, &delivery) {
         (Some(_), _) => "non_inviata",
         (None, Some(s)) if s.state == "done" => "consegnata",

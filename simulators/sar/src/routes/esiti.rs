@@ -72,7 +72,7 @@ pub(crate) async fn create(
             ],
         )?;
         // Claimed at once: the worker starts on it without scanning the queue.
-        let item = outbox::enqueue_claimed(tx, Work::ToTs.kind(), &id, &json!({"id": id}))?;
+        let item = outbox::enqueue_claimed(tx, &id, &Work::Ts { id: id.clone() })?;
         let answer = json!({"id": id, "stato": "accettato"});
         if let Some(key) = &key {
             idempotency::remember(tx, key, 202, &answer.to_string())?;
@@ -116,7 +116,8 @@ pub(crate) async fn get_one(
         return Err(Problem::not_found(format!("no result {id} from region {region}")));
     };
     let attempts = sar.store.with(|c| outbox::attempts_of(c, &id))?;
-    let to_ts = attempts.iter().filter(|a| a.kind == Work::ToTs.kind()).count();
+    let ts_kind = outbox::kind_of(&Work::Ts { id: id.clone() });
+    let to_ts = attempts.iter().filter(|a| a.kind == ts_kind).count();
     let mut view = json!({
         "id": id,
         "stato": stato,
