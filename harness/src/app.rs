@@ -7,8 +7,8 @@
 //! asked. Tests and scenarios drive Immuni through it.
 
 use base64::Engine;
-use ecosim_core::codes::{CardLast8, Cun, Otp, sha256_hex};
-use ecosim_core::rng::SeededRng;
+use ecosim_domain::codes::{CardLast8, Cun, Otp, sha256_hex};
+use ecosim_domain::rng::SeededRng;
 use jiff::Timestamp;
 use jiff::civil::Date;
 use serde_json::{Value, json};

@@ -138,5 +138,5 @@ async fn delivered(http: &reqwest::Client, gateway: &str) -> anyhow::Result<u64>
     let state: Value = http.get(format!("{gateway}/_admin/state")).send().await?.json().await?;
     // Only the CUN SMS: negative results also bring green-pass AUTHCODEs (`Min Salute`).
     anyhow::ensure!(state["simulator"]["per_mittente"].is_object(), "the gateway's state has no counts by sender");
-    Ok(state["simulator"]["per_mittente"][ecosim_core::messages::CUN_SMS_SENDER].as_u64().unwrap_or(0))
+    Ok(state["simulator"]["per_mittente"][ecosim_domain::messages::CUN_SMS_SENDER].as_u64().unwrap_or(0))
 }

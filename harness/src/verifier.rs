@@ -131,7 +131,7 @@ impl Verifier {
     pub fn decode(&self, hc1: &str) -> Result<Verified, VerifyError> {
         let bad = |e: &dyn std::fmt::Display| VerifyError::NotEuDcc(e.to_string());
         let body = hc1.strip_prefix("HC1:").ok_or_else(|| bad(&"no HC1: prefix"))?;
-        let compressed = ecosim_core::base45::decode(body).map_err(|e| bad(&e))?;
+        let compressed = ecosim_domain::base45::decode(body).map_err(|e| bad(&e))?;
         let mut raw = Vec::new();
         flate2::read::ZlibDecoder::new(&compressed[..]).read_to_end(&mut raw).map_err(|e| bad(&e))?;
         let sign1 = CoseSign1::from_tagged_slice(&raw)
@@ -312,16 +312,16 @@ mod tests {
 
     #[test]
     fn garbage_is_not_an_eu_dcc() {
-        let signer = ecosim_pn_dgc::signer::Signer::from_seed(1).unwrap();
+        let signer = ecosim_pn_dgc::domain::signer::Signer::from_seed(1).unwrap();
         let v = Verifier::from_der(signer.certificate_der()).unwrap();
         assert_eq!(v.status("hello", Timestamp::now()), Status::NotEuDcc);
         assert_eq!(v.status("HC1:ABC", Timestamp::now()), Status::NotEuDcc);
         // Signed by another key: not valid.
-        let other = ecosim_pn_dgc::signer::Signer::from_seed(2).unwrap();
+        let other = ecosim_pn_dgc::domain::signer::Signer::from_seed(2).unwrap();
         let dcc = json!({"v": [{"dt": "2021-06-01", "dn": 3, "sd": 3}]});
-        let foreign = ecosim_pn_dgc::dcc::hc1(&other, &dcc, 0, i64::MAX / 2);
+        let foreign = ecosim_pn_dgc::domain::dcc::hc1(&other, &dcc, 0, i64::MAX / 2);
         assert_eq!(v.status(&foreign, at("2021-07-01")), Status::NotValid);
-        let own = ecosim_pn_dgc::dcc::hc1(&signer, &dcc, 0, i64::MAX / 2);
+        let own = ecosim_pn_dgc::domain::dcc::hc1(&signer, &dcc, 0, i64::MAX / 2);
         assert_eq!(v.status(&own, at("2021-07-01")), Status::Valid);
         assert_eq!(v.decode(&own).unwrap().dcc, dcc);
     }

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::Subcommand;
-use ecosim_core::population::Population;
+use ecosim_domain::population::Population;
 
 /// `ecosim bench` subcommands.
 #[derive(Debug, Subcommand)]

@@ -59,11 +59,11 @@ pub(crate) struct Args {
 }
 
 fn parse_region(s: &str) -> Result<String, String> {
-    match ecosim_core::regions::region_by_code(s) {
+    match ecosim_domain::regions::region_by_code(s) {
         Some(r) => Ok(r.code.to_owned()),
         None => Err(format!(
             "unknown region {s:?}: one of {}",
-            ecosim_core::regions::regions().iter().map(|r| r.code).collect::<Vec<_>>().join(", ")
+            ecosim_domain::regions::regions().iter().map(|r| r.code).collect::<Vec<_>>().join(", ")
         )),
     }
 }

@@ -4,10 +4,10 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Subcommand, ValueEnum};
-use ecosim_core::codes::{Authcode, CardNumber, Cuev, Cun, Nrfe, Nucg, Otp, identify};
-use ecosim_core::population::Population;
-use ecosim_core::regions::regions;
-use ecosim_core::rng::SeededRng;
+use ecosim_domain::codes::{Authcode, CardNumber, Cuev, Cun, Nrfe, Nucg, Otp, identify};
+use ecosim_domain::population::Population;
+use ecosim_domain::regions::regions;
+use ecosim_domain::rng::SeededRng;
 
 /// `ecosim codes` subcommands.
 #[derive(Debug, Subcommand)]

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use clap::ValueEnum;
-use ecosim_core::population::{CitizenRecord, Population};
+use ecosim_domain::population::{CitizenRecord, Population};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use ecosim_core::config::Config;
-use ecosim_core::regions::regions;
+use ecosim_domain::regions::regions;
 
 use crate::ecosystem::Ecosystem;
 

@@ -30,7 +30,7 @@ impl Scenario {
     /// Whether a step moves the shared virtual clock: such a scenario cannot run
     /// against a system under test, which keeps real time (the clock contract).
     pub fn moves_the_clock(&self) -> bool {
-        self.steps.iter().any(|s| s.clock_advance.is_some())
+        self.steps.iter().any(|s| matches!(s.action, Action::ClockAdvance(_)))
     }
 
     /// Why the scenario cannot run on an ecosystem configured as `config`, if it cannot.
@@ -119,82 +119,177 @@ pub struct Expect {
 }
 
 /// One step: exactly one action, plus an optional expectation and the requirement
-/// ids it verifies.
-#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// ids it verifies. In YAML a map: the action's name as the key (`lab.report: {...}`),
+/// beside `expect` and `verifies`.
+#[derive(Debug, Clone)]
 pub struct Step {
-    /// A lab reports a result to the SAR.
-    #[serde(rename = "lab.report")]
-    pub lab_report: Option<LabReport>,
-    /// A region (or lab) sends a result straight to Sistema TS; captures `cun`.
-    #[serde(rename = "ts.submit")]
-    pub ts_submit: Option<LabReport>,
-    /// A region reads a record at Sistema TS.
-    #[serde(rename = "ts.get")]
-    pub ts_get: Option<TsGet>,
-    /// A region corrects a record at Sistema TS.
-    #[serde(rename = "ts.correct")]
-    pub ts_correct: Option<TsCorrect>,
-    /// An SMS must arrive; the regex's named groups become variables.
-    #[serde(rename = "sms.expect")]
-    pub sms_expect: Option<InboxExpect>,
-    /// An e-mail must arrive; the regex's named groups become variables.
-    #[serde(rename = "mail.expect")]
-    pub mail_expect: Option<InboxExpect>,
-    /// The journal must show an exchange between two systems (since the scenario began).
-    #[serde(rename = "journal.expect")]
-    pub journal_expect: Option<JournalExpect>,
-    /// No such exchange may happen (since the scenario began, until the window ends).
-    #[serde(rename = "journal.absent")]
-    pub journal_absent: Option<JournalAbsent>,
-    /// No matching SMS may arrive within the window.
-    #[serde(rename = "sms.absent")]
-    pub sms_absent: Option<InboxAbsent>,
-    /// No matching e-mail may arrive within the window.
-    #[serde(rename = "mail.absent")]
-    pub mail_absent: Option<InboxAbsent>,
-    /// The shared clock moves forward (`15d`, `151s`).
-    #[serde(rename = "clock.advance")]
-    pub clock_advance: Option<String>,
-    /// A fault rule is added at a system.
-    pub fault: Option<Fault>,
-    /// The citizen's app makes a new OTP (saved as `otp`, or the name given).
-    #[serde(rename = "app.new_otp")]
-    pub app_new_otp: Option<NewOtp>,
-    /// The app checks its OTP.
-    #[serde(rename = "app.check_otp")]
-    pub app_check_otp: Option<AppOtp>,
-    /// The app unlocks itself with the CUN and the card digits.
-    #[serde(rename = "app.check_cun")]
-    pub app_check_cun: Option<AppCheckCun>,
-    /// The app uploads its keys (with the OTP or the CUN it was unlocked with).
-    #[serde(rename = "app.upload")]
-    pub app_upload: Option<AppUpload>,
-    /// A call-centre operator unlocks, under a supervisor.
-    #[serde(rename = "callcenter.unlock")]
-    pub callcenter_unlock: Option<CallCenterUnlock>,
-    /// An ASL operator unlocks.
-    #[serde(rename = "asl.unlock")]
-    pub asl_unlock: Option<AslUnlock>,
-    /// A vaccinator registers a dose at the AVR; saves its id as `<citizen>.dose`.
-    #[serde(rename = "avr.vaccinate")]
-    pub avr_vaccinate: Option<AvrVaccinate>,
-    /// Any call to any system (for the interfaces without a step of their own).
-    pub http: Option<HttpCall>,
-    /// The citizen's Immuni app retrieves a green certificate (`get-dgc`).
-    #[serde(rename = "app.get_dgc")]
-    pub app_get_dgc: Option<AppGetDgc>,
-    /// A verifier checks an `HC1:` string against PN-DGC's published signer and the
-    /// Italian rules at the clock's time; `expect.json` points into the DCC.
-    #[serde(rename = "dgc.verify")]
-    pub dgc_verify: Option<DgcVerify>,
+    /// What the step does.
+    pub action: Action,
     /// What must follow.
     pub expect: Option<Expect>,
     /// Requirement ids this step verifies: their verdicts come from the steps that
     /// name them (a scenario's `requirements` with no step naming them are judged by
     /// the whole scenario).
-    #[serde(default)]
     pub verifies: Vec<String>,
+}
+
+/// Declares the actions once: the enum, the names the grammar knows, reading one
+/// from its YAML key and its JSON Schema.
+macro_rules! actions {
+    ($($(#[doc = $doc:literal])+ $name:literal => $variant:ident($ty:ty),)+) => {
+        /// A step's action.
+        #[derive(Debug, Clone)]
+        pub enum Action {
+            $($(#[doc = $doc])+ $variant($ty),)+
+        }
+
+        /// Every step name the grammar knows.
+        pub const STEP_NAMES: &[&str] = &[$($name),+];
+
+        /// Every key a step may have.
+        const STEP_KEYS: &[&str] = &[$($name,)+ "expect", "verifies"];
+
+        impl Action {
+            /// The action's name in scenario files (`lab.report`).
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => $name,)+
+                }
+            }
+
+            /// Reads the action named `name` from the map's next value; `None` if no
+            /// action has that name.
+            fn read<'de, A: serde::de::MapAccess<'de>>(name: &str, map: &mut A) -> Result<Option<Self>, A::Error> {
+                Ok(Some(match name {
+                    $($name => Self::$variant(map.next_value()?),)+
+                    _ => return Ok(None),
+                }))
+            }
+
+            /// `(name, description, schema)` of each action.
+            fn schemas(generator: &mut schemars::SchemaGenerator) -> Vec<(&'static str, String, schemars::Schema)> {
+                vec![$(($name, [$($doc.trim()),+].join("\n"), generator.subschema_for::<$ty>()),)+]
+            }
+        }
+    };
+}
+
+actions! {
+    /// A lab reports a result to the SAR.
+    "lab.report" => LabReport(LabReport),
+    /// A region (or lab) sends a result straight to Sistema TS; captures `cun`.
+    "ts.submit" => TsSubmit(LabReport),
+    /// A region reads a record at Sistema TS.
+    "ts.get" => TsGet(TsGet),
+    /// A region corrects a record at Sistema TS.
+    "ts.correct" => TsCorrect(TsCorrect),
+    /// An SMS must arrive; the regex's named groups become variables.
+    "sms.expect" => SmsExpect(InboxExpect),
+    /// An e-mail must arrive; the regex's named groups become variables.
+    "mail.expect" => MailExpect(InboxExpect),
+    /// The journal must show an exchange between two systems (since the scenario began).
+    "journal.expect" => JournalExpect(JournalExpect),
+    /// No such exchange may happen (since the scenario began, until the window ends).
+    "journal.absent" => JournalAbsent(JournalAbsent),
+    /// No matching SMS may arrive within the window.
+    "sms.absent" => SmsAbsent(InboxAbsent),
+    /// No matching e-mail may arrive within the window.
+    "mail.absent" => MailAbsent(InboxAbsent),
+    /// The shared clock moves forward (`15d`, `151s`).
+    "clock.advance" => ClockAdvance(String),
+    /// A fault rule is added at a system.
+    "fault" => Fault(Fault),
+    /// The citizen's app makes a new OTP (saved as `otp`, or the name given).
+    "app.new_otp" => AppNewOtp(NewOtp),
+    /// The app checks its OTP.
+    "app.check_otp" => AppCheckOtp(AppOtp),
+    /// The app unlocks itself with the CUN and the card digits.
+    "app.check_cun" => AppCheckCun(AppCheckCun),
+    /// The app uploads its keys (with the OTP or the CUN it was unlocked with).
+    "app.upload" => AppUpload(AppUpload),
+    /// A call-centre operator unlocks, under a supervisor.
+    "callcenter.unlock" => CallCenterUnlock(CallCenterUnlock),
+    /// An ASL operator unlocks.
+    "asl.unlock" => AslUnlock(AslUnlock),
+    /// A vaccinator registers a dose at the AVR; saves its id as `<citizen>.dose`.
+    "avr.vaccinate" => AvrVaccinate(AvrVaccinate),
+    /// Any call to any system (for the interfaces without a step of their own).
+    "http" => Http(HttpCall),
+    /// The citizen's Immuni app retrieves a green certificate (`get-dgc`).
+    "app.get_dgc" => AppGetDgc(AppGetDgc),
+    /// A verifier checks an `HC1:` string against PN-DGC's published signer and the
+    /// Italian rules at the clock's time; `expect.json` points into the DCC.
+    "dgc.verify" => DgcVerify(DgcVerify),
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct StepVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for StepVisitor {
+            type Value = Step;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "a step: one action ({}) with an optional expect and verifies", STEP_NAMES.join(", "))
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
+                use serde::de::Error;
+                let (mut action, mut expect, mut verifies) = (None::<Action>, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "expect" if expect.is_none() => expect = Some(map.next_value()?),
+                        "verifies" if verifies.is_none() => verifies = Some(map.next_value()?),
+                        "expect" => return Err(A::Error::duplicate_field("expect")),
+                        "verifies" => return Err(A::Error::duplicate_field("verifies")),
+                        name => match (Action::read(name, &mut map)?, &action) {
+                            (None, _) => return Err(A::Error::unknown_field(name, STEP_KEYS)),
+                            (Some(_), Some(first)) => {
+                                return Err(A::Error::custom(format!(
+                                    "a step has exactly one action; this one has {} and {name}",
+                                    first.name()
+                                )));
+                            }
+                            (Some(a), None) => action = Some(a),
+                        },
+                    }
+                }
+                let action = action.ok_or_else(|| {
+                    A::Error::custom(format!("a step needs an action, one of: {}", STEP_NAMES.join(", ")))
+                })?;
+                Ok(Step { action, expect, verifies: verifies.unwrap_or_default() })
+            }
+        }
+
+        deserializer.deserialize_map(StepVisitor)
+    }
+}
+
+impl schemars::JsonSchema for Step {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Step".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let expect = generator.subschema_for::<Expect>();
+        let verifies = generator.subschema_for::<Vec<String>>();
+        let one_of: Vec<serde_json::Value> = Action::schemas(generator)
+            .into_iter()
+            .map(|(name, description, schema)| {
+                serde_json::json!({
+                    "type": "object",
+                    "description": description,
+                    "properties": {name: schema, "expect": expect, "verifies": verifies},
+                    "required": [name],
+                    "additionalProperties": false,
+                })
+            })
+            .collect();
+        schemars::json_schema!({
+            "description": "One step: exactly one action, plus an optional expectation (`expect`) and the requirement ids it verifies (`verifies`).",
+            "oneOf": one_of,
+        })
+    }
 }
 
 /// `lab.report` / `ts.submit`.
@@ -506,29 +601,3 @@ pub struct DgcVerify {
     /// Expected verdict: `VALID`, `NOT_VALID_YET`, `EXPIRED`, `NOT_VALID`, `NOT_EU_DCC`.
     pub status: String,
 }
-
-/// Every step name the grammar knows.
-pub const STEP_NAMES: &[&str] = &[
-    "lab.report",
-    "ts.submit",
-    "ts.get",
-    "ts.correct",
-    "sms.expect",
-    "mail.expect",
-    "journal.expect",
-    "journal.absent",
-    "sms.absent",
-    "mail.absent",
-    "clock.advance",
-    "fault",
-    "app.new_otp",
-    "app.check_otp",
-    "app.check_cun",
-    "app.upload",
-    "callcenter.unlock",
-    "asl.unlock",
-    "avr.vaccinate",
-    "http",
-    "app.get_dgc",
-    "dgc.verify",
-];

@@ -1,7 +1,7 @@
 //! Flow 1 end to end: lab -> reference SAR -> Sistema TS -> SMS and e-mail.
 
 use ecosim_core::System;
-use ecosim_core::codes::Cun;
+use ecosim_domain::codes::Cun;
 use serde_json::json;
 
 use crate::support::{cun_in, spawn_ecosystem};

@@ -5,9 +5,9 @@
 use std::time::Duration;
 
 use ecosim_core::System;
-use ecosim_core::codes::{Authcode, CardLast8, Cun, sha256_hex};
 use ecosim_core::config::{Config, Forwarding};
-use ecosim_core::population::Citizen;
+use ecosim_domain::codes::{Authcode, CardLast8, Cun, sha256_hex};
+use ecosim_domain::population::Citizen;
 use ecosim_harness::verifier::{Status, Verifier};
 use serde_json::{Value, json};
 
@@ -307,7 +307,7 @@ async fn a_recovery_after_vaccination_is_a_cbis_certificate_retrievable_with_its
         .await;
     assert_eq!(res.status(), 201);
     let nucg =
-        ecosim_core::codes::Nucg::parse(res.json::<Value>().await.expect("json")["nucg"].as_str().expect("nucg"))
+        ecosim_domain::codes::Nucg::parse(res.json::<Value>().await.expect("json")["nucg"].as_str().expect("nucg"))
             .expect("a valid NUCG");
     t.pn_dgc_has_events(2).await;
     t.advance("1d").await;

@@ -48,7 +48,7 @@ async fn the_handles_reach_the_systems_as_their_accounts() {
         .expect("reachable");
     assert_eq!(res.status(), 201);
     let v: serde_json::Value = res.json().await.expect("json");
-    let cun = ecosim_core::codes::Cun::parse(v["cun"].as_str().expect("cun")).expect("valid");
+    let cun = ecosim_domain::codes::Cun::parse(v["cun"].as_str().expect("cun")).expect("valid");
     let mut app = eco.app(1);
     assert_eq!(app.check_cun(&cun, &citizen.card().last8(), None, false).await.status, 204);
     eco.shutdown().await;

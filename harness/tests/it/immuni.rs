@@ -2,8 +2,8 @@
 //! Immuni backend's exact answers.
 
 use ecosim_core::System;
-use ecosim_core::codes::{CardLast8, Cun};
-use ecosim_core::population::Citizen;
+use ecosim_domain::codes::{CardLast8, Cun};
+use ecosim_domain::population::Citizen;
 use ecosim_harness::app::VirtualApp;
 use serde_json::{Value, json};
 
@@ -383,7 +383,7 @@ async fn get_dgc_asks_pn_dgc_and_relays_the_certificate_or_1102() {
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, MockServer, ResponseTemplate};
     let pn_dgc = MockServer::start().await;
-    let authcode = ecosim_core::codes::Authcode::parse("WK2DEHZD9PC1").expect("valid");
+    let authcode = ecosim_domain::codes::Authcode::parse("WK2DEHZD9PC1").expect("valid");
     Mock::given(method("GET"))
         .and(path("/v1/dgc"))
         .and(query_param("mode", "ONLY_QRCODE"))

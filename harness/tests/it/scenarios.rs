@@ -74,7 +74,14 @@ fn the_shipped_json_schema_is_the_one_the_types_generate() {
         "regenerate with: cargo run -- schema > scenarios/schema.json"
     );
     let v: serde_json::Value = serde_json::from_str(&shipped).expect("json");
-    assert!(v["$defs"]["Step"]["properties"].get("lab.report").is_some(), "{v}");
+    // A step is one of the actions, each with its own key, `expect` and `verifies`.
+    let actions: Vec<&str> = v["$defs"]["Step"]["oneOf"]
+        .as_array()
+        .expect("oneOf")
+        .iter()
+        .filter_map(|s| s["required"][0].as_str())
+        .collect();
+    assert_eq!(actions, ecosim_harness::scenario::model::STEP_NAMES, "{v}");
 }
 
 /// The JSON report with real-time figures taken out.

@@ -1,7 +1,7 @@
 //! Sistema TS's test-result interface: regions, labs, corrections, retention.
 
 use ecosim_core::System;
-use ecosim_core::codes::Cun;
+use ecosim_domain::codes::Cun;
 use serde_json::{Value, json};
 
 use crate::support::{TestEco, spawn_ecosystem};

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use ecosim_core::System;
 use ecosim_core::config::Config;
-use ecosim_core::population::Citizen;
+use ecosim_domain::population::Citizen;
 use ecosim_harness::ecosystem::Ecosystem;
 use serde_json::{Value, json};
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use ecosim_core::System;
 use ecosim_core::config::{Config, Forwarding};
-use ecosim_core::population::Citizen;
+use ecosim_domain::population::Citizen;
 use jiff::ToSpan;
 use serde_json::{Value, json};
 

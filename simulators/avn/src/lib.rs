@@ -11,7 +11,7 @@
 //! | `GET /avn/v1/regioni/{codice}/mobilita?dal=YYYY-MM-DD` | doses given elsewhere to the region's residents | AVR-1.3c |
 //!
 //! A dose is validated field by field (400 naming each, the rules of
-//! [`ecosim_core::vaccination`]); a region sends only doses it gave (403 otherwise).
+//! [`ecosim_domain::vaccination`]); a region sends only doses it gave (403 otherwise).
 //! It is identified by (`regione_somministrazione`, `id_regionale`): the same dose
 //! sent again is answered as the first time (200, nothing duplicated); a correction
 //! carries a higher `versione` and replaces the held one (200, forwarded again); a
@@ -23,10 +23,20 @@
 //! `immediate` sends each dose at once. Batches go from a durable outbox with
 //! retries, and Sistema TS is idempotent on dose and version, so an outage delays
 //! doses but never loses or duplicates them.
+//!
+//! | module | what |
+//! |---|---|
+//! | `routes` | thin HTTP handlers, one file per resource |
+//! | `domain` | the rules: which version wins, when a dose is due |
+//! | `store` | the schema and every statement, rows typed |
+//! | `outbox` | the outbox's work (batches for Sistema TS), typed, and its handler |
+//! | `state` | the simulator: store, outbox, client, the midnight forwarding |
 
+mod domain;
 mod outbox;
 mod routes;
 mod state;
+mod store;
 
 use std::sync::Arc;
 
@@ -43,9 +53,9 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// The HTTP app (routes, admin API, OpenAPI, boundary layer).
 pub fn router(avn: Arc<Avn>) -> Router {
     let routes = Router::new()
-        .route("/avn/v1/somministrazioni", post(routes::create))
-        .route("/avn/v1/somministrazioni/{regione}/{id_regionale}", get(routes::get_one))
-        .route("/avn/v1/regioni/{codice}/mobilita", get(routes::mobility))
+        .route("/avn/v1/somministrazioni", post(routes::somministrazioni::create))
+        .route("/avn/v1/somministrazioni/{regione}/{id_regionale}", get(routes::somministrazioni::get_one))
+        .route("/avn/v1/regioni/{codice}/mobilita", get(routes::mobilita::feed))
         .with_state(avn.clone());
     let ctx = avn.ctx.clone();
     ecosim_core::app::app(&ctx, System::Avn, routes, avn, OPENAPI)

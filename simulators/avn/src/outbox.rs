@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use ecosim_core::outbox::{Handler, Item, Outcome};
-use ecosim_core::store::{CachedSql, StoreError};
+use ecosim_core::store::StoreError;
 use reqwest::Method;
-use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -37,17 +36,9 @@ pub(crate) fn handler(avn: Arc<Avn>) -> Handler<Work> {
 
 async fn send_batch(avn: &Avn, key: &str, ids: &[String]) -> Outcome {
     // The latest version of each dose (a correction may have come since it was queued).
-    let records = avn.store.with(|c| {
-        let mut stmt = c.prepare_cached("SELECT record FROM somministrazioni WHERE id = ?1")?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let record: String = stmt.query_row([id], |r| r.get(0))?;
-            out.push(serde_json::from_str::<Value>(&record).unwrap_or(Value::Null));
-        }
-        Ok(out)
-    });
-    let records = match records {
-        Ok(r) => r,
+    let records = avn.store.with(|c| crate::store::records(c, ids));
+    let records: Vec<Value> = match records {
+        Ok(r) => r.iter().map(|r| serde_json::from_str(r).unwrap_or(Value::Null)).collect(),
         Err(e) => return Outcome::Retry { after: None, error: e.to_string() },
     };
     let res = avn
@@ -60,15 +51,7 @@ async fn send_batch(avn: &Avn, key: &str, ids: &[String]) -> Outcome {
     let outcome = ecosim_core::client::outcome_of(res).await;
     if outcome == Outcome::Done {
         let now = avn.ctx.clock().now().to_string();
-        let marked = avn.store.transaction(|tx| {
-            for id in ids {
-                tx.exec(
-                    "UPDATE somministrazioni SET inoltro = 'inoltrata', inoltrata_il = ?2 WHERE id = ?1 AND inoltro = 'in_coda'",
-                    params![id, now],
-                )?;
-            }
-            Ok::<_, StoreError>(())
-        });
+        let marked = avn.store.transaction(|tx| Ok::<_, StoreError>(crate::store::mark_forwarded(tx, ids, &now)?));
         if let Err(e) = marked {
             tracing::error!(error = %e, "cannot mark doses as forwarded");
         }

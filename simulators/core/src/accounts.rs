@@ -19,7 +19,7 @@ use axum::http::request::Parts;
 use base64::Engine;
 
 use crate::problem::Problem;
-use crate::regions::regions;
+use ecosim_domain::regions::regions;
 
 /// What an account may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -223,6 +223,62 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
             Some(Identity::Token(_)) => Err(Problem::unauthorized(AuthError::BadCredentials.to_string())),
             None => Err(Problem::unauthorized(AuthError::Missing.to_string())),
         }
+    }
+}
+
+/// The roles an extractor admits (a marker type per set, see [`roles`]).
+pub trait Roles: Send + Sync + 'static {
+    /// The roles.
+    const ROLES: &'static [Role];
+}
+
+/// Role markers for [`Regional`].
+pub mod roles {
+    use super::{Role, Roles};
+
+    macro_rules! marker {
+        ($($(#[$doc:meta])* $name:ident => [$($role:ident),+];)+) => {$(
+            $(#[$doc])*
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl Roles for $name {
+                const ROLES: &'static [Role] = &[$(Role::$role),+];
+            }
+        )+};
+    }
+
+    marker! {
+        /// A region's AVR.
+        Avr => [Avr];
+        /// A region's SAR.
+        Sar => [Sar];
+        /// A vaccinator.
+        Vaccinatore => [Vaccinatore];
+        /// An ASL operator.
+        Asl => [Asl];
+    }
+}
+
+/// A caller with one of `R`'s roles and a region, as an extractor: 401 without
+/// credentials, 403 with another role or no region. Handlers get the region typed,
+/// with no prelude of checks.
+#[derive(Debug, Clone)]
+pub struct Regional<R> {
+    /// The account.
+    pub account: Arc<Account>,
+    /// Its three-digit region code.
+    pub region: String,
+    _roles: std::marker::PhantomData<R>,
+}
+
+impl<R: Roles, S: Send + Sync> FromRequestParts<S> for Regional<R> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        caller.require_role(R::ROLES)?;
+        let region = caller.region()?.to_owned();
+        Ok(Self { account: caller.0, region, _roles: std::marker::PhantomData })
     }
 }
 

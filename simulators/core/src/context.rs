@@ -10,10 +10,10 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::faults::Faults;
 use crate::journal::Journal;
-use crate::population::Population;
-use crate::rng::SeededRng;
 use crate::store::{Store, StoreError, StoreLocation};
 use crate::systems::System;
+use ecosim_domain::population::Population;
+use ecosim_domain::rng::SeededRng;
 
 struct Inner {
     config: Config,

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::duration::HumanDuration;
 use crate::problem::{FieldError, Problem};
-use crate::rng::SeededRng;
+use ecosim_domain::rng::SeededRng;
 
 /// Which requests a rule applies to; an absent field matches anything.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]

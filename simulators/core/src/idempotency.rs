@@ -4,8 +4,8 @@
 use crate::store::CachedSql;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::codes::sha256_hex;
 use crate::problem::Problem;
+use ecosim_domain::codes::sha256_hex;
 
 /// The migration that creates the idempotency table; add it to a simulator's list.
 pub const MIGRATION: &str = "

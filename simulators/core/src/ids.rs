@@ -2,7 +2,7 @@
 
 use std::sync::Mutex;
 
-use crate::rng::SeededRng;
+use ecosim_domain::rng::SeededRng;
 
 /// Hands out UUIDs from a seeded stream: same seed, same ids.
 #[derive(Debug)]

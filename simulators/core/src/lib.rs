@@ -1,4 +1,5 @@
-//! `ecosim-core`: what every ecosim simulator shares.
+//! `ecosim-core`: the infrastructure every ecosim simulator shares (the domain it
+//! simulates, codes, citizens, vaccines, is `ecosim-domain`).
 //!
 //! A simulator is a library with a thin entry: it implements
 //! [`simulator::Simulator`] (open on the context, `router()`, background workers) and
@@ -9,11 +10,6 @@
 //!
 //! | module | what lives there |
 //! |---|---|
-//! | [`base45`] | Base45 (RFC 9285), for EU DCC payloads |
-//! | [`codes`] | national codes (CF, health card, OTP, CUN, AUTHCODE, NUCG, CUEV, NRFE, contacts) |
-//! | [`population`] | the seeded national registry of citizens |
-//! | [`regions`] | region codes and their ASLs |
-//! | [`rng`] | the seeded generator behind every generated value |
 //! | [`clock`] | the shared virtual clock and its scheduled jobs |
 //! | [`journal`] | the bounded record of every exchange between systems |
 //! | [`faults`] | fault rules (status, delay, dropped connection, timeout) |
@@ -27,10 +23,6 @@
 //! | [`client`] | the HTTP client one system uses to call another |
 //! | [`ids`] | deterministic UUIDs |
 //! | [`mail`] | a minimal SMTP client |
-//! | [`messages`] | the texts citizens receive (the CUN SMS...) |
-//! | [`test_result`] | a test result as labs, SARs and Sistema TS exchange it |
-//! | [`vaccines`] | the COVID-19 vaccine catalogue (AIC, EMA, cycle, intervals, DCC codes) |
-//! | [`vaccination`] | a dose as AVRs, AVN and Sistema TS exchange it |
 //! | [`store`] | SQLite per simulator, in memory or on disk, versioned migrations |
 //! | [`config`] | the TOML configuration |
 //! | [`context`] | the shared context |
@@ -43,11 +35,9 @@
 pub mod accounts;
 pub mod admin;
 pub mod app;
-pub mod base45;
 pub mod boundary;
 pub mod client;
 pub mod clock;
-pub mod codes;
 pub mod config;
 pub mod context;
 pub mod duration;
@@ -56,20 +46,13 @@ pub mod idempotency;
 pub mod ids;
 pub mod journal;
 pub mod mail;
-pub mod messages;
 pub mod outbox;
-pub mod population;
 pub mod problem;
-pub mod regions;
-pub mod rng;
 pub mod server;
 pub mod simulator;
 pub mod store;
 pub mod systems;
 pub mod telemetry;
-pub mod test_result;
-pub mod vaccination;
-pub mod vaccines;
 
 pub use context::Context;
 pub use problem::Problem;

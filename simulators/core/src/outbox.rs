@@ -39,8 +39,8 @@ use serde_json::{Map, Value};
 use tokio::sync::{Notify, watch};
 
 use crate::config::RetryConfig;
-use crate::rng::SeededRng;
 use crate::store::{CachedSql, Store, StoreError};
+use ecosim_domain::rng::SeededRng;
 
 /// The migration that creates the outbox tables; add it to a simulator's list.
 pub const MIGRATION: &str = "

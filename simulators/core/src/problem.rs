@@ -10,17 +10,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
+pub use ecosim_domain::validation::{FieldError, Fields, Invalid, parse_date};
+
 /// The media type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
-
-/// One field-level complaint.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct FieldError {
-    /// JSON path of the field (`contatti.cellulare`), or a header / query name.
-    pub field: String,
-    /// What is wrong with it and what is expected.
-    pub message: String,
-}
 
 /// An error answer (boxed, so `Result<T, Problem>` stays small).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -192,91 +185,16 @@ impl From<rusqlite::Error> for Problem {
     }
 }
 
-/// Collects field complaints, so a request hears about every bad field at once.
-#[derive(Debug, Default)]
-pub struct Fields(Vec<FieldError>);
-
-impl Fields {
-    /// No complaints yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Keeps `Ok` values; records an `Err` against `field`.
-    pub fn check<T, E: std::fmt::Display>(&mut self, field: &str, result: Result<T, E>) -> Option<T> {
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.error(field, e.to_string());
-                None
-            }
+impl From<Invalid> for Problem {
+    /// 400 naming every field (with the requirement id, if the rule has one).
+    fn from(invalid: Invalid) -> Self {
+        let requirement = invalid.requirement.clone();
+        let p = Self::invalid(invalid.errors);
+        match requirement {
+            Some(id) => p.with_requirement(id),
+            None => p,
         }
     }
-
-    /// Records a complaint.
-    pub fn error(&mut self, field: &str, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.to_owned(), message: message.into() });
-    }
-
-    /// A required field: records "is required" when absent.
-    pub fn required<'a, T>(&mut self, field: &str, value: &'a Option<T>) -> Option<&'a T> {
-        if value.is_none() {
-            self.error(field, "is required");
-        }
-        value.as_ref()
-    }
-
-    /// A required date, exactly `YYYY-MM-DD`.
-    pub fn date(&mut self, field: &str, value: &Option<String>) -> Option<jiff::civil::Date> {
-        let v = self.required(field, value)?;
-        self.check(field, parse_date(v))
-    }
-
-    /// A required date, exactly `YYYY-MM-DD`, not after `today`.
-    pub fn past_date(
-        &mut self,
-        field: &str,
-        value: &Option<String>,
-        today: jiff::civil::Date,
-    ) -> Option<jiff::civil::Date> {
-        let d = self.date(field, value)?;
-        if d > today {
-            self.error(field, "is in the future");
-            return None;
-        }
-        Some(d)
-    }
-
-    /// Text of 1 to `max` bytes, trimmed; absent is an error only if `required`.
-    pub fn text(&mut self, field: &str, value: Option<&str>, required: bool, max: usize) -> Option<String> {
-        match value {
-            None => {
-                if required {
-                    self.error(field, "is required");
-                }
-                None
-            }
-            Some(s) if s.trim().is_empty() || s.len() > max => {
-                self.error(field, format!("must be 1 to {max} characters"));
-                None
-            }
-            Some(s) => Some(s.trim().to_owned()),
-        }
-    }
-
-    /// `Ok` if nothing was recorded, else a 400 with every complaint.
-    pub fn finish(self) -> Result<(), Problem> {
-        if self.0.is_empty() { Ok(()) } else { Err(Problem::invalid(self.0)) }
-    }
-}
-
-/// A date written exactly `YYYY-MM-DD`.
-pub fn parse_date(s: &str) -> Result<jiff::civil::Date, &'static str> {
-    const MESSAGE: &str = "must be a date YYYY-MM-DD";
-    if s.len() != 10 {
-        return Err(MESSAGE);
-    }
-    s.parse().map_err(|_| MESSAGE)
 }
 
 /// Deserialises JSON, naming the offending field on failure.
@@ -350,7 +268,7 @@ mod tests {
     #[derive(Debug, serde::Deserialize)]
     #[allow(dead_code)]
     struct Contatti {
-        cellulare: crate::codes::MobileNumber,
+        cellulare: ecosim_domain::codes::MobileNumber,
     }
 
     #[derive(Debug, serde::Deserialize)]

@@ -3,7 +3,7 @@
 //! Anything off is 400 / 1001.
 
 use axum::http::HeaderMap;
-use ecosim_core::codes::is_sha256_hex;
+use ecosim_domain::codes::is_sha256_hex;
 use jiff::civil::Date;
 use serde_json::{Map, Value};
 

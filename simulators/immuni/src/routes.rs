@@ -9,8 +9,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::codes::{Otp, is_sha256_hex, sha256_hex};
 use ecosim_core::store::CachedSql;
+use ecosim_domain::codes::{Otp, is_sha256_hex, sha256_hex};
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ecosim_core::client::SystemClient;
-use ecosim_core::rng::SeededRng;
 use ecosim_core::store::{CachedSql, Store, StoreError};
 use ecosim_core::{Context, Problem, System};
+use ecosim_domain::rng::SeededRng;
 use jiff::civil::Date;
 use rusqlite::{OptionalExtension, params};
 

@@ -13,8 +13,8 @@
 //! a booster the next day, a negative test at once, a recovery the next day; a
 //! vaccine EMA did not authorise yields nothing (a booster will), nor does a positive
 //! test. Then PN-DGC issues a **real EU DCC**: the JSON of the EU schema 1.3.0
-//! ([`dcc`]), CWT claims (`iss` IT, `iat`, `exp`, `hcert`), COSE_Sign1 with ES256 by a
-//! P-256 key derived from the seed ([`signer`]; `kid` = the first 8 bytes of the
+//! ([`domain::dcc`]), CWT claims (`iss` IT, `iat`, `exp`, `hcert`), COSE_Sign1 with ES256 by a
+//! P-256 key derived from the seed ([`domain::signer`]; `kid` = the first 8 bytes of the
 //! SHA-256 of its self-signed certificate), zlib, Base45, `HC1:`, and a QR code PNG.
 //! An AUTHCODE (12 characters, CODES.md) goes to the contacts registered with the
 //! event: SMS from `Min Salute` with the real wording (name masked to initials) and
@@ -23,13 +23,20 @@
 //! Retrieval answers exactly as APIS.md: `{"data":{"qrcode","fglTipoDgc"?,"hc1"}}`
 //! (`hc1` is ecosim's extension for tests); the newest certificate for the code wins;
 //! `fglTipoDgc` is `cbis` for a recovery after vaccination.
+//!
+//! | module | what |
+//! |---|---|
+//! | `routes` | thin HTTP handlers: `eventi` (from Sistema TS), `dgc` (retrieval, signer) |
+//! | [`domain`] | the rules: when an event yields a certificate, what it says, how it is signed |
+//! | `store` | the schema and every statement, rows typed |
+//! | `outbox` | the AUTHCODE by SMS and e-mail, typed, and its handler |
+//! | `state` | the simulator: store, signer, outbox, issuing on the clock |
 
-pub mod dcc;
-pub mod event;
+pub mod domain;
 mod outbox;
 mod routes;
-pub mod signer;
 mod state;
+mod store;
 
 use std::sync::Arc;
 
@@ -46,10 +53,10 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// The HTTP app (routes, admin API, OpenAPI, boundary layer).
 pub fn router(pn: Arc<PnDgc>) -> Router {
     let routes = Router::new()
-        .route("/pn-dgc/v1/eventi", post(routes::event))
-        .route("/v1/dgc", get(routes::retrieve))
-        .route("/v1/certificate/citizen/io", post(routes::io))
-        .route("/v1/dgc/signer", get(routes::signer))
+        .route("/pn-dgc/v1/eventi", post(routes::eventi::create))
+        .route("/v1/dgc", get(routes::dgc::retrieve))
+        .route("/v1/certificate/citizen/io", post(routes::dgc::io))
+        .route("/v1/dgc/signer", get(routes::dgc::signer))
         .with_state(pn.clone());
     let ctx = pn.ctx.clone();
     ecosim_core::app::app(&ctx, System::PnDgc, routes, pn, OPENAPI)

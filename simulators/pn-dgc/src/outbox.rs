@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use ecosim_core::codes::Authcode;
 use ecosim_core::mail::{self, Mail};
-use ecosim_core::messages::{DGC_SMS_SENDER, dgc_email, dgc_sms};
 use ecosim_core::outbox::{Handler, Item, Outcome};
+use ecosim_domain::codes::Authcode;
+use ecosim_domain::messages::{DGC_SMS_SENDER, dgc_email, dgc_sms};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;

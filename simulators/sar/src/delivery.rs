@@ -9,13 +9,13 @@
 
 use std::sync::Arc;
 
-use ecosim_core::codes::Cun;
 use ecosim_core::config::SarDefect;
 use ecosim_core::mail::{self, Mail};
-use ecosim_core::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use ecosim_core::outbox::{self, Handler, Item, Outcome};
 use ecosim_core::store::{CachedSql, StoreError};
-use ecosim_core::test_result::{RawTestResult, TestResult};
+use ecosim_domain::codes::Cun;
+use ecosim_domain::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
+use ecosim_domain::test_result::{RawTestResult, TestResult};
 use jiff::civil::Date;
 use reqwest::Method;
 use rusqlite::{OptionalExtension, params};
@@ -31,7 +31,7 @@ pub(crate) fn sms_recipient(r: &TestResult, today: Date, own_phone: bool) -> Opt
     let minor = r
         .codice_fiscale
         .birth_date(today)
-        .is_some_and(|born| ecosim_core::population::age_on(born, r.data_esecuzione) < 18);
+        .is_some_and(|born| ecosim_domain::population::age_on(born, r.data_esecuzione) < 18);
     let (own, parent) = (r.cellulare.as_ref(), r.cellulare_genitore.as_ref());
     let chosen = match (minor, own_phone) {
         (false, _) => own,
@@ -257,7 +257,7 @@ pub(crate) fn record(tx: &rusqlite::Connection, item: &Item<Work>, outcome: &Out
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecosim_core::test_result::{RawContatti, validate};
+    use ecosim_domain::test_result::{RawContatti, validate};
 
     fn result(cf: &str, date: &str, contatti: RawContatti) -> TestResult {
         validate(&RawTestResult {

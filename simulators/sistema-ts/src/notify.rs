@@ -1,10 +1,10 @@
 //! Sistema TS sending the CUN itself, for regions that ask it to (ORD-6.2): an SMS
 //! through the gateway and an e-mail over SMTP, from its durable outbox.
 
-use ecosim_core::codes::Cun;
 use ecosim_core::mail::{self, Mail};
-use ecosim_core::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use ecosim_core::outbox::{self, Outcome};
+use ecosim_domain::codes::Cun;
+use ecosim_domain::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use jiff::civil::Date;
 use reqwest::Method;
 use serde_json::json;

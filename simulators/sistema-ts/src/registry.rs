@@ -13,9 +13,9 @@ use jiff::civil::Date;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
 
-use ecosim_core::codes::{CodiceFiscale, PersonData, Sex, birthplaces};
 use ecosim_core::store::CachedSql;
-use ecosim_core::vaccination::check_ts_id;
+use ecosim_domain::codes::{CodiceFiscale, PersonData, Sex, birthplaces};
+use ecosim_domain::vaccination::check_ts_id;
 
 use crate::state::SistemaTs;
 

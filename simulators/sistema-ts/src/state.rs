@@ -3,11 +3,11 @@
 use std::sync::Arc;
 
 use ecosim_core::client::SystemClient;
-use ecosim_core::codes::Cun;
 use ecosim_core::ids::IdGen;
 use ecosim_core::outbox::Outbox;
 use ecosim_core::store::{CachedSql, Store, StoreError};
 use ecosim_core::{Context, Problem, System};
+use ecosim_domain::codes::Cun;
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 

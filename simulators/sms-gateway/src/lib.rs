@@ -10,22 +10,24 @@
 //! | `GET /mail/v1/inbox/{address}` | every e-mail received for an address, oldest first |
 //!
 //! A message is validated (E.164 number; alias up to 11 characters; at most 10
-//! segments), counted in segments as GSM-7 or UCS-2 exactly ([`encoding`]), then
+//! segments), counted in segments as GSM-7 or UCS-2 exactly ([`domain::encoding`]), then
 //! delivered to the number's inbox, or marked `failed` for numbers the configuration
 //! lists as unreachable. A delivery report is POSTed to `callback_url` if given.
 //! E-mail arrives over SMTP ([`smtp`]) on base port + 25.
 //!
 //! | module | what |
 //! |---|---|
-//! | [`encoding`] | GSM 03.38 / UCS-2 segment counting |
-//! | [`smtp`] | the SMTP listener |
-//! | `routes` | the HTTP handlers |
-//! | `state` | the store and shared state |
+//! | `routes` | thin HTTP handlers, one file per resource (`sms`, `mail`) |
+//! | [`smtp`] | the SMTP listener: the mail front door, beside `routes` |
+//! | [`domain`] | the rules: GSM 03.38 / UCS-2 segments, senders, callbacks |
+//! | `store` | the schema and every statement, rows typed |
+//! | `state` | the gateway: store, ids, unreachable numbers |
 
-pub mod encoding;
+pub mod domain;
 mod routes;
 pub mod smtp;
 mod state;
+mod store;
 
 use std::sync::Arc;
 

@@ -10,10 +10,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ecosim_core::codes::Email;
 use ecosim_core::journal::NewExchange;
-use ecosim_core::store::CachedSql;
-use rusqlite::params;
+use ecosim_domain::codes::Email;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -162,11 +160,15 @@ fn file(gw: &Gateway, sender: &str, rcpts: &[Email], data: &[u8], started: Insta
     gw.store
         .transaction(|tx| {
             for rcpt in rcpts {
-                tx.exec(
-                    "INSERT OR IGNORE INTO mails (recipient, sender, subject, body, message_id, received_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![rcpt.as_str(), sender, subject, body, message_id, now.to_string()],
-                )?;
+                let mail = crate::store::Mail {
+                    from: sender.to_owned(),
+                    to: rcpt.as_str().to_owned(),
+                    subject: subject.clone(),
+                    body: body.clone(),
+                    message_id: message_id.clone(),
+                    received_at: now.to_string(),
+                };
+                crate::store::insert_mail(tx, &mail)?;
             }
             Ok::<_, ecosim_core::store::StoreError>(())
         })

@@ -39,7 +39,7 @@ struct Note {
 #[derive(serde::Deserialize)]
 struct Contatti {
     #[allow(dead_code)]
-    cellulare: ecosim_core::codes::MobileNumber,
+    cellulare: ecosim_domain::codes::MobileNumber,
 }
 
 struct TestApp {

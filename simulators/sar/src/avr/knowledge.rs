@@ -4,8 +4,8 @@
 
 use ecosim_core::Problem;
 use ecosim_core::store::{CachedSql, StoreError};
-use ecosim_core::vaccination::TipoId;
-use ecosim_core::vaccines;
+use ecosim_domain::vaccination::TipoId;
+use ecosim_domain::vaccines;
 use jiff::civil::Date;
 use reqwest::Method;
 use rusqlite::params;
@@ -37,7 +37,7 @@ impl Person {
     }
 
     pub(crate) fn age_on(&self, day: Date) -> i16 {
-        ecosim_core::population::age_on(self.birth_date, day)
+        ecosim_domain::population::age_on(self.birth_date, day)
     }
 }
 
@@ -132,7 +132,7 @@ fn offline(
     avvisi: &mut Vec<Avviso>,
 ) -> Result<Person, Problem> {
     let citizen = (tipo == TipoId::Cf)
-        .then(|| ecosim_core::codes::CodiceFiscale::parse(asked).ok())
+        .then(|| ecosim_domain::codes::CodiceFiscale::parse(asked).ok())
         .flatten()
         .and_then(|cf| sar.ctx.population().by_codice_fiscale(&cf));
     let Some(c) = citizen else {

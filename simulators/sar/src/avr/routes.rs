@@ -1,6 +1,7 @@
 //! `/avr/v1/...`: vaccinators register doses; the AVR assigns the dose number, keeps
 //! the dose and sends it to AVN from its outbox.
 
+use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use crate::work::Work;
@@ -12,13 +13,13 @@ use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::config::{SarConfig, SarDefect};
 use ecosim_core::outbox;
 use ecosim_core::problem::{Fields, Problem, from_json};
-use ecosim_core::regions::region_by_code;
 use ecosim_core::store::{CachedSql, StoreError};
-use ecosim_core::vaccination::{
+use ecosim_domain::regions::region_by_code;
+use ecosim_domain::vaccination::{
     CategoriaRischio, ContattiDgc, IdAssistito, NESSUNA_CONDIZIONE, Somministrazione, TipoDose, TipoId,
     check_avr_mobile, check_time,
 };
-use ecosim_core::vaccines::{self, Vaccine};
+use ecosim_domain::vaccines::{self, Vaccine};
 use jiff::civil::Date;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -88,11 +89,11 @@ fn validate(raw: &RawVaccinazione, today: Date, defects: &SarConfig) -> Result<R
     let mut f = Fields::new();
     let who = match (&raw.codice_fiscale, &raw.id_assistito) {
         (Some(cf), None) => {
-            f.check("codice_fiscale", ecosim_core::codes::CodiceFiscale::parse(cf));
+            f.check("codice_fiscale", ecosim_domain::codes::CodiceFiscale::parse(cf));
             Some((TipoId::Cf, cf.clone(), "codice_fiscale"))
         }
         (None, Some(id)) => {
-            ecosim_core::vaccination::check_id(id, "id_assistito", &mut f);
+            ecosim_domain::vaccination::check_id(id, "id_assistito", &mut f);
             Some((id.tipo, id.valore.clone(), "id_assistito.valore"))
         }
         _ => {
@@ -141,12 +142,13 @@ fn validate(raw: &RawVaccinazione, today: Date, defects: &SarConfig) -> Result<R
     let struttura = f.text("struttura", raw.struttura.as_deref(), in_italy, 64);
     let given = raw.contatti_dgc.clone().unwrap_or_default();
     if let Some(e) = &given.email {
-        f.check("contatti_dgc.email", ecosim_core::codes::Email::parse(e));
+        f.check("contatti_dgc.email", ecosim_domain::codes::Email::parse(e));
     }
     if raw.numero_dose_forzato.is_some_and(|n| !(1..=9).contains(&n)) {
         f.error("numero_dose_forzato", "must be between 1 and 9");
     }
-    f.finish()?;
+    let ((tipo, valore, id_field), date, ora, vaccine, categoria) =
+        f.into_result((who, date, ora, vaccine, categoria).all_some())?;
     // AVR-5b before AVR-5a: a malformed number cannot be confirmed.
     if let Some(m) = &given.cellulare
         && let Err(why) = check_avr_mobile(m)
@@ -171,11 +173,6 @@ fn validate(raw: &RawVaccinazione, today: Date, defects: &SarConfig) -> Result<R
             message: "confirm the green-pass contacts, or that there are none (conferma_contatti: true)".into(),
         }));
     }
-    let (Some((tipo, valore, id_field)), Some(date), Some(ora), Some(vaccine), Some(categoria)) =
-        (who, date, ora, vaccine, categoria)
-    else {
-        return Err(Problem::internal("validated fields missing"));
-    };
     Ok(Request {
         tipo,
         valore,
@@ -535,7 +532,7 @@ pub(crate) async fn person_doses(
 
 /// The person a path names: a codice fiscale or a Sistema TS identifier.
 async fn resolve_path(sar: &Sar, region: &str, id: &str, avvisi: &mut Vec<Avviso>) -> Result<Person, Problem> {
-    let tipo = if ecosim_core::vaccination::check_ts_id(id.trim()).is_ok() { TipoId::Ts } else { TipoId::Cf };
+    let tipo = if ecosim_domain::vaccination::check_ts_id(id.trim()).is_ok() { TipoId::Ts } else { TipoId::Cf };
     knowledge::resolve(sar, region, tipo, id, "cf", avvisi).await
 }
 
@@ -593,10 +590,7 @@ pub(crate) async fn add_infection(
     if !["regione", "altra_regione", "estero"].contains(&luogo.as_str()) {
         f.error("luogo", "must be regione, altra_regione or estero");
     }
-    f.finish()?;
-    let (Some(prelievo), Some(esito)) = (prelievo, esito) else {
-        return Err(Problem::internal("validated fields missing"));
-    };
+    let (prelievo, esito) = f.into_result((prelievo, esito).all_some())?;
     let today = sar.ctx.clock().today();
     let broken = |field: &'static str, it: String, en: String| {
         refusal(Refusal { regola: "AVR-3", field, messaggio: it, message: en })
@@ -770,7 +764,7 @@ pub(crate) async fn update_green_pass_contacts(
     let c: ContattiDgc = from_json(&body)?;
     let mut f = Fields::new();
     if let Some(e) = &c.email {
-        f.check("email", ecosim_core::codes::Email::parse(e));
+        f.check("email", ecosim_domain::codes::Email::parse(e));
     }
     if let Some(m) = &c.cellulare
         && let Err(why) = check_avr_mobile(m)

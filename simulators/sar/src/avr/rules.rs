@@ -16,13 +16,13 @@
 //! Minimum intervals between primary doses (Comirnaty 21 days, Spikevax and
 //! Vaxzevria 28) and the 42-day limit for mRNA are warnings only.
 
-use ecosim_core::vaccination::{CategoriaRischio, TipoDose};
-use ecosim_core::vaccines::Vaccine;
+use ecosim_domain::vaccination::{CategoriaRischio, TipoDose};
+use ecosim_domain::vaccines::Vaccine;
 use jiff::civil::Date;
 
 /// From this day after a non-EMA cycle an mRNA booster may be given (GIAVA 6.3).
 pub(crate) const NON_EMA_BOOSTER_FROM_DAYS: i32 = 28;
-pub(crate) use ecosim_core::vaccines::NON_EMA_BOOSTER_UNTIL_DAYS;
+pub(crate) use ecosim_domain::vaccines::NON_EMA_BOOSTER_UNTIL_DAYS;
 /// A single Janssen dose allows a booster to anyone after this many days (GIAVA 6.1).
 pub(crate) const JANSSEN_BOOSTER_DAYS: i32 = 180;
 
@@ -357,7 +357,7 @@ fn interval_warnings(last: &Known, since_last: i32, avvisi: &mut Vec<Avviso>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecosim_core::vaccines::find;
+    use ecosim_domain::vaccines::find;
     use jiff::ToSpan;
     use jiff::civil::date;
 

@@ -13,7 +13,7 @@ use ecosim_core::idempotency;
 use ecosim_core::outbox;
 use ecosim_core::problem::{Problem, from_json};
 use ecosim_core::store::CachedSql;
-use ecosim_core::test_result::{RawTestResult, validate};
+use ecosim_domain::test_result::{RawTestResult, validate};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 

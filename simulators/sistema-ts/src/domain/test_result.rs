@@ -1,13 +1,13 @@
 //! Sistema TS's rules on test results (ORD-3.1a, ORD-3.2), as plain functions.
 //!
-//! The shape and field checks are shared ([`ecosim_core::test_result`]); what only
+//! The shape and field checks are shared ([`ecosim_domain::test_result`]); what only
 //! Sistema TS can check (the registry, the retention window) is here, answering 422
 //! with the requirement id.
 
-pub use ecosim_core::test_result::*;
+pub use ecosim_domain::test_result::*;
 
-use ecosim_core::population::Population;
 use ecosim_core::problem::Problem;
+use ecosim_domain::population::Population;
 use jiff::civil::Date;
 
 /// The registry and date rules (422, ORD-3.1a): the person exists, the test is not

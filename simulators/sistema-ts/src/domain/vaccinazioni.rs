@@ -6,7 +6,7 @@
 //! EMA did not authorise, a dose more than 180 days after the last one starts a new
 //! cycle as dose 1 (GIAVA 6.3, AVR-6d).
 
-use ecosim_core::vaccines::{NON_EMA_BOOSTER_UNTIL_DAYS, Vaccine};
+use ecosim_domain::vaccines::{NON_EMA_BOOSTER_UNTIL_DAYS, Vaccine};
 use jiff::civil::Date;
 
 /// A dose Sistema TS holds.
@@ -37,7 +37,7 @@ pub fn expected_dose(held: &[Held], date: Date) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecosim_core::vaccines::find;
+    use ecosim_domain::vaccines::find;
     use jiff::civil::date;
 
     fn held(d: Date, code: &str) -> Held {

@@ -2,6 +2,7 @@
 //! in all regions (AVR-1.3d), people outside the SSN, codice fiscale variations
 //! (AVR-2.1).
 
+use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
@@ -9,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::codes::{CodiceFiscale, Sex};
 use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_core::store::StoreError;
+use ecosim_domain::codes::{CodiceFiscale, Sex};
 use serde_json::{Value, json};
 
 use crate::registry::{Foreigner, Lookup, Person};
@@ -108,10 +109,7 @@ pub(crate) async fn register_foreigner(
     });
     let today = ts.ctx.clock().today();
     let nascita = f.past_date("data_nascita", &raw.data_nascita, today);
-    f.finish()?;
-    let (Some(cognome), Some(nome), Some(sesso), Some(data_nascita)) = (cognome, nome, sesso, nascita) else {
-        return Err(Problem::internal("validated fields missing"));
-    };
+    let (cognome, nome, sesso, data_nascita) = f.into_result((cognome, nome, sesso, nascita).all_some())?;
     let person = Foreigner { cognome, nome, sesso, data_nascita };
     let id = ts.store.transaction(|tx| Ok::<_, StoreError>(ts.register_foreigner(tx, &person, &region)?))?;
     Ok((

@@ -3,6 +3,7 @@
 //! recovery certificate the next day (`fglTipoDgc: cbis` when the person was
 //! vaccinated before).
 
+use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,10 +11,10 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::codes::Nucg;
 use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_core::store::{CachedSql, StoreError};
-use ecosim_core::vaccination::ContattiDgc;
+use ecosim_domain::codes::Nucg;
+use ecosim_domain::vaccination::ContattiDgc;
 use rusqlite::params;
 use serde_json::{Value, json};
 
@@ -42,7 +43,7 @@ pub(crate) async fn create(
     let mut f = Fields::new();
     let cf = f.required("codice_fiscale", &raw.codice_fiscale).cloned();
     if let Some(c) = &cf {
-        f.check("codice_fiscale", ecosim_core::codes::CodiceFiscale::parse(c));
+        f.check("codice_fiscale", ecosim_domain::codes::CodiceFiscale::parse(c));
     }
     let first = f.past_date("data_primo_positivo", &raw.data_primo_positivo, today);
     let recovered = f.past_date("data_guarigione", &raw.data_guarigione, today);
@@ -52,10 +53,7 @@ pub(crate) async fn create(
         f.error("data_guarigione", "must not be before the first positive test");
     }
     raw.contatti_dgc.check("contatti_dgc", &mut f);
-    f.finish()?;
-    let (Some(cf), Some(first), Some(recovered)) = (cf, first, recovered) else {
-        return Err(Problem::internal("validated fields missing"));
-    };
+    let (cf, first, recovered) = f.into_result((cf, first, recovered).all_some())?;
     let p = crate::routes::assistiti::person(&ts, &cf, "codice_fiscale")?;
     let id = ts.ids.next();
     let now = ts.ctx.clock().now().to_string();

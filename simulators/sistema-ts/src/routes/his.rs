@@ -14,8 +14,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::codes::{CardLast8, is_sha256_hex};
 use ecosim_core::store::CachedSql;
+use ecosim_domain::codes::{CardLast8, is_sha256_hex};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
@@ -51,7 +51,7 @@ pub(crate) fn live_by(
 
 /// Whether the person's card ends with `last8`.
 pub(crate) fn card_matches(ts: &SistemaTs, codice_fiscale: &str, last8: &CardLast8) -> bool {
-    ecosim_core::codes::CodiceFiscale::parse(codice_fiscale)
+    ecosim_domain::codes::CodiceFiscale::parse(codice_fiscale)
         .ok()
         .and_then(|cf| ts.ctx.population().by_codice_fiscale(&cf).map(|p| p.card().last8() == *last8))
         .unwrap_or(false)

@@ -2,6 +2,7 @@
 //! and download what they sent, never another region's data and never direct
 //! identifiers (ORD-3.3b).
 
+use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,10 +11,10 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::codes::Cun;
 use ecosim_core::idempotency;
 use ecosim_core::problem::{Fields, Problem, from_json, parse_date};
 use ecosim_core::store::{CachedSql, StoreError};
+use ecosim_domain::codes::Cun;
 use jiff::Timestamp;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
@@ -139,7 +140,7 @@ pub(crate) async fn create(
         if result.invio_cun_da_ts {
             crate::notify::enqueue(tx, &cun, &result)?;
         }
-        let dgc = result.esito == ecosim_core::test_result::Esito::Negativo;
+        let dgc = result.esito == ecosim_domain::test_result::Esito::Negativo;
         if dgc && let crate::registry::Lookup::Found(p) = ts.lookup(tx, result.codice_fiscale.as_str())? {
             // A negative test yields a test certificate (Flow 4).
             let event = json!({
@@ -166,7 +167,7 @@ pub(crate) async fn create(
         Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
         Ok((id, answer)) => {
             ts.schedule_purge(id, expires);
-            if result.invio_cun_da_ts || result.esito == ecosim_core::test_result::Esito::Negativo {
+            if result.invio_cun_da_ts || result.esito == ecosim_domain::test_result::Esito::Negativo {
                 ts.outbox.wake();
             }
             Ok((StatusCode::CREATED, Json(answer)).into_response())
@@ -280,8 +281,7 @@ pub(crate) async fn list(
     {
         f.error("al", "must not be before dal");
     }
-    f.finish()?;
-    let (Some(dal), Some(al)) = (dal, al) else { return Err(Problem::internal("validated dates went missing")) };
+    let (dal, al) = f.into_result((dal, al).all_some())?;
     let now = ts.ctx.clock().now().as_millisecond();
     let rows = ts.store.with(|c| {
         let mut stmt = c.prepare_cached(&format!(

@@ -7,6 +7,7 @@
 //! forwards corrections, such as a forced dose number) is checked again and closes
 //! the old anomalies. Valid doses wait for PN-DGC (`dgc: in_coda`).
 
+use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
@@ -16,8 +17,8 @@ use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_core::store::{CachedSql, StoreError};
-use ecosim_core::vaccination::{ContattiDgc, IdAssistito, Somministrazione, TipoId, check_id};
-use ecosim_core::vaccines;
+use ecosim_domain::vaccination::{ContattiDgc, IdAssistito, Somministrazione, TipoId, check_id};
+use ecosim_domain::vaccines;
 use jiff::civil::Date;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Value, json};
@@ -318,11 +319,7 @@ pub(crate) async fn abroad(
         f.error("dose", "must be between 1 and 9");
     }
     raw.contatti_dgc.check("contatti_dgc", &mut f);
-    f.finish()?;
-    let (Some((who, field)), Some(date), Some(vaccine), Some(paese), Some(dose)) = (who, date, vaccine, paese, dose)
-    else {
-        return Err(Problem::internal("validated fields missing"));
-    };
+    let ((who, field), date, vaccine, paese, dose) = f.into_result((who, date, vaccine, paese, dose).all_some())?;
     let p = crate::routes::assistiti::person(&ts, &who, field)?;
     let id = format!("estero:{}", ts.ids.next());
     let now = ts.ctx.clock().now().to_string();

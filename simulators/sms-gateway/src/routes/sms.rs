@@ -1,5 +1,6 @@
 //! `/sms/v1`: send, look up, and read a phone's inbox.
 
+use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
@@ -8,18 +9,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::codes::Msisdn;
 use ecosim_core::idempotency;
 use ecosim_core::problem::{Fields, Problem, from_json};
-use ecosim_core::store::CachedSql;
-use rusqlite::{OptionalExtension, params};
-use serde_json::{Value, json};
+use ecosim_domain::codes::Msisdn;
+use serde::Serialize;
 
-use crate::encoding::segments;
+use crate::domain::message::{check_callback, check_sender, check_text};
 use crate::state::Gateway;
-
-/// The longest message accepted, in segments.
-pub(crate) const MAX_SEGMENTS: usize = 10;
+use crate::store::{self, Message, NewMessage};
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,61 +27,33 @@ struct SendRequest {
     callback_url: Option<String>,
 }
 
-/// A message as the API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub(crate) struct Message {
+/// The answer to a message sent.
+#[derive(Debug, Serialize)]
+struct Accepted<'a> {
+    id: &'a str,
+    segments: usize,
+    encoding: &'a str,
+    status: &'static str,
+}
+
+/// A delivery report, POSTed to the sender's `callback_url`.
+#[derive(Debug, Clone, Serialize)]
+struct Report {
     id: String,
-    from: String,
     to: String,
-    text: String,
-    encoding: String,
-    segments: u32,
-    status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<String>,
-    accepted_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    delivered_at: Option<String>,
+    status: &'static str,
+    at: String,
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, sender, recipient, text, encoding, segments, status, error, accepted_at, delivered_at";
-
-fn message_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
-    Ok(Message {
-        id: r.get(0)?,
-        from: r.get(1)?,
-        to: r.get(2)?,
-        text: r.get(3)?,
-        encoding: r.get(4)?,
-        segments: r.get(5)?,
-        status: r.get(6)?,
-        error: r.get(7)?,
-        accepted_at: r.get(8)?,
-        delivered_at: r.get(9)?,
-    })
+/// A phone's inbox.
+#[derive(Debug, Serialize)]
+pub(crate) struct Inbox {
+    msisdn: String,
+    messages: Vec<Message>,
 }
 
-/// An alphanumeric sender alias (up to 11 GSM characters) or a phone number.
-fn check_sender(from: &str) -> Result<(), String> {
-    if Msisdn::parse(from).is_ok() {
-        return Ok(());
-    }
-    let n = from.chars().count();
-    if n == 0 || n > 11 {
-        return Err(format!("an alias has 1 to 11 characters, this has {n}"));
-    }
-    if !from.chars().all(|c| c.is_ascii_alphanumeric() || " .-_&".contains(c)) {
-        return Err("an alias uses letters, digits, spaces and . - _ &".into());
-    }
-    Ok(())
-}
-
-fn check_callback(url: &str) -> Result<(), &'static str> {
-    let ok = (url.starts_with("http://") || url.starts_with("https://")) && url.len() > 8 && !url.contains(' ');
-    if ok { Ok(()) } else { Err("must be an http(s) URL") }
-}
-
+/// `POST /sms/v1/messages`: validates, files the message delivered (or failed, for an
+/// unreachable number), answers 202; `Idempotency-Key` replays the first answer.
 pub(crate) async fn send(
     State(gw): State<Arc<Gateway>>,
     caller: Caller,
@@ -104,30 +73,29 @@ pub(crate) async fn send(
     }
     let to = f.required("to", &req.to).and_then(|t| f.check("to", Msisdn::parse(t)));
     let text = f.required("text", &req.text).cloned();
-    let mut seg = None;
-    if let Some(text) = &text {
-        if text.is_empty() {
-            f.error("text", "is empty");
-        }
-        let (encoding, n) = segments(text);
-        if n > MAX_SEGMENTS {
-            f.error("text", format!("needs {n} segments ({}); at most {MAX_SEGMENTS} are sent", encoding.as_str()));
-        }
-        seg = Some((encoding, n));
-    }
+    let seg = text.as_deref().and_then(|t| f.check("text", check_text(t)));
     if let Some(url) = &req.callback_url {
         f.check("callback_url", check_callback(url));
     }
-    f.finish()?;
-    let (Some(from), Some(to), Some(text), Some((encoding, n))) = (from, to, text, seg) else {
-        return Err(Problem::internal("validated fields went missing"));
-    };
+    let (from, to, text, (encoding, n)) = f.into_result((from, to, text, seg).all_some())?;
 
     let id = gw.ids.next();
     let now = gw.ctx.clock().now().to_string();
     let delivered = !gw.unreachable.contains(to.as_str());
-    let accepted = json!({"id": id, "segments": n, "encoding": encoding.as_str(), "status": "accepted"});
-    let accepted_text = accepted.to_string();
+    let accepted = Accepted { id: &id, segments: n, encoding: encoding.as_str(), status: "accepted" };
+    let accepted_text = serde_json::to_string(&accepted).map_err(|e| Problem::internal(e.to_string()))?;
+    let message = Message {
+        id: id.clone(),
+        from,
+        to: to.as_str().to_owned(),
+        text,
+        encoding: encoding.as_str().to_owned(),
+        segments: n as u32,
+        status: if delivered { "delivered" } else { "failed" }.to_owned(),
+        error: (!delivered).then(|| "the number is unreachable".to_owned()),
+        accepted_at: now.clone(),
+        delivered_at: delivered.then(|| now.clone()),
+    };
     let raced = gw.store.transaction(|tx| {
         // Checked again inside the transaction: two racing retries send one message.
         if let Some(key) = &key
@@ -135,24 +103,13 @@ pub(crate) async fn send(
         {
             return Ok(Some(stored));
         }
-        tx.exec(
-            "INSERT INTO messages (id, account, sender, recipient, text, encoding, segments, status, error,
-                                   callback_url, accepted_at, delivered_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            params![
-                id,
-                caller.0.name,
-                from,
-                to.as_str(),
-                text,
-                encoding.as_str(),
-                n as i64,
-                if delivered { "delivered" } else { "failed" },
-                (!delivered).then_some("the number is unreachable"),
-                req.callback_url,
-                now,
-                delivered.then_some(&now),
-            ],
+        store::insert_message(
+            tx,
+            &NewMessage {
+                message: message.clone(),
+                account: &caller.0.name,
+                callback_url: req.callback_url.as_deref(),
+            },
         )?;
         if let Some(key) = &key {
             idempotency::remember(tx, key, 202, &accepted_text)?;
@@ -163,19 +120,19 @@ pub(crate) async fn send(
         return Ok(idempotency::replayed(status, stored));
     }
     if let Some(url) = req.callback_url {
-        let report = json!({
-            "id": id,
-            "to": to.as_str(),
-            "status": if delivered { "delivered" } else { "failed" },
-            "at": now,
-        });
+        let report = Report {
+            id: id.clone(),
+            to: to.as_str().to_owned(),
+            status: if delivered { "delivered" } else { "failed" },
+            at: now,
+        };
         tokio::spawn(deliver_report(gw.http.clone(), url, report));
     }
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
 /// POSTs a delivery report, retrying a few times (a client's callback may be slow to start).
-async fn deliver_report(http: reqwest::Client, url: String, report: Value) {
+async fn deliver_report(http: reqwest::Client, url: String, report: Report) {
     for attempt in 0..5u32 {
         match http.post(&url).json(&report).send().await {
             Ok(res) if res.status().is_success() => return,
@@ -192,14 +149,7 @@ pub(crate) async fn get_message(
     Path(id): Path<String>,
 ) -> Result<Json<Message>, Problem> {
     caller.require_role(&[Role::SmsClient, Role::Service])?;
-    let found = gw.store.with(|c| {
-        c.row(
-            &format!("SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1 AND account = ?2"),
-            params![id, caller.0.name],
-            message_of,
-        )
-        .optional()
-    })?;
+    let found = gw.store.with(|c| store::message_sent_by(c, &id, &caller.0.name))?;
     found.map(Json).ok_or_else(|| Problem::not_found(format!("no message {id} sent by {}", caller.0.name)))
 }
 
@@ -213,13 +163,8 @@ pub(crate) fn msisdn_from_path(raw: &str) -> Result<Msisdn, Problem> {
 
 /// Every message delivered to a number, oldest first: the citizen's phone. Open to
 /// every caller, as a test inspection point.
-pub(crate) async fn inbox(State(gw): State<Arc<Gateway>>, Path(raw): Path<String>) -> Result<Json<Value>, Problem> {
+pub(crate) async fn inbox(State(gw): State<Arc<Gateway>>, Path(raw): Path<String>) -> Result<Json<Inbox>, Problem> {
     let msisdn = msisdn_from_path(&raw)?;
-    let messages = gw.store.with(|c| {
-        let mut stmt = c.prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages WHERE recipient = ?1 AND status = 'delivered' ORDER BY rowid"
-        ))?;
-        stmt.query_map([msisdn.as_str()], message_of)?.collect::<rusqlite::Result<Vec<_>>>()
-    })?;
-    Ok(Json(json!({"msisdn": msisdn.as_str(), "messages": messages})))
+    let messages = gw.store.with(|c| store::delivered_to(c, msisdn.as_str()))?;
+    Ok(Json(Inbox { msisdn: msisdn.as_str().to_owned(), messages }))
 }

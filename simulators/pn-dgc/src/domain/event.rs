@@ -1,8 +1,8 @@
 //! The events Sistema TS sends PN-DGC (`POST /pn-dgc/v1/eventi`) and when each
 //! yields a certificate (DGC-TIMING, DOMAIN.md flow 4).
 
-use ecosim_core::problem::{Fields, Problem};
-use ecosim_core::vaccines::{self, Vaccine};
+use ecosim_domain::vaccines::{self, Vaccine};
+use ecosim_domain::validation::{Fields, Invalid};
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
 
@@ -133,7 +133,7 @@ impl Evento {
     }
 
     /// The field rules (400 naming each).
-    pub fn check(&self) -> Result<(), Problem> {
+    pub fn check(&self) -> Result<(), Invalid> {
         let mut f = Fields::new();
         if self.id.trim().is_empty() || self.id.len() > 128 {
             f.error("id", "must be 1 to 128 characters");
@@ -165,7 +165,7 @@ impl Evento {
             }
         }
         if let Some(t) = &self.test {
-            if ecosim_core::codes::Cun::parse(&t.cun).is_err() {
+            if ecosim_domain::codes::Cun::parse(&t.cun).is_err() {
                 f.error("test.cun", "must be a valid CUN");
             }
             if !["MOLECOLARE", "ANTIGENICO"].contains(&t.tipo_test.as_str()) {
@@ -176,7 +176,7 @@ impl Evento {
             }
         }
         if let Some(g) = &self.guarigione {
-            if ecosim_core::codes::Nucg::parse(&g.nucg).is_err() {
+            if ecosim_domain::codes::Nucg::parse(&g.nucg).is_err() {
                 f.error("guarigione.nucg", "must be a valid NUCG");
             }
             if g.data_guarigione < g.data_primo_positivo {

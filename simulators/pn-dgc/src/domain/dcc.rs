@@ -4,9 +4,12 @@
 use std::io::Write;
 
 use ciborium::Value as Cbor;
-use serde_json::Value;
+use ecosim_domain::codes::sha256_hex;
+use jiff::{Timestamp, ToSpan};
+use serde_json::{Value, json};
 
-use crate::signer::Signer;
+use super::event::{Evento, doses};
+use super::signer::Signer;
 
 /// Disease targeted: COVID-19.
 pub const TARGET: &str = "840539006";
@@ -107,7 +110,7 @@ pub fn hc1(signer: &Signer, dcc: &Value, iat: i64, exp: i64) -> String {
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
     let _ = z.write_all(&cbor_bytes(&sign1));
     let compressed = z.finish().unwrap_or_default();
-    format!("HC1:{}", ecosim_core::base45::encode(&compressed))
+    format!("HC1:{}", ecosim_domain::base45::encode(&compressed))
 }
 
 /// A QR code of `text` (error correction Q, as the EU DCC guidelines), as PNG bytes:
@@ -142,6 +145,68 @@ pub fn qr_png(text: &str) -> Result<Vec<u8>, String> {
     Ok(png_bytes)
 }
 
+/// What a certificate says: the DCC document, when it expires (Unix seconds), the
+/// hash of the source document it can be retrieved by, and the Italian `fglTipoDgc`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Contents {
+    /// The DCC (`nam`, `dob`, `ver` and one of `v`, `t`, `r`).
+    pub doc: Value,
+    /// Issued at (Unix seconds).
+    pub iat: i64,
+    /// Expiry (Unix seconds): vaccination + 365 days, test sample + 72/48 h, recovery `du`.
+    pub exp: i64,
+    /// SHA-256 of the source document (`CUN-...`, `NUCG-...`), for retrieval.
+    pub source_sha: Option<String>,
+    /// `cbis`: a recovery after vaccination.
+    pub fgl: Option<&'static str>,
+}
+
+/// The certificate of event `e` issued `now` as `uvci`; `vaccinated`: the person
+/// already has a vaccination certificate. `None` for an event with nothing to certify.
+pub fn contents(e: &Evento, uvci: &str, now: Timestamp, vaccinated: bool) -> Option<Contents> {
+    let a = &e.assistito;
+    let mut doc = person(&a.cognome, &a.nome, &a.data_nascita.to_string());
+    doc["ver"] = json!(SCHEMA_VERSION);
+    let tz = jiff::tz::TimeZone::get("Europe/Rome").unwrap_or(jiff::tz::TimeZone::UTC);
+    let iat = now.as_second();
+    let (exp, source_sha, fgl) = if let Some(v) = &e.vaccinazione {
+        let vaccine = ecosim_domain::vaccines::find(&v.aic);
+        let (dn, sd) = vaccine.map(|vx| doses(vx, v.dose)).unwrap_or((v.dose, v.dose));
+        doc["v"] = json!([{
+            "tg": TARGET, "vp": vaccine.map(|x| x.dcc_type), "mp": vaccine.map(|x| x.dcc_product),
+            "ma": vaccine.map(|x| x.dcc_manufacturer), "dn": dn, "sd": sd, "dt": v.data.to_string(),
+            "co": v.paese, "is": ISSUER, "ci": uvci,
+        }]);
+        (now.checked_add(jiff::SignedDuration::from_hours(365 * 24)).map(|t| t.as_second()).unwrap_or(iat), None, None)
+    } else if let Some(t) = &e.test {
+        let sc = t.data_esecuzione.at(8, 0, 0, 0).to_zoned_datetime(tz.clone()).map(|z| z.timestamp()).unwrap_or(now);
+        let molecular = t.tipo_test == "MOLECOLARE";
+        doc["t"] = json!([{
+            "tg": TARGET, "tt": if molecular { "LP6464-4" } else { "LP217198-3" },
+            "sc": sc.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+            "tr": if t.esito == "NEGATIVO" { "260415000" } else { "260373001" },
+            "tc": t.struttura, "co": "IT", "is": ISSUER, "ci": uvci,
+        }]);
+        let hours = if molecular { 72 } else { 48 };
+        let exp = sc.checked_add(jiff::SignedDuration::from_hours(hours)).map(|x| x.as_second()).unwrap_or(iat);
+        let cun10 = t.cun.trim_start_matches("CUN-");
+        (exp, Some(sha256_hex(&format!("CUN-{cun10}"))), None)
+    } else if let Some(g) = &e.guarigione {
+        let du = g.data_primo_positivo.checked_add(180.days()).unwrap_or(g.data_primo_positivo);
+        let df = g.data_guarigione.max(g.data_primo_positivo.checked_add(11.days()).unwrap_or(g.data_primo_positivo));
+        doc["r"] = json!([{
+            "tg": TARGET, "fr": g.data_primo_positivo.to_string(), "co": "IT", "is": ISSUER,
+            "df": df.to_string(), "du": du.to_string(), "ci": uvci,
+        }]);
+        let exp = du.to_zoned_datetime(tz.clone()).map(|z| z.timestamp().as_second()).unwrap_or(iat);
+        (exp, Some(sha256_hex(&format!("NUCG-{}", g.nucg))), vaccinated.then_some("cbis"))
+    } else {
+        // Refused at the door (`Evento::check`); never issue from an empty event.
+        return None;
+    };
+    Some(Contents { doc, iat, exp, source_sha, fgl })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +234,7 @@ mod tests {
         let signer = Signer::from_seed(42).unwrap();
         let dcc = serde_json::json!({"ver": SCHEMA_VERSION, "dob": "1980-01-01", "v": [{"dn": 2, "sd": 2}]});
         let text = hc1(&signer, &dcc, 1_633_068_000, 1_664_604_000);
-        let z = ecosim_core::base45::decode(text.strip_prefix("HC1:").unwrap()).unwrap();
+        let z = ecosim_domain::base45::decode(text.strip_prefix("HC1:").unwrap()).unwrap();
         let mut raw = Vec::new();
         std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&z[..]), &mut raw).unwrap();
         let sign1 = CoseSign1::from_tagged_slice(&raw).unwrap();

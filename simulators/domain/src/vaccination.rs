@@ -10,9 +10,9 @@
 use jiff::civil::Date;
 
 use crate::codes::{CodiceFiscale, Email};
-use crate::problem::{Fields, Problem};
 use crate::regions::region_by_code;
 use crate::vaccines;
+use crate::validation::{Fields, Invalid};
 
 /// Which identifier names the person (APIS.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -208,7 +208,7 @@ impl Somministrazione {
 
     /// The rules every receiver enforces (400 naming each bad field). `today` bounds
     /// the date.
-    pub fn check(&self, today: Date) -> Result<(), Problem> {
+    pub fn check(&self, today: Date) -> Result<(), Invalid> {
         let mut f = Fields::new();
         let nonempty = |f: &mut Fields, name: &str, v: &str, max: usize| {
             f.text(name, Some(v), true, max);
@@ -317,8 +317,7 @@ mod tests {
         d.dose = 0;
         d.contatti_dgc.cellulare = Some("333 1234567".into());
         let p = d.check(jiff::civil::date(2021, 10, 1)).unwrap_err();
-        let json = serde_json::to_value(&p).unwrap();
-        let fields: Vec<_> = json["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
+        let fields: Vec<_> = p.errors.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, ["regione_residenza", "ora", "aic", "dose", "contatti_dgc.cellulare"]);
     }
 

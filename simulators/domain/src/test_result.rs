@@ -7,7 +7,7 @@
 use jiff::civil::Date;
 
 use crate::codes::{CodiceFiscale, Email, Msisdn};
-use crate::problem::{Fields, Problem, parse_date};
+use crate::validation::{Fields, Invalid, parse_date};
 
 /// Result of a test.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -128,7 +128,7 @@ pub fn check_struttura(s: &str) -> Result<(), &'static str> {
 }
 
 /// Checks every field (400 naming each bad one), without registry or date rules.
-pub fn validate(raw: &RawTestResult) -> Result<TestResult, Problem> {
+pub fn validate(raw: &RawTestResult) -> Result<TestResult, Invalid> {
     let mut f = Fields::new();
     let cf = f
         .required("codice_fiscale", &raw.codice_fiscale)
@@ -149,23 +149,20 @@ pub fn validate(raw: &RawTestResult) -> Result<TestResult, Problem> {
     if invio && contatti.cellulare.is_none() && contatti.email.is_none() {
         f.error("contatti", "invio_cun_da_ts needs a mobile number or an e-mail to send the CUN to (ORD-6.2)");
     }
-    f.finish()?;
-    match (cf, esito, tipo, date, struttura) {
-        (Some(codice_fiscale), Some(esito), Some(tipo_test), Some(data_esecuzione), Some(struttura)) => {
-            Ok(TestResult {
-                codice_fiscale,
-                esito,
-                tipo_test,
-                data_esecuzione,
-                struttura,
-                cellulare,
-                email,
-                cellulare_genitore: parent,
-                invio_cun_da_ts: invio,
-            })
-        }
-        _ => Err(Problem::internal("validated fields went missing")),
-    }
+    let built = (|| {
+        Some(TestResult {
+            codice_fiscale: cf?,
+            esito: esito?,
+            tipo_test: tipo?,
+            data_esecuzione: date?,
+            struttura: struttura?,
+            cellulare,
+            email,
+            cellulare_genitore: parent,
+            invio_cun_da_ts: invio,
+        })
+    })();
+    f.into_result(built)
 }
 
 #[cfg(test)]

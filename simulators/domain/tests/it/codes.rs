@@ -1,10 +1,10 @@
 //! The codes of CODES.md: every test vector, and properties over generated codes.
 
-use ecosim_core::codes::{
+use ecosim_domain::codes::{
     ALPHABET25, ALPHABET33, Authcode, CardLast8, CardNumber, CodeError, CodiceFiscale, Cuev, Cun, Email, MobileNumber,
     Msisdn, Nrfe, Nucg, Otp, PersonData, Sex, TesseraSanitaria, check_sum, sha256_hex,
 };
-use ecosim_core::rng::SeededRng;
+use ecosim_domain::rng::SeededRng;
 use jiff::civil::date;
 use proptest::prelude::*;
 
@@ -35,7 +35,7 @@ fn codice_fiscale_errors_name_the_position() {
     assert_eq!(err.to_string(), "codice fiscale must be 16 characters long, found 15");
     // Day 35 is neither a man's nor a woman's day.
     let body = "RSSMRA45D35F205";
-    let check = (b'A' + (ecosim_core::codes::check_sum(body.as_bytes()) % 26) as u8) as char;
+    let check = (b'A' + (ecosim_domain::codes::check_sum(body.as_bytes()) % 26) as u8) as char;
     let err = CodiceFiscale::parse(&format!("{body}{check}")).unwrap_err();
     assert!(err.to_string().contains("day field 35"), "{err}");
 }
@@ -244,7 +244,7 @@ proptest! {
 
     #[test]
     fn every_single_character_change_of_a_codice_fiscale_is_rejected(seed in seeds()) {
-        let cf = ecosim_core::population::Population::random_codice_fiscale(&mut SeededRng::new(seed));
+        let cf = ecosim_domain::population::Population::random_codice_fiscale(&mut SeededRng::new(seed));
         prop_assert_eq!(CodiceFiscale::parse(cf.as_str()), Ok(cf));
         // Every character's table value is distinct within the characters allowed at
         // its position, and differs by less than 26: any single change moves the

@@ -1,7 +1,7 @@
 //! The synthetic population: determinism, consistency and realistic shares.
 
-use ecosim_core::codes::{BirthplaceKind, CodiceFiscale, PersonData};
-use ecosim_core::population::{DEFAULT_REFERENCE_DATE, Population};
+use ecosim_domain::codes::{BirthplaceKind, CodiceFiscale, PersonData};
+use ecosim_domain::population::{DEFAULT_REFERENCE_DATE, Population};
 
 #[test]
 fn same_seed_and_size_give_the_same_population() {
@@ -67,7 +67,7 @@ fn shares_of_contacts_ages_and_places_are_realistic() {
     let p = Population::generate(11, 20_000);
     let today = p.reference_date();
     let n = p.len() as f64;
-    let share = |f: &dyn Fn(&ecosim_core::population::Citizen) -> bool| p.iter().filter(|c| f(c)).count() as f64 / n;
+    let share = |f: &dyn Fn(&ecosim_domain::population::Citizen) -> bool| p.iter().filter(|c| f(c)).count() as f64 / n;
     let mobile = share(&|c| c.mobile().is_some());
     let email = share(&|c| c.email().is_some());
     let minors = share(&|c| c.is_minor_on(today));
@@ -110,7 +110,7 @@ fn records_have_the_documented_fields() {
     let c = p.get(0).expect("one citizen");
     let json = serde_json::to_value(c.record()).expect("json");
     let keys: Vec<&str> = json.as_object().expect("object").keys().map(String::as_str).collect();
-    let mut expected = ecosim_core::population::CitizenRecord::FIELDS.to_vec();
+    let mut expected = ecosim_domain::population::CitizenRecord::FIELDS.to_vec();
     expected.sort_unstable();
     let mut keys = keys;
     keys.sort_unstable();

@@ -1,7 +1,7 @@
 //! Base45 (RFC 9285), the text encoding of EU DCC QR payloads (`HC1:` + Base45).
 //!
 //! ```
-//! use ecosim_core::base45;
+//! use ecosim_domain::base45;
 //! assert_eq!(base45::encode(b"ietf!"), "QED8WEX0");
 //! assert_eq!(base45::decode("QED8WEX0").unwrap(), b"ietf!");
 //! ```

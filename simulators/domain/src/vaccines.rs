@@ -11,7 +11,7 @@
 //! and the product name, case-insensitively).
 //!
 //! ```
-//! use ecosim_core::vaccines;
+//! use ecosim_domain::vaccines;
 //! let c = vaccines::find("049269018").unwrap();
 //! assert_eq!(c.code, "COMIRNATY");
 //! assert_eq!(c.primary_doses, 2);
