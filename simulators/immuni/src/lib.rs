@@ -25,12 +25,20 @@
 //! AUTHCODE, `sourceDocumentIDSHA256` for CUN, NRFE, NUCG, CUEV): 200 `{"qrcode",
 //! "fglTipoDgc"?}`, 404/1102 when PN-DGC has nothing, 500/1000 when it fails; a dummy
 //! get-dgc answers 200 with an empty body.
+//!
+//! | module | what |
+//! |---|---|
+//! | `routes` | the endpoints, one file per service (`otp`, `ingestion`, `dgc`, `admin`) |
+//! | [`domain`] | the request rules as the real backend checks them: schema, headers, TEKs |
+//! | `store` | the schema and every statement, rows typed |
+//! | `error` | Immuni's own error format, `{"error_code","message"}` |
+//! | `state` | the backend: store, clients to the HIS and PN-DGC, the anti-brute-force wait |
 
+pub mod domain;
 mod error;
-mod request;
 mod routes;
 mod state;
-pub mod tek;
+mod store;
 
 use std::sync::Arc;
 
@@ -47,12 +55,12 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// The HTTP app (routes, admin API, OpenAPI, boundary layer).
 pub fn router(im: Arc<Immuni>) -> Router {
     let routes = Router::new()
-        .route("/v1/otp", post(routes::authorise_otp))
-        .route("/v1/ingestion/check-otp", post(routes::check_otp))
-        .route("/v1/ingestion/upload", post(routes::upload))
-        .route("/v1/ingestion/check-cun", post(routes::check_cun))
-        .route("/v1/ingestion/get-dgc", post(routes::get_dgc))
-        .route("/_admin/uploads", get(routes::uploads))
+        .route("/v1/otp", post(routes::otp::authorise_otp))
+        .route("/v1/ingestion/check-otp", post(routes::ingestion::check_otp))
+        .route("/v1/ingestion/upload", post(routes::ingestion::upload))
+        .route("/v1/ingestion/check-cun", post(routes::ingestion::check_cun))
+        .route("/v1/ingestion/get-dgc", post(routes::dgc::get_dgc))
+        .route("/_admin/uploads", get(routes::admin::uploads))
         .with_state(im.clone());
     let ctx = im.ctx.clone();
     ecosim_core::app::app(&ctx, System::Immuni, routes, im, OPENAPI)

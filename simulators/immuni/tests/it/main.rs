@@ -1,0 +1,86 @@
+//! Immuni's own HTTP tests: Immuni alone on port 0, the HIS (Sistema TS) stood in
+//! for by a mock server (the unlock flows end to end are in `harness/tests`).
+
+use ecosim_core::System;
+use ecosim_core::config::Config;
+use ecosim_core::simulator::{Spawned, spawn};
+use ecosim_domain::codes::{Otp, sha256_hex};
+use ecosim_domain::rng::SeededRng;
+use ecosim_immuni::Immuni;
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn immuni(his_status: u16) -> (Spawned<Immuni>, MockServer) {
+    let his = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/his/v1/cun/verify"))
+        .respond_with(
+            ResponseTemplate::new(his_status)
+                .set_body_json(json!({"id_test_verification": "t-1", "date_test": "2021-09-30"})),
+        )
+        .mount(&his)
+        .await;
+    let mut config = Config::for_tests(42);
+    config.set_url(System::SistemaTs, his.uri());
+    (spawn::<Immuni>(config).await.expect("Immuni starts"), his)
+}
+
+/// An app call: `(status, body as text)`.
+async fn app(im: &Spawned<Immuni>, p: &str, token: &str, body: Value) -> (u16, String) {
+    let res = reqwest::Client::new()
+        .post(format!("{}{p}", im.url))
+        .bearer_auth(token)
+        .header("Immuni-Dummy-Data", "0")
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("Immuni answers");
+    (res.status().as_u16(), res.text().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn an_otp_authorised_by_sistema_ts_checks_once_authorised_and_a_second_time_collides() {
+    let (im, _his) = immuni(200).await;
+    let today = im.ctx.clock().today().to_string();
+    let otp = Otp::generate(&mut SeededRng::new(7)).to_string();
+    let other = Otp::generate(&mut SeededRng::new(8)).to_string();
+    let authorise = || async {
+        let res = im
+            .client("sistema-ts")
+            .request(reqwest::Method::POST, "/v1/otp")
+            .json(&json!({"otp": otp, "symptoms_started_on": today}))
+            .send()
+            .await
+            .expect("answer");
+        (res.status().as_u16(), res.text().await.unwrap_or_default())
+    };
+    assert_eq!(authorise().await.0, 204);
+    // Write-once while alive (the real OTP service's 409/1400).
+    insta::assert_snapshot!(format!("{:?}", authorise().await), @r#"(409, "{\"error_code\":1400,\"message\":\"OTP already authorized.\"}")"#);
+    let (status, _) = app(&im, "/v1/ingestion/check-otp", &sha256_hex(&otp), json!({"padding": ""})).await;
+    assert_eq!(status, 204);
+    let unknown = app(&im, "/v1/ingestion/check-otp", &sha256_hex(&other), json!({"padding": ""})).await;
+    insta::assert_snapshot!(format!("{unknown:?}"), @r#"(401, "{\"error_code\":1101,\"message\":\"Unauthorized OTP.\"}")"#);
+}
+
+#[tokio::test]
+async fn check_cun_asks_the_his_and_maps_its_refusal_as_immuni_does() {
+    let (im, his) = immuni(200).await;
+    let token = sha256_hex("CUN-6HQ5EW73HE");
+    let (status, body) =
+        app(&im, "/v1/ingestion/check-cun", &token, json!({"last_his_number": "12345678", "padding": ""})).await;
+    assert_eq!(status, 204, "{body}");
+    let asked = his.received_requests().await.expect("recorded");
+    let sent: Value = serde_json::from_slice(&asked[0].body).expect("json");
+    assert_eq!(sent["last_his_number"], "12345678", "{sent}");
+    // The HIS says no: the app hears 401/1101, nothing more.
+    let (im, _his) = immuni(401).await;
+    let refused =
+        app(&im, "/v1/ingestion/check-cun", &token, json!({"last_his_number": "12345678", "padding": ""})).await;
+    insta::assert_snapshot!(format!("{refused:?}"), @r#"(401, "{\"error_code\":1101,\"message\":\"Unauthorized OTP.\"}")"#);
+    // A malformed card number never reaches the HIS: 400/1001.
+    let bad = app(&im, "/v1/ingestion/check-cun", &token, json!({"last_his_number": "1234", "padding": ""})).await;
+    insta::assert_snapshot!(format!("{bad:?}"), @r#"(400, "{\"error_code\":1001,\"message\":\"Request not compliant with the defined schema.\"}")"#);
+}
