@@ -7,9 +7,15 @@ use ecosim_core::outbox::{Handler, Item, Outcome};
 use ecosim_core::store::StoreError;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::state::Avn;
+
+/// A batch as Sistema TS's `POST /ts/v1/avn/vaccinazioni` takes it.
+#[derive(Debug, Serialize)]
+struct Batch {
+    vaccinazioni: Vec<Value>,
+}
 
 /// A delivery AVN owes another system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,7 +51,7 @@ async fn send_batch(avn: &Avn, key: &str, ids: &[String]) -> Outcome {
         .ts
         .request(Method::POST, "/ts/v1/avn/vaccinazioni")
         .header("Idempotency-Key", format!("avn-{key}"))
-        .json(&json!({"vaccinazioni": records}))
+        .json(&Batch { vaccinazioni: records })
         .send()
         .await;
     let outcome = ecosim_core::client::outcome_of(res).await;
@@ -67,6 +73,6 @@ mod tests {
     fn a_batch_is_stored_as_before_the_work_was_typed() {
         let w = Work::Ts { ids: vec!["a".into(), "b".into()] };
         assert_eq!(ecosim_core::outbox::kind_of(&w), "ts");
-        assert_eq!(serde_json::to_value(&w).expect("json"), json!({"kind": "ts", "ids": ["a", "b"]}));
+        assert_eq!(serde_json::to_value(&w).expect("json"), serde_json::json!({"kind": "ts", "ids": ["a", "b"]}));
     }
 }

@@ -97,3 +97,15 @@ pub fn mail_outcome(result: Result<(), crate::mail::MailError>) -> crate::outbox
         Err(e @ MailError::Permanent(_)) => Outcome::Failed(e.to_string()),
     }
 }
+
+/// A message as the SMS gateway's `POST /sms/v1/messages` takes it (fields in the
+/// order the bytes on the wire have always had).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SmsRequest<'a> {
+    /// The sender alias (`sistema Ts`, `Min Salute`) or number.
+    pub from: &'a str,
+    /// The text.
+    pub text: &'a str,
+    /// The recipient, E.164.
+    pub to: &'a str,
+}

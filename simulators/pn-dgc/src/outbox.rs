@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
+use ecosim_core::client::SmsRequest;
 use ecosim_core::mail::{self, Mail};
 use ecosim_core::outbox::{Handler, Item, Outcome};
 use ecosim_domain::codes::Authcode;
 use ecosim_domain::messages::{DGC_SMS_SENDER, dgc_email, dgc_sms};
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::state::PnDgc;
 
@@ -61,7 +61,7 @@ pub(crate) fn handler(pn: Arc<PnDgc>) -> Handler<Work> {
                     .sms
                     .request(Method::POST, "/sms/v1/messages")
                     .header("Idempotency-Key", format!("pn-dgc-sms-{}", item.key))
-                    .json(&json!({"from": DGC_SMS_SENDER, "to": to, "text": dgc_sms(name, &code)}))
+                    .json(&SmsRequest { from: DGC_SMS_SENDER, to, text: &dgc_sms(name, &code) })
                     .send()
                     .await;
                 ecosim_core::client::outcome_of(res).await
@@ -89,7 +89,7 @@ mod tests {
         assert_eq!(ecosim_core::outbox::kind_of(&Work::Email(n.clone())), "email");
         assert_eq!(
             serde_json::to_value(Work::Sms(n)).expect("json"),
-            json!({"kind": "sms", "to": "+393331234567", "note": {"authcode": "A1B2C3D4E5", "nome": "M. R.", "uvci": "01ITX#1"}})
+            serde_json::json!({"kind": "sms", "to": "+393331234567", "note": {"authcode": "A1B2C3D4E5", "nome": "M. R.", "uvci": "01ITX#1"}})
         );
     }
 }

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use ecosim_core::client::SmsRequest;
 use ecosim_core::config::SarDefect;
 use ecosim_core::mail::{self, Mail};
 use ecosim_core::outbox::{self, Handler, Item, Outcome};
@@ -208,7 +209,7 @@ async fn notify(sar: &Sar, item: &Item<Work>, notice: &Notice, channel: Channel)
             .sms
             .request(Method::POST, "/sms/v1/messages")
             .header("Idempotency-Key", key)
-            .json(&json!({"from": CUN_SMS_SENDER, "to": to, "text": leak(cun_sms(date, &cun))}))
+            .json(&SmsRequest { from: CUN_SMS_SENDER, to, text: &leak(cun_sms(date, &cun)) })
             .send()
             .await;
         ecosim_core::client::outcome_of(res).await

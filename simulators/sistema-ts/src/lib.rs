@@ -60,6 +60,7 @@ mod outbox;
 mod registry;
 mod routes;
 mod state;
+mod store;
 
 use std::sync::Arc;
 

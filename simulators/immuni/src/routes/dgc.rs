@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Answer;
 use crate::domain::request::{bearer, dummy, json_object, last_his_number};
@@ -54,21 +54,27 @@ pub(crate) async fn get_dgc(State(im): State<Arc<Immuni>>, headers: HeaderMap, b
         .map_err(|e| ImmuniError::unknown().with_detail(format!("PN-DGC unreachable: {e}")))?;
     match res.status().as_u16() {
         200 => {
-            let v: Value =
-                res.json().await.map_err(|_| ImmuniError::unknown().with_detail("PN-DGC answered no JSON"))?;
-            let data = &v["data"];
-            let qrcode = data["qrcode"]
-                .as_str()
-                .ok_or_else(|| ImmuniError::unknown().with_detail("PN-DGC answered no qrcode"))?;
-            let mut out = json!({"qrcode": qrcode});
-            if let Some(flag) = data.get("fglTipoDgc").filter(|f| !f.is_null()) {
-                out["fglTipoDgc"] = flag.clone();
-            }
-            Ok(no_store(Json(out).into_response()))
+            let v: PnDgcAnswer =
+                res.json().await.map_err(|_| ImmuniError::unknown().with_detail("PN-DGC answered no qrcode"))?;
+            Ok(no_store(Json(Certificate { qrcode: v.data.qrcode, fgl: v.data.fgl }).into_response()))
         }
         404 => Err(ImmuniError::no_dgc()),
         other => Err(ImmuniError::unknown().with_detail(format!("PN-DGC answered {other}"))),
     }
+}
+
+/// What PN-DGC's `GET /v1/dgc` answers (`{"data": {...}}`), as far as the app needs it.
+#[derive(Debug, serde::Deserialize)]
+struct PnDgcAnswer {
+    data: Certificate,
+}
+
+/// A certificate as get-dgc answers it (and as PN-DGC gives it).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Certificate {
+    qrcode: String,
+    #[serde(rename = "fglTipoDgc", default, skip_serializing_if = "Option::is_none")]
+    fgl: Option<String>,
 }
 
 fn no_store(mut res: Response) -> Response {

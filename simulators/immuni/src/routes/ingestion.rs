@@ -7,9 +7,23 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::Answer;
+
+/// What the HIS's `POST /his/v1/cun/verify` takes.
+#[derive(Debug, serde::Serialize)]
+struct HisVerify<'a> {
+    cun: &'a str,
+    last_his_number: &'a str,
+}
+
+/// What the HIS's `POST /his/v1/cun/invalidate` takes.
+#[derive(Debug, serde::Serialize)]
+struct HisInvalidate<'a> {
+    cun: &'a str,
+    id_test_verification: &'a str,
+}
 use crate::domain::request::{bearer, client_clock, dummy, iso_date, json_object, last_his_number};
 use crate::domain::tek::{validate_summaries, validate_teks};
 use crate::error::{ImmuniError, no_content};
@@ -79,7 +93,7 @@ pub(crate) async fn upload(State(im): State<Arc<Immuni>>, headers: HeaderMap, bo
         let res = im
             .his
             .request(Method::POST, "/his/v1/cun/invalidate")
-            .json(&json!({"cun": token, "id_test_verification": id}))
+            .json(&HisInvalidate { cun: &token, id_test_verification: &id })
             .send()
             .await;
         his_status(res)?;
@@ -117,7 +131,7 @@ pub(crate) async fn check_cun(State(im): State<Arc<Immuni>>, headers: HeaderMap,
     let res = im
         .his
         .request(Method::POST, "/his/v1/cun/verify")
-        .json(&json!({"cun": token, "last_his_number": last8}))
+        .json(&HisVerify { cun: &token, last_his_number: &last8 })
         .send()
         .await;
     let verified: Value = his_status(res)?.json().await.map_err(|_| ImmuniError::unknown())?;

@@ -11,7 +11,7 @@ use ecosim_core::store::StoreError;
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::domain::event::{Evento, Plan};
+use crate::domain::event::{Evento, Plan, Rules};
 use crate::state::PnDgc;
 use crate::store::{self, HeldEvent, NewEvent};
 

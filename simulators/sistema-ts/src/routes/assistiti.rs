@@ -13,10 +13,10 @@ use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_core::store::StoreError;
 use ecosim_domain::codes::{CodiceFiscale, Sex};
-use serde_json::{Value, json};
 
-use crate::registry::{Foreigner, Lookup, Person};
+use crate::registry::{Anagrafica, Foreigner, Lookup, Person};
 use crate::state::SistemaTs;
+use crate::store::vaccinazioni::DoseRow;
 
 /// Who may read the registry: regional systems and ASL operators.
 const READERS: &[Role] = &[Role::Sar, Role::Avr, Role::Asl];
@@ -24,7 +24,7 @@ const READERS: &[Role] = &[Role::Sar, Role::Avr, Role::Asl];
 /// Finds `id` or answers 400 (malformed) / 404 (unknown), naming `field`.
 pub(crate) fn person(ts: &SistemaTs, id: &str, field: &str) -> Result<Person, Problem> {
     match ts.store.with(|c| ts.lookup(c, id))? {
-        Lookup::Found(p) => Ok(p),
+        Lookup::Found(p) => Ok(*p),
         Lookup::Malformed(why) => Err(Problem::invalid_field(field, why)),
         Lookup::Unknown => Err(Problem::not_found(format!("{id} is not in the national registry"))
             .with_field(field, "not in the national registry")),
@@ -37,12 +37,12 @@ pub(crate) async fn get_one(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Anagrafica>, Problem> {
     caller.require_role(READERS)?;
     let p = person(&ts, &id, "id")?;
     let mut record = p.record;
     if !p.id.eq_ignore_ascii_case(id.trim()) {
-        record["codice_fiscale_richiesto"] = Value::String(id.trim().to_ascii_uppercase());
+        record.codice_fiscale_richiesto = Some(id.trim().to_ascii_uppercase());
     }
     Ok(Json(record))
 }
@@ -54,18 +54,26 @@ pub(crate) async fn doses(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Vec<DoseRow>>, Problem> {
     caller.require_role(READERS)?;
     let p = person(&ts, &id, "id")?;
-    let rows = ts.store.with(|c| ts.doses_of(c, &p, false))?;
-    let list: Vec<Value> = rows
-        .into_iter()
-        .map(|d| {
-            json!({"aic": d.aic, "farmaco": d.farmaco, "data": d.data, "dose": d.dose, "tipo_dose": d.tipo_dose,
-                   "regione": d.regione})
-        })
-        .collect();
-    Ok(Json(Value::Array(list)))
+    Ok(Json(ts.store.with(|c| ts.doses_of(c, &p, false))?))
+}
+
+/// The answer to a person outside the SSN registered: their identifier.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct ForeignerRegistered {
+    identificativo: String,
+    tipo_identificativo: &'static str,
+    requirement: &'static str,
+}
+
+/// The answer to a codice fiscale changed.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct CfChanged {
+    codice_fiscale_precedente: String,
+    codice_fiscale: String,
+    requirement: &'static str,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -92,7 +100,7 @@ pub(crate) async fn register_foreigner(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<ForeignerRegistered>), Problem> {
     caller.require_role(&[Role::Asl])?;
     let region = caller.region()?.to_owned();
     let raw: RawForeigner = from_json(&body)?;
@@ -114,7 +122,7 @@ pub(crate) async fn register_foreigner(
     let id = ts.store.transaction(|tx| Ok::<_, StoreError>(ts.register_foreigner(tx, &person, &region)?))?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"identificativo": id, "tipo_identificativo": "TS", "requirement": "AVR-2.3"})),
+        Json(ForeignerRegistered { identificativo: id, tipo_identificativo: "TS", requirement: "AVR-2.3" }),
     ))
 }
 
@@ -131,20 +139,19 @@ pub(crate) async fn change_cf(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<CfChanged>), Problem> {
     caller.require_role(&[Role::Asl, Role::Service])?;
     let raw: RawChange = from_json(&body)?;
     let mut f = Fields::new();
     let cf = f
         .required("codice_fiscale", &raw.codice_fiscale)
         .and_then(|c| f.check("codice_fiscale", CodiceFiscale::parse(c)));
-    f.finish()?;
-    let Some(cf) = cf else { return Err(Problem::internal("validated field missing")) };
+    let cf = f.into_result(cf)?;
     let new = ts.store.transaction(|tx| Ok::<_, StoreError>(ts.change_cf(tx, &cf)?))?;
     match new {
         Some(new) => Ok((
             StatusCode::CREATED,
-            Json(json!({"codice_fiscale_precedente": cf.as_str(), "codice_fiscale": new, "requirement": "AVR-2.1"})),
+            Json(CfChanged { codice_fiscale_precedente: cf.to_string(), codice_fiscale: new, requirement: "AVR-2.1" }),
         )),
         None => Err(Problem::unprocessable(format!(
             "{cf} is unknown to the registry or has already changed (one change per person)"

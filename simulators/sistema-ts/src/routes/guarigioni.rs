@@ -12,13 +12,13 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::problem::{Fields, Problem, from_json};
-use ecosim_core::store::{CachedSql, StoreError};
+use ecosim_core::store::StoreError;
 use ecosim_domain::codes::Nucg;
+use ecosim_domain::green_pass::{Evento, Guarigione};
 use ecosim_domain::vaccination::ContattiDgc;
-use rusqlite::params;
-use serde_json::{Value, json};
 
 use crate::state::SistemaTs;
+use crate::store::{self, guarigioni::NewRecovery};
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,12 +30,20 @@ pub(crate) struct RawRecovery {
     contatti_dgc: ContattiDgc,
 }
 
+/// The answer to a recovery registered: its NUCG.
+#[derive(Debug, serde::Serialize)]
+pub(crate) struct Registered {
+    id: String,
+    assistito: String,
+    nucg: String,
+}
+
 /// `POST /ts/v1/guarigioni` (ASL account) -> 201 `{"id","nucg"}`.
 pub(crate) async fn create(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<Registered>), Problem> {
     caller.require_role(&[Role::Asl])?;
     let region = caller.region()?.to_owned();
     let raw: RawRecovery = from_json(&body)?;
@@ -60,26 +68,35 @@ pub(crate) async fn create(
     let nucg = ts.store.transaction(|tx| {
         let nucg = loop {
             let candidate = ts.nucgs.with_rng(Nucg::generate);
-            let used: bool =
-                tx.row("SELECT EXISTS (SELECT 1 FROM guarigioni WHERE nucg = ?1)", [candidate.as_str()], |r| r.get(0))?;
-            if !used {
+            if !store::guarigioni::nucg_used(tx, candidate.as_str())? {
                 break candidate;
             }
         };
-        tx.exec(
-            "INSERT INTO guarigioni (id, nucg, assistito, regione, data_primo_positivo, data_guarigione, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![id, nucg.as_str(), p.id, region, first.to_string(), recovered.to_string(), now],
-        )?;
-        let event = json!({
-            "id": format!("guarigione:{id}"),
-            "assistito": crate::dgc::assistito(&p),
-            "contatti": raw.contatti_dgc,
-            "guarigione": {"nucg": nucg.as_str(), "data_primo_positivo": first, "data_guarigione": recovered},
-        });
+        let recovery = NewRecovery {
+            id: &id,
+            nucg: nucg.as_str(),
+            assistito: &p.id,
+            regione: &region,
+            data_primo_positivo: first.to_string(),
+            data_guarigione: recovered.to_string(),
+            created_at: now.clone(),
+        };
+        store::guarigioni::insert(tx, &recovery)?;
+        let event = Evento {
+            id: format!("guarigione:{id}"),
+            assistito: crate::dgc::assistito(&p),
+            contatti: crate::dgc::contatti(&raw.contatti_dgc),
+            guarigione: Some(Guarigione {
+                nucg: nucg.as_str().to_owned(),
+                data_primo_positivo: first,
+                data_guarigione: recovered,
+            }),
+            vaccinazione: None,
+            test: None,
+        };
         crate::dgc::enqueue(tx, &event, None)?;
         Ok::<_, StoreError>(nucg)
     })?;
     ts.outbox.wake();
-    Ok((StatusCode::CREATED, Json(json!({"id": id, "assistito": p.id, "nucg": nucg.as_str()}))))
+    Ok((StatusCode::CREATED, Json(Registered { id, assistito: p.id, nucg: nucg.as_str().to_owned() })))
 }

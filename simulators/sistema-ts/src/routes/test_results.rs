@@ -13,81 +13,104 @@ use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::idempotency;
 use ecosim_core::problem::{Fields, Problem, from_json, parse_date};
-use ecosim_core::store::{CachedSql, StoreError};
+use ecosim_core::store::StoreError;
 use ecosim_domain::codes::Cun;
+use ecosim_domain::green_pass::{Contatti, Evento, Test};
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use crate::domain::test_result::{RawContatti, RawTestResult, TestResult, check_rules, validate};
+use crate::domain::test_result::{RawContatti, RawTestResult, check_rules, validate};
 use crate::state::SistemaTs;
+use crate::store;
+use crate::store::cun::{CunEvent, Happened};
+use crate::store::test_results::{NewRecord, Record};
 
 const ROLES: &[Role] = &[Role::Sar, Role::Lab];
 
-/// A stored record, with its identifiers (never sent out as is).
-#[derive(Debug, Clone)]
-struct Row {
+/// A record as a region may see it: no codice fiscale, no contacts (ORD-3.3b).
+#[derive(Debug, Serialize)]
+pub(crate) struct PublicRecord {
     id: String,
     cun: String,
-    region: String,
-    codice_fiscale: String,
+    regione: String,
     esito: String,
     tipo_test: String,
     data_esecuzione: String,
     struttura: String,
-    cellulare: Option<String>,
-    email: Option<String>,
     invio_cun_da_ts: bool,
-    created_at: String,
-    expires_ms: i64,
+    ricevuto_il: String,
+    conservato_fino_al: String,
+    /// What happened to the CUN (on single reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storia: Option<Vec<CunEvent>>,
 }
 
-const COLUMNS: &str = "id, cun, region, codice_fiscale, esito, tipo_test, data_esecuzione, struttura, cellulare, email, \
-                       invio_cun_da_ts, created_at, expires_ms";
+impl PublicRecord {
+    fn of(r: &Record, ts: &SistemaTs) -> Self {
+        let expiry = Timestamp::from_millisecond(r.expires_ms).unwrap_or(Timestamp::UNIX_EPOCH);
+        Self {
+            id: r.id.clone(),
+            cun: format!("CUN-{}", r.cun),
+            regione: r.region.clone(),
+            esito: r.esito.clone(),
+            tipo_test: r.tipo_test.clone(),
+            data_esecuzione: r.data_esecuzione.clone(),
+            struttura: r.struttura.clone(),
+            invio_cun_da_ts: r.invio_cun_da_ts,
+            ricevuto_il: r.created_at.clone(),
+            conservato_fino_al: ts.ctx.clock().date_of(expiry).to_string(),
+            storia: None,
+        }
+    }
 
-fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
-    Ok(Row {
-        id: r.get(0)?,
-        cun: r.get(1)?,
-        region: r.get(2)?,
-        codice_fiscale: r.get(3)?,
-        esito: r.get(4)?,
-        tipo_test: r.get(5)?,
-        data_esecuzione: r.get(6)?,
-        struttura: r.get(7)?,
-        cellulare: r.get(8)?,
-        email: r.get(9)?,
-        invio_cun_da_ts: r.get(10)?,
-        created_at: r.get(11)?,
-        expires_ms: r.get(12)?,
-    })
+    /// With the CUN's history.
+    fn with_history(r: &Record, ts: &SistemaTs) -> Result<Self, StoreError> {
+        let storia = ts.store.with(|c| store::cun::history(c, &r.cun))?;
+        Ok(Self { storia: Some(storia), ..Self::of(r, ts) })
+    }
 }
 
-impl Row {
-    /// What a region may see: no codice fiscale, no contacts (ORD-3.3b).
-    fn public(&self, ts: &SistemaTs) -> Value {
-        let expiry = Timestamp::from_millisecond(self.expires_ms).unwrap_or(Timestamp::UNIX_EPOCH);
-        json!({
-            "id": self.id,
-            "cun": format!("CUN-{}", self.cun),
-            "regione": self.region,
-            "esito": self.esito,
-            "tipo_test": self.tipo_test,
-            "data_esecuzione": self.data_esecuzione,
-            "struttura": self.struttura,
-            "invio_cun_da_ts": self.invio_cun_da_ts,
-            "ricevuto_il": self.created_at,
-            "conservato_fino_al": ts.ctx.clock().date_of(expiry).to_string(),
-        })
-    }
+/// The record as it was before a correction (kept, ORD-3.3a).
+#[derive(Debug, Serialize)]
+struct Snapshot<'a> {
+    codice_fiscale: &'a str,
+    esito: &'a str,
+    tipo_test: &'a str,
+    data_esecuzione: &'a str,
+    struttura: &'a str,
+    cellulare: Option<&'a str>,
+    email: Option<&'a str>,
+}
 
-    fn snapshot(&self) -> Value {
-        json!({
-            "codice_fiscale": self.codice_fiscale, "esito": self.esito, "tipo_test": self.tipo_test,
-            "data_esecuzione": self.data_esecuzione, "struttura": self.struttura,
-            "cellulare": self.cellulare, "email": self.email,
-        })
+impl<'a> Snapshot<'a> {
+    fn of(r: &'a Record) -> Self {
+        Self {
+            codice_fiscale: &r.codice_fiscale,
+            esito: &r.esito,
+            tipo_test: &r.tipo_test,
+            data_esecuzione: &r.data_esecuzione,
+            struttura: &r.struttura,
+            cellulare: r.cellulare.as_deref(),
+            email: r.email.as_deref(),
+        }
     }
+}
+
+/// The answer to a result sent: its id and CUN.
+#[derive(Debug, Serialize)]
+struct Issued {
+    id: String,
+    cun: String,
+    conservato_fino_al: String,
+}
+
+/// A region's records by test date.
+#[derive(Debug, Serialize)]
+pub(crate) struct Listing {
+    regione: String,
+    dal: String,
+    al: String,
+    risultati: Vec<PublicRecord>,
 }
 
 /// Sistema TS takes the number to text as `cellulare`; the parent's number is the
@@ -135,31 +158,53 @@ pub(crate) async fn create(
         }
         let id = ts.ids.next();
         let cun = ts.issue_cun(tx, now)?;
-        insert(tx, &id, &cun, &region, &caller.0.name, &result, now, expires)?;
-        SistemaTs::event(tx, cun.as_str(), now, "issued", json!({"regione": region, "da": caller.0.name}))?;
+        store::test_results::insert(
+            tx,
+            &NewRecord {
+                id: &id,
+                cun: cun.as_str(),
+                cun_sha: cun.sha256(),
+                region: &region,
+                submitted_by: &caller.0.name,
+                result: &result,
+                created_at: now.to_string(),
+                expires_ms: expires.as_millisecond(),
+            },
+        )?;
+        store::cun::record(tx, cun.as_str(), now, &Happened::Issued { regione: &region, da: &caller.0.name })?;
         if result.invio_cun_da_ts {
             crate::notify::enqueue(tx, &cun, &result)?;
         }
         let dgc = result.esito == ecosim_domain::test_result::Esito::Negativo;
         if dgc && let crate::registry::Lookup::Found(p) = ts.lookup(tx, result.codice_fiscale.as_str())? {
             // A negative test yields a test certificate (Flow 4).
-            let event = json!({
-                "id": format!("test:{id}"),
-                "assistito": crate::dgc::assistito(&p),
-                "contatti": {"cellulare": result.cellulare.as_ref().map(|m| m.to_string()),
-                             "email": result.email.as_ref().map(|e| e.to_string())},
-                "test": {"cun": cun.to_string(), "tipo_test": result.tipo_test.as_str(), "esito": result.esito.as_str(),
-                         "data_esecuzione": result.data_esecuzione.to_string(), "struttura": result.struttura},
-            });
+            let event = Evento {
+                id: format!("test:{id}"),
+                assistito: crate::dgc::assistito(&p),
+                contatti: Contatti {
+                    cellulare: result.cellulare.as_ref().map(|m| m.to_string()),
+                    email: result.email.as_ref().map(|e| e.to_string()),
+                },
+                test: Some(Test {
+                    cun: cun.to_string(),
+                    tipo_test: result.tipo_test.as_str().to_owned(),
+                    esito: result.esito.as_str().to_owned(),
+                    data_esecuzione: result.data_esecuzione,
+                    struttura: result.struttura.clone(),
+                }),
+                vaccinazione: None,
+                guarigione: None,
+            };
             crate::dgc::enqueue(tx, &event, None)?;
         }
-        let answer = json!({
-            "id": id,
-            "cun": cun.to_string(),
-            "conservato_fino_al": ts.ctx.clock().date_of(expires).to_string(),
-        });
+        let answer = Issued {
+            id: id.clone(),
+            cun: cun.to_string(),
+            conservato_fino_al: ts.ctx.clock().date_of(expires).to_string(),
+        };
         if let Some(key) = &key {
-            idempotency::remember(tx, key, 201, &answer.to_string())?;
+            let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
+            idempotency::remember(tx, key, 201, &text)?;
         }
         Ok::<_, Problem>(Ok((id, answer)))
     })?;
@@ -175,72 +220,16 @@ pub(crate) async fn create(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn insert(
-    tx: &rusqlite::Connection,
-    id: &str,
-    cun: &Cun,
-    region: &str,
-    by: &str,
-    r: &TestResult,
-    now: Timestamp,
-    expires: Timestamp,
-) -> rusqlite::Result<()> {
-    tx.exec(
-        &format!(
-            "INSERT INTO test_results ({COLUMNS}, submitted_by, cun_sha)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-        ),
-        params![
-            id,
-            cun.as_str(),
-            region,
-            r.codice_fiscale.as_str(),
-            r.esito.as_str(),
-            r.tipo_test.as_str(),
-            r.data_esecuzione.to_string(),
-            r.struttura,
-            r.cellulare.as_ref().map(|m| m.to_string()),
-            r.email.as_ref().map(|e| e.to_string()),
-            r.invio_cun_da_ts,
-            now.to_string(),
-            expires.as_millisecond(),
-            by,
-            cun.sha256(),
-        ],
-    )?;
-    Ok(())
-}
-
 fn parse_cun(raw: &str) -> Result<Cun, Problem> {
     Cun::parse(raw).map_err(|e| Problem::invalid_field("cun", e.to_string()))
 }
 
 /// The caller region's live record for `cun`, else 404 (another region's CUN looks
 /// exactly like an unknown one).
-fn find(ts: &SistemaTs, cun: &Cun, region: &str) -> Result<Row, Problem> {
+fn find(ts: &SistemaTs, cun: &Cun, region: &str) -> Result<Record, Problem> {
     let now = ts.ctx.clock().now().as_millisecond();
-    let row = ts.store.with(|c| {
-        c.row(
-            &format!("SELECT {COLUMNS} FROM test_results WHERE cun = ?1 AND region = ?2 AND expires_ms > ?3"),
-            params![cun.as_str(), region, now],
-            row_of,
-        )
-        .optional()
-    })?;
+    let row = ts.store.with(|c| store::test_results::live(c, cun.as_str(), region, now))?;
     row.ok_or_else(|| Problem::not_found(format!("no test result of region {region} with {cun}")))
-}
-
-fn history(ts: &SistemaTs, cun: &str) -> Result<Vec<Value>, StoreError> {
-    ts.store.with(|c| {
-        let mut stmt = c.prepare_cached("SELECT at, kind, detail FROM cun_events WHERE cun = ?1 ORDER BY id")?;
-        stmt.query_map([cun], |r| {
-            let detail: String = r.get(2)?;
-            Ok(json!({"at": r.get::<_, String>(0)?, "evento": r.get::<_, String>(1)?,
-                      "dettaglio": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null)}))
-        })?
-        .collect()
-    })
 }
 
 /// `GET /ts/v1/test-results/{cun}`.
@@ -248,13 +237,11 @@ pub(crate) async fn get_one(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     Path(raw): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<PublicRecord>, Problem> {
     caller.require_role(ROLES)?;
     let cun = parse_cun(&raw)?;
     let row = find(&ts, &cun, caller.region()?)?;
-    let mut view = row.public(&ts);
-    view["storia"] = Value::Array(history(&ts, &row.cun)?);
-    Ok(Json(view))
+    Ok(Json(PublicRecord::with_history(&row, &ts)?))
 }
 
 /// `GET /ts/v1/test-results?dal=YYYY-MM-DD&al=YYYY-MM-DD`.
@@ -262,7 +249,7 @@ pub(crate) async fn list(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     RawQuery(query): RawQuery,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Listing>, Problem> {
     caller.require_role(ROLES)?;
     let region = caller.region()?.to_owned();
     let mut f = Fields::new();
@@ -283,16 +270,10 @@ pub(crate) async fn list(
     }
     let (dal, al) = f.into_result((dal, al).all_some())?;
     let now = ts.ctx.clock().now().as_millisecond();
-    let rows = ts.store.with(|c| {
-        let mut stmt = c.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM test_results WHERE region = ?1 AND data_esecuzione BETWEEN ?2 AND ?3
-             AND expires_ms > ?4 ORDER BY data_esecuzione, created_at, id"
-        ))?;
-        stmt.query_map(params![region, dal.to_string(), al.to_string(), now], row_of)?
-            .collect::<rusqlite::Result<Vec<_>>>()
-    })?;
-    let risultati: Vec<Value> = rows.iter().map(|r| r.public(&ts)).collect();
-    Ok(Json(json!({"regione": region, "dal": dal.to_string(), "al": al.to_string(), "risultati": risultati})))
+    let (dal, al) = (dal.to_string(), al.to_string());
+    let rows = ts.store.with(|c| store::test_results::in_range(c, &region, &dal, &al, now))?;
+    let risultati = rows.iter().map(|r| PublicRecord::of(r, &ts)).collect();
+    Ok(Json(Listing { regione: region, dal, al, risultati }))
 }
 
 /// `PATCH /ts/v1/test-results/{cun}`: correct any field (ORD-3.3a); the earlier
@@ -302,7 +283,7 @@ pub(crate) async fn correct(
     caller: Caller,
     Path(raw): Path<String>,
     body: Bytes,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<PublicRecord>, Problem> {
     caller.require_role(ROLES)?;
     let cun = parse_cun(&raw)?;
     let row = find(&ts, &cun, caller.region()?)?;
@@ -354,32 +335,13 @@ pub(crate) async fn correct(
     let result = validate(&merged)?;
     check_rules(&result, ts.ctx.population(), ts.ctx.clock().today(), retention_days(&ts))?;
     let now = ts.ctx.clock().now();
+    let snapshot = serde_json::to_string(&Snapshot::of(&row)).map_err(|e| Problem::internal(e.to_string()))?;
     ts.store.transaction(|tx| {
-        let version: i64 =
-            tx.row("SELECT COUNT(*) FROM test_result_versions WHERE test_result = ?1", [&row.id], |r| r.get(0))?;
-        tx.exec(
-            "INSERT INTO test_result_versions (test_result, version, at, record) VALUES (?1, ?2, ?3, ?4)",
-            params![row.id, version + 1, now.to_string(), row.snapshot().to_string()],
-        )?;
-        tx.exec(
-            "UPDATE test_results SET codice_fiscale = ?2, esito = ?3, tipo_test = ?4, data_esecuzione = ?5,
-                                     struttura = ?6, cellulare = ?7, email = ?8 WHERE id = ?1",
-            params![
-                row.id,
-                result.codice_fiscale.as_str(),
-                result.esito.as_str(),
-                result.tipo_test.as_str(),
-                result.data_esecuzione.to_string(),
-                result.struttura,
-                result.cellulare.as_ref().map(|m| m.to_string()),
-                result.email.as_ref().map(|e| e.to_string()),
-            ],
-        )?;
-        SistemaTs::event(tx, &row.cun, now, "corrected", json!({"campi": changed, "da": caller.0.name}))?;
+        store::test_results::keep_version(tx, &row.id, &now.to_string(), &snapshot)?;
+        store::test_results::correct(tx, &row.id, &result)?;
+        store::cun::record(tx, &row.cun, now, &Happened::Corrected { campi: &changed, da: &caller.0.name })?;
         Ok::<_, StoreError>(())
     })?;
     let row = find(&ts, &cun, &row.region)?;
-    let mut view = row.public(&ts);
-    view["storia"] = Value::Array(history(&ts, &row.cun)?);
-    Ok(Json(view))
+    Ok(Json(PublicRecord::with_history(&row, &ts)?))
 }

@@ -5,19 +5,19 @@
 
 use std::sync::Arc;
 
+use ecosim_domain::validation::AllSome;
+
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::problem::{Fields, Problem, from_json, parse_date};
-use ecosim_core::store::CachedSql;
 use ecosim_domain::codes::{CardLast8, CodiceFiscale, Cun, Otp};
 use reqwest::Method;
-use rusqlite::{OptionalExtension, params};
-use serde_json::json;
 
-use crate::routes::his::{already_used, card_matches, live_by};
+use crate::routes::his::{By, already_used, card_matches, live_by};
 use crate::state::SistemaTs;
+use crate::store::{self, cun::Happened};
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -59,10 +59,7 @@ pub(crate) async fn call_center(
     let otp = otp(&mut f, &req.otp);
     let symptoms = req.data_inizio_sintomi.as_deref().and_then(|d| f.check("data_inizio_sintomi", parse_date(d)));
     let supervisor = f.required("supervisore", &req.supervisore).cloned();
-    f.finish()?;
-    let (Some(cun), Some(last8), Some(otp), Some(supervisor)) = (cun, last8, otp, supervisor) else {
-        return Err(Problem::internal("validated fields went missing"));
-    };
+    let (cun, last8, otp, supervisor) = f.into_result((cun, last8, otp, supervisor).all_some())?;
     // ORD-8.6: only under an active supervising health operator.
     if ts.ctx.accounts().get(&supervisor).is_none_or(|a| a.role != Role::Supervisore) {
         return Err(Problem::forbidden(format!("{supervisor:?} is not an active supervising health operator"))
@@ -79,7 +76,7 @@ pub(crate) async fn call_center(
         return Err(p);
     }
     // ORD-8.1: CUN + last 8 card digits must match a live result.
-    let record = live_by(&ts, "cun", cun.as_str())?.filter(|r| card_matches(&ts, &r.codice_fiscale, &last8));
+    let record = live_by(&ts, By::Cun, cun.as_str())?.filter(|r| card_matches(&ts, &r.codice_fiscale, &last8));
     let Some(record) = record else {
         ts.card_failed(last8.as_str())?;
         return Err(Problem::not_found(format!("no live test result with {cun} for a card ending {last8}"))
@@ -99,16 +96,13 @@ pub(crate) async fn call_center(
     let symptoms_started_on = symptoms.map(|d| d.to_string()).unwrap_or_else(|| swab.clone());
     authorise_at_immuni(&ts, &otp, &symptoms_started_on).await?;
     let now = ts.ctx.clock().now();
-    ts.store.with(|c| {
-        SistemaTs::event(
-            c,
-            &record.cun,
-            now,
-            "unlocked",
-            json!({"modalita": "call_center", "operatore": caller.0.name, "supervisore": supervisor,
-                   "requirement": "ORD-7.3"}),
-        )
-    })?;
+    let what = Happened::Unlocked {
+        modalita: "call_center",
+        operatore: Some(&caller.0.name),
+        supervisore: Some(&supervisor),
+        requirement: "ORD-7.3",
+    };
+    ts.store.with(|c| store::cun::record(c, &record.cun, now, &what))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -124,10 +118,7 @@ pub(crate) async fn asl(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: 
     let symptoms = f
         .required("data_inizio_sintomi", &req.data_inizio_sintomi)
         .and_then(|d| f.check("data_inizio_sintomi", parse_date(d)));
-    f.finish()?;
-    let (Some(cf), Some(otp), Some(symptoms)) = (cf, otp, symptoms) else {
-        return Err(Problem::internal("validated fields went missing"));
-    };
+    let (cf, otp, symptoms) = f.into_result((cf, otp, symptoms).all_some())?;
     if ts.ctx.population().by_codice_fiscale(&cf).is_none() {
         return Err(Problem::unprocessable(format!("codice fiscale {cf} is not in the national registry"))
             .with_field("codice_fiscale", "unknown to the registry")
@@ -136,27 +127,24 @@ pub(crate) async fn asl(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: 
     authorise_at_immuni(&ts, &otp, &symptoms.to_string()).await?;
     // ORD-7.3: recorded on the person's live positive CUN, if there is one.
     let now = ts.ctx.clock().now();
-    let cun: Option<String> = ts.store.with(|c| {
-        c.row(
-            "SELECT cun FROM test_results WHERE codice_fiscale = ?1 AND esito = 'POSITIVO' AND expires_ms > ?2
-             ORDER BY data_esecuzione DESC, created_at DESC LIMIT 1",
-            params![cf.as_str(), now.as_millisecond()],
-            |r| r.get(0),
-        )
-        .optional()
-    })?;
+    let cun = ts.store.with(|c| store::test_results::latest_positive(c, cf.as_str(), now.as_millisecond()))?;
     if let Some(cun) = cun {
-        ts.store.with(|c| {
-            SistemaTs::event(
-                c,
-                &cun,
-                now,
-                "unlocked",
-                json!({"modalita": "asl", "operatore": caller.0.name, "requirement": "ORD-7.3"}),
-            )
-        })?;
+        let what = Happened::Unlocked {
+            modalita: "asl",
+            operatore: Some(&caller.0.name),
+            supervisore: None,
+            requirement: "ORD-7.3",
+        };
+        ts.store.with(|c| store::cun::record(c, &cun, now, &what))?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What `POST /v1/otp` at Immuni takes.
+#[derive(Debug, serde::Serialize)]
+struct OtpAuthorisation<'a> {
+    otp: &'a str,
+    symptoms_started_on: &'a str,
 }
 
 /// `POST /v1/otp` at Immuni, its answers turned into problems for the operator.
@@ -164,7 +152,7 @@ async fn authorise_at_immuni(ts: &SistemaTs, otp: &Otp, symptoms_started_on: &st
     let res = ts
         .immuni
         .request(Method::POST, "/v1/otp")
-        .json(&json!({"otp": otp.as_str(), "symptoms_started_on": symptoms_started_on}))
+        .json(&OtpAuthorisation { otp: otp.as_str(), symptoms_started_on })
         .send()
         .await
         .map_err(|e| {

@@ -16,57 +16,27 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::problem::{Fields, Problem, from_json};
-use ecosim_core::store::{CachedSql, StoreError};
+use ecosim_core::store::StoreError;
+use ecosim_domain::green_pass::{Evento, Vaccinazione};
 use ecosim_domain::vaccination::{ContattiDgc, IdAssistito, Somministrazione, TipoId, check_id};
 use ecosim_domain::vaccines;
 use jiff::civil::Date;
-use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::{Value, json};
+use rusqlite::Connection;
+use serde::Serialize;
 
 use crate::domain::vaccinazioni::{Held, expected_dose};
 use crate::registry::{Lookup, Person};
 use crate::state::SistemaTs;
-
-/// A dose as stored.
-#[derive(Debug, Clone)]
-pub(crate) struct DoseRow {
-    pub(crate) aic: String,
-    pub(crate) farmaco: String,
-    pub(crate) data: String,
-    pub(crate) dose: u8,
-    pub(crate) tipo_dose: String,
-    pub(crate) regione: String,
-}
+use crate::store;
+use crate::store::vaccinazioni::{Anomaly, DoseRow, NewDose};
 
 impl SistemaTs {
     /// The doses held for `p` (under any of their codes), oldest first; with
     /// `abroad`, doses given abroad too.
     pub(crate) fn doses_of(&self, c: &Connection, p: &Person, abroad: bool) -> rusqlite::Result<Vec<DoseRow>> {
         let mut out = Vec::new();
-        let mut stmt = c.prepare_cached(
-            "SELECT aic, farmaco, data, dose, tipo_dose, regione, fonte FROM vaccinazioni
-             WHERE assistito = ?1 ORDER BY data, id",
-        )?;
         for id in p.ids() {
-            let rows = stmt.query_map([id], |r| {
-                Ok((
-                    DoseRow {
-                        aic: r.get(0)?,
-                        farmaco: r.get(1)?,
-                        data: r.get(2)?,
-                        dose: r.get(3)?,
-                        tipo_dose: r.get(4)?,
-                        regione: r.get(5)?,
-                    },
-                    r.get::<_, String>(6)?,
-                ))
-            })?;
-            for row in rows {
-                let (dose, fonte) = row?;
-                if abroad || fonte == "avn" {
-                    out.push(dose);
-                }
-            }
+            out.extend(store::vaccinazioni::doses_of(c, id)?.into_iter().filter(|d| abroad || d.fonte == "avn"));
         }
         out.sort_by(|a, b| a.data.cmp(&b.data));
         Ok(out)
@@ -74,10 +44,8 @@ impl SistemaTs {
 
     fn held_except(&self, c: &Connection, p: &Person, except: &str) -> rusqlite::Result<Vec<Held>> {
         let mut held = Vec::new();
-        let mut stmt = c.prepare_cached("SELECT data, aic FROM vaccinazioni WHERE assistito = ?1 AND id != ?2")?;
         for id in p.ids() {
-            for row in stmt.query_map(params![id, except], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-                let (data, aic) = row?;
+            for (data, aic) in store::vaccinazioni::others_of(c, id, except)? {
                 if let (Ok(date), Some(vaccine)) = (data.parse::<Date>(), vaccines::find(&aic)) {
                     held.push(Held { date, vaccine });
                 }
@@ -85,6 +53,46 @@ impl SistemaTs {
         }
         Ok(held)
     }
+}
+
+/// An anomaly of a dose, in the answer to AVN.
+#[derive(Debug, Clone, Serialize)]
+struct Found {
+    tipo: &'static str,
+    dettaglio: String,
+}
+
+/// What became of one dose of a batch.
+#[derive(Debug, Clone, Serialize)]
+struct Outcome {
+    id_regionale: String,
+    /// `valida` or `anomala`.
+    esito: String,
+    versione: u32,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    gia_ricevuta: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    anomalie: Vec<Found>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requirement: Option<&'static str>,
+}
+
+/// The answer to a batch.
+#[derive(Debug, Serialize)]
+pub(crate) struct BatchAnswer {
+    ricevute: usize,
+    anomale: usize,
+    esiti: Vec<Outcome>,
+}
+
+/// The answer to a dose given abroad.
+#[derive(Debug, Serialize)]
+pub(crate) struct AbroadAnswer {
+    id: String,
+    assistito: String,
+    farmaco: &'static str,
+    ema: bool,
+    dose: u8,
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -101,7 +109,7 @@ pub(crate) async fn from_avn(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     body: Bytes,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<BatchAnswer>, Problem> {
     caller.require_role(&[Role::Service])?;
     // Malformed JSON is named by its path (`vaccinazioni[2].ora`); the field rules too.
     let Batch { vaccinazioni: doses } = from_json(&body)?;
@@ -123,21 +131,25 @@ pub(crate) async fn from_avn(
         Ok::<_, StoreError>(esiti)
     })?;
     ts.outbox.wake();
-    let anomale = esiti.iter().filter(|e| e["esito"] == "anomala").count();
-    Ok(Json(json!({"ricevute": esiti.len(), "anomale": anomale, "esiti": esiti})))
+    let anomale = esiti.iter().filter(|e| e.esito == "anomala").count();
+    Ok(Json(BatchAnswer { ricevute: esiti.len(), anomale, esiti }))
 }
 
-fn accept(ts: &SistemaTs, tx: &Connection, d: &Somministrazione, now: &str) -> rusqlite::Result<Value> {
+fn accept(ts: &SistemaTs, tx: &Connection, d: &Somministrazione, now: &str) -> rusqlite::Result<Outcome> {
     let id = format!("avn:{}:{}", d.regione_somministrazione, d.id_regionale);
-    let held_version: Option<u32> =
-        tx.row("SELECT versione FROM vaccinazioni WHERE id = ?1", [&id], |r| r.get(0)).optional()?;
-    if let Some(v) = held_version
+    if let Some((v, stato)) = store::vaccinazioni::held(tx, &id)?
         && v >= d.versione
     {
-        let stato: String = tx.row("SELECT stato FROM vaccinazioni WHERE id = ?1", [&id], |r| r.get(0))?;
-        return Ok(json!({"id_regionale": d.id_regionale, "esito": stato, "versione": v, "gia_ricevuta": true}));
+        return Ok(Outcome {
+            id_regionale: d.id_regionale.clone(),
+            esito: stato,
+            versione: v,
+            gia_ricevuta: true,
+            anomalie: Vec::new(),
+            requirement: None,
+        });
     }
-    let mut anomalies: Vec<(&str, String)> = Vec::new();
+    let mut anomalies: Vec<(&'static str, String)> = Vec::new();
     let person = match d.id_assistito.tipo {
         TipoId::Cf | TipoId::Ts => ts.lookup(tx, &d.id_assistito.valore)?,
         _ => Lookup::Unknown,
@@ -173,58 +185,58 @@ fn accept(ts: &SistemaTs, tx: &Connection, d: &Somministrazione, now: &str) -> r
     };
     let valid = anomalies.is_empty();
     let vaccine = d.vaccine();
-    tx.exec(
-        "INSERT INTO vaccinazioni (id, fonte, assistito, regione, id_regionale, data, aic, farmaco, dose, tipo_dose,
-                                   paese, contatti, record, stato, dgc, versione, received_at)
-         VALUES (?1, 'avn', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10, ?11, ?12, ?13, ?14, ?15)
-         ON CONFLICT (id) DO UPDATE SET assistito = ?2, data = ?5, aic = ?6, farmaco = ?7, dose = ?8, tipo_dose = ?9,
-             contatti = ?10, record = ?11, stato = ?12, dgc = ?13, versione = ?14, received_at = ?15",
-        params![
-            id,
-            assistito,
-            d.regione_somministrazione,
-            d.id_regionale,
-            d.data_somministrazione.to_string(),
-            vaccine.map(|v| v.aic_or_code()).unwrap_or(&d.aic),
-            vaccine.map(|v| v.farmaco).unwrap_or_default(),
-            d.dose,
-            d.tipo_dose.as_str(),
-            serde_json::to_string(&d.contatti_dgc).unwrap_or_default(),
-            serde_json::to_string(d).unwrap_or_default(),
-            if valid { "valida" } else { "anomala" },
-            if valid { "in_coda" } else { "sospesa" },
-            d.versione,
-            now,
-        ],
+    let aic = vaccine.map(|v| v.aic_or_code()).unwrap_or(&d.aic);
+    store::vaccinazioni::upsert(
+        tx,
+        &NewDose {
+            id: &id,
+            fonte: "avn",
+            assistito: &assistito,
+            regione: &d.regione_somministrazione,
+            id_regionale: Some(&d.id_regionale),
+            data: d.data_somministrazione.to_string(),
+            aic,
+            farmaco: vaccine.map(|v| v.farmaco).unwrap_or_default(),
+            dose: d.dose,
+            tipo_dose: d.tipo_dose.as_str(),
+            paese: None,
+            contatti: serde_json::to_string(&d.contatti_dgc).unwrap_or_default(),
+            record: serde_json::to_string(d).unwrap_or_default(),
+            stato: if valid { "valida" } else { "anomala" },
+            dgc: if valid { "in_coda" } else { "sospesa" },
+            versione: d.versione,
+            received_at: now,
+        },
     )?;
-    tx.exec("UPDATE anomalie SET risolta_il = ?2 WHERE vaccinazione = ?1 AND risolta_il IS NULL", params![id, now])?;
+    store::vaccinazioni::resolve_anomalies(tx, &id, now)?;
     for (kind, detail) in &anomalies {
-        tx.exec(
-            "INSERT INTO anomalie (regione, vaccinazione, id_regionale, tipo, dettaglio, rilevata_il)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![d.regione_somministrazione, id, d.id_regionale, kind, detail, now],
-        )?;
+        store::vaccinazioni::insert_anomaly(tx, &d.regione_somministrazione, &id, &d.id_regionale, kind, detail, now)?;
     }
     if valid && let Lookup::Found(p) = &person {
-        let event = json!({
-            "id": format!("dose:{id}@{}", d.versione),
-            "assistito": crate::dgc::assistito(p),
-            "contatti": d.contatti_dgc,
-            "vaccinazione": {"data": d.data_somministrazione, "aic": vaccine.map(|v| v.aic_or_code()).unwrap_or(&d.aic),
-                             "dose": d.dose, "tipo_dose": d.tipo_dose.as_str(), "paese": "IT"},
-        });
+        let event = Evento {
+            id: format!("dose:{id}@{}", d.versione),
+            assistito: crate::dgc::assistito(p),
+            contatti: crate::dgc::contatti(&d.contatti_dgc),
+            vaccinazione: Some(Vaccinazione {
+                data: d.data_somministrazione,
+                aic: aic.to_owned(),
+                dose: d.dose,
+                tipo_dose: d.tipo_dose.as_str().to_owned(),
+                paese: "IT".into(),
+            }),
+            test: None,
+            guarigione: None,
+        };
         crate::dgc::enqueue(tx, &event, Some(&id))?;
     }
-    let mut esito = json!({
-        "id_regionale": d.id_regionale,
-        "esito": if valid { "valida" } else { "anomala" },
-        "versione": d.versione,
-    });
-    if !valid {
-        esito["anomalie"] = anomalies.iter().map(|(k, v)| json!({"tipo": k, "dettaglio": v})).collect();
-        esito["requirement"] = "AVR-TS-CHECK".into();
-    }
-    Ok(esito)
+    Ok(Outcome {
+        id_regionale: d.id_regionale.clone(),
+        esito: if valid { "valida" } else { "anomala" }.to_owned(),
+        versione: d.versione,
+        gia_ricevuta: false,
+        anomalie: anomalies.into_iter().map(|(tipo, dettaglio)| Found { tipo, dettaglio }).collect(),
+        requirement: (!valid).then_some("AVR-TS-CHECK"),
+    })
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -239,26 +251,11 @@ pub(crate) async fn anomalies(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     Query(q): Query<AnomalieQuery>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Vec<Anomaly>>, Problem> {
     caller.require_role(&[Role::Sar, Role::Avr, Role::Asl])?;
     let region = caller.region()?.to_owned();
     let only_open = q.aperte.unwrap_or(false);
-    let list = ts.store.with(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT id, vaccinazione, id_regionale, tipo, dettaglio, rilevata_il, risolta_il FROM anomalie
-             WHERE regione = ?1 AND (?2 = 0 OR risolta_il IS NULL) ORDER BY id",
-        )?;
-        stmt.query_map(params![region, only_open], |r| {
-            Ok(json!({
-                "id": r.get::<_, i64>(0)?, "vaccinazione": r.get::<_, String>(1)?,
-                "id_regionale": r.get::<_, Option<String>>(2)?, "tipo": r.get::<_, String>(3)?,
-                "dettaglio": r.get::<_, String>(4)?, "rilevata_il": r.get::<_, String>(5)?,
-                "risolta_il": r.get::<_, Option<String>>(6)?, "requirement": "AVR-TS-CHECK",
-            }))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()
-    })?;
-    Ok(Json(Value::Array(list)))
+    Ok(Json(ts.store.with(|c| store::vaccinazioni::anomalies(c, &region, only_open))?))
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -281,7 +278,7 @@ pub(crate) async fn abroad(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), Problem> {
+) -> Result<(StatusCode, Json<AbroadAnswer>), Problem> {
     caller.require_role(&[Role::Asl])?;
     let region = caller.region()?.to_owned();
     let raw: RawAbroad = from_json(&body)?;
@@ -323,38 +320,49 @@ pub(crate) async fn abroad(
     let p = crate::routes::assistiti::person(&ts, &who, field)?;
     let id = format!("estero:{}", ts.ids.next());
     let now = ts.ctx.clock().now().to_string();
-    let event = json!({
-        "id": format!("dose:{id}@1"),
-        "assistito": crate::dgc::assistito(&p),
-        "contatti": raw.contatti_dgc,
-        "vaccinazione": {"data": date, "aic": vaccine.aic_or_code(), "dose": dose, "tipo_dose": "ciclo_primario",
-                         "paese": paese},
-    });
+    let event = Evento {
+        id: format!("dose:{id}@1"),
+        assistito: crate::dgc::assistito(&p),
+        contatti: crate::dgc::contatti(&raw.contatti_dgc),
+        vaccinazione: Some(Vaccinazione {
+            data: date,
+            aic: vaccine.aic_or_code().to_owned(),
+            dose,
+            tipo_dose: "ciclo_primario".into(),
+            paese: paese.clone(),
+        }),
+        test: None,
+        guarigione: None,
+    };
     ts.store.transaction(|c| {
         crate::dgc::enqueue(c, &event, Some(&id))?;
-        c.exec(
-            "INSERT INTO vaccinazioni (id, fonte, assistito, regione, id_regionale, data, aic, farmaco, dose, tipo_dose,
-                                       paese, contatti, record, stato, dgc, versione, received_at)
-             VALUES (?1, 'estero', ?2, ?3, NULL, ?4, ?5, ?6, ?7, 'ciclo_primario', ?8, ?9, ?10, 'valida', 'in_coda', 1, ?11)",
-            params![
-                id,
-                p.id,
-                region,
-                date.to_string(),
-                vaccine.aic_or_code(),
-                vaccine.farmaco,
+        store::vaccinazioni::upsert(
+            c,
+            &NewDose {
+                id: &id,
+                fonte: "estero",
+                assistito: &p.id,
+                regione: &region,
+                id_regionale: None,
+                data: date.to_string(),
+                aic: vaccine.aic_or_code(),
+                farmaco: vaccine.farmaco,
                 dose,
-                paese,
-                serde_json::to_string(&raw.contatti_dgc).unwrap_or_default(),
-                String::from_utf8_lossy(&body),
-                now
-            ],
+                tipo_dose: "ciclo_primario",
+                paese: Some(&paese),
+                contatti: serde_json::to_string(&raw.contatti_dgc).unwrap_or_default(),
+                record: String::from_utf8_lossy(&body).into_owned(),
+                stato: "valida",
+                dgc: "in_coda",
+                versione: 1,
+                received_at: &now,
+            },
         )?;
         Ok::<_, StoreError>(())
     })?;
     ts.outbox.wake();
     Ok((
         StatusCode::CREATED,
-        Json(json!({"id": id, "assistito": p.id, "farmaco": vaccine.farmaco, "ema": vaccine.ema, "dose": dose})),
+        Json(AbroadAnswer { id, assistito: p.id, farmaco: vaccine.farmaco, ema: vaccine.ema, dose }),
     ))
 }

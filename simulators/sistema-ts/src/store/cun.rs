@@ -1,0 +1,82 @@
+//! The CUN registry (every CUN ever issued, never purged) and what happened to each.
+
+use ecosim_core::store::CachedSql;
+use jiff::Timestamp;
+use rusqlite::{Connection, params};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Records `cun` as issued; `false` if it was issued before.
+pub(crate) fn register(tx: &Connection, cun: &str, now: Timestamp) -> rusqlite::Result<bool> {
+    Ok(tx.exec("INSERT OR IGNORE INTO cun_registry (cun, issued_at) VALUES (?1, ?2)", params![cun, now.to_string()])?
+        == 1)
+}
+
+/// What happened to a CUN; the variant's fields are the event's `dettaglio`. No
+/// personal data: the history outlives the record.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub(crate) enum Happened<'a> {
+    /// A region (or lab) sent the result and got the CUN.
+    Issued { regione: &'a str, da: &'a str },
+    /// A region corrected these fields (ORD-3.3a).
+    Corrected { campi: &'a [&'a str], da: &'a str },
+    /// Immuni was unlocked with it: `self` (the app, DM-A.1b), `call_center` or `asl` (ORD-7.3).
+    Unlocked {
+        modalita: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        operatore: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        supervisore: Option<&'a str>,
+        requirement: &'static str,
+    },
+    /// Sistema TS sent it to the citizen on this channel (ORD-6.2).
+    Notified { canale: &'a str, requirement: &'static str },
+    /// The record was purged (ORD-3.2).
+    Purged { requirement: &'static str },
+}
+
+impl Happened<'_> {
+    /// The event's name in the history.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Self::Issued { .. } => "issued",
+            Self::Corrected { .. } => "corrected",
+            Self::Unlocked { .. } => "unlocked",
+            Self::Notified { .. } => "notified",
+            Self::Purged { .. } => "purged",
+        }
+    }
+}
+
+/// Records what happened to `cun` at `at`.
+pub(crate) fn record(tx: &Connection, cun: &str, at: Timestamp, what: &Happened<'_>) -> rusqlite::Result<()> {
+    let detail = serde_json::to_string(what).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    tx.exec(
+        "INSERT INTO cun_events (cun, at, kind, detail) VALUES (?1, ?2, ?3, ?4)",
+        params![cun, at.to_string(), what.kind(), detail],
+    )?;
+    Ok(())
+}
+
+/// An event of a CUN's history, as regions read it.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CunEvent {
+    pub(crate) at: String,
+    pub(crate) evento: String,
+    pub(crate) dettaglio: Value,
+}
+
+/// What happened to `cun`, oldest first.
+pub(crate) fn history(c: &Connection, cun: &str) -> rusqlite::Result<Vec<CunEvent>> {
+    let mut stmt = c.prepare_cached("SELECT at, kind, detail FROM cun_events WHERE cun = ?1 ORDER BY id")?;
+    stmt.query_map([cun], |r| {
+        let detail: String = r.get(2)?;
+        Ok(CunEvent {
+            at: r.get(0)?,
+            evento: r.get(1)?,
+            dettaglio: serde_json::from_str(&detail).unwrap_or(Value::Null),
+        })
+    })?
+    .collect()
+}

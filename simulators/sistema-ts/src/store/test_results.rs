@@ -1,0 +1,206 @@
+//! Test results (Flow 1): the records regions send, their earlier versions, and the
+//! lookups the unlocks make.
+
+use ecosim_core::store::CachedSql;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::domain::test_result::TestResult;
+
+/// A stored record, with its identifiers (never sent out as is).
+#[derive(Debug, Clone)]
+pub(crate) struct Record {
+    pub(crate) id: String,
+    pub(crate) cun: String,
+    pub(crate) region: String,
+    pub(crate) codice_fiscale: String,
+    pub(crate) esito: String,
+    pub(crate) tipo_test: String,
+    pub(crate) data_esecuzione: String,
+    pub(crate) struttura: String,
+    pub(crate) cellulare: Option<String>,
+    pub(crate) email: Option<String>,
+    pub(crate) invio_cun_da_ts: bool,
+    pub(crate) created_at: String,
+    pub(crate) expires_ms: i64,
+}
+
+const COLUMNS: &str = "id, cun, region, codice_fiscale, esito, tipo_test, data_esecuzione, struttura, cellulare, email, \
+                       invio_cun_da_ts, created_at, expires_ms";
+
+fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
+    Ok(Record {
+        id: r.get(0)?,
+        cun: r.get(1)?,
+        region: r.get(2)?,
+        codice_fiscale: r.get(3)?,
+        esito: r.get(4)?,
+        tipo_test: r.get(5)?,
+        data_esecuzione: r.get(6)?,
+        struttura: r.get(7)?,
+        cellulare: r.get(8)?,
+        email: r.get(9)?,
+        invio_cun_da_ts: r.get(10)?,
+        created_at: r.get(11)?,
+        expires_ms: r.get(12)?,
+    })
+}
+
+/// A record as written: the result, who sent it, its CUN and its lifetime.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRecord<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) cun: &'a str,
+    pub(crate) cun_sha: String,
+    pub(crate) region: &'a str,
+    pub(crate) submitted_by: &'a str,
+    pub(crate) result: &'a TestResult,
+    pub(crate) created_at: String,
+    pub(crate) expires_ms: i64,
+}
+
+/// Writes a record.
+pub(crate) fn insert(tx: &Connection, n: &NewRecord<'_>) -> rusqlite::Result<()> {
+    let r = n.result;
+    tx.exec(
+        &format!(
+            "INSERT INTO test_results ({COLUMNS}, submitted_by, cun_sha)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+        ),
+        params![
+            n.id,
+            n.cun,
+            n.region,
+            r.codice_fiscale.as_str(),
+            r.esito.as_str(),
+            r.tipo_test.as_str(),
+            r.data_esecuzione.to_string(),
+            r.struttura,
+            r.cellulare.as_ref().map(|m| m.to_string()),
+            r.email.as_ref().map(|e| e.to_string()),
+            r.invio_cun_da_ts,
+            n.created_at,
+            n.expires_ms,
+            n.submitted_by,
+            n.cun_sha,
+        ],
+    )?;
+    Ok(())
+}
+
+/// `region`'s live record for `cun` at `now_ms`.
+pub(crate) fn live(c: &Connection, cun: &str, region: &str, now_ms: i64) -> rusqlite::Result<Option<Record>> {
+    c.row(
+        &format!("SELECT {COLUMNS} FROM test_results WHERE cun = ?1 AND region = ?2 AND expires_ms > ?3"),
+        params![cun, region, now_ms],
+        record_of,
+    )
+    .optional()
+}
+
+/// `region`'s live records with a test date between `dal` and `al`, in date order.
+pub(crate) fn in_range(
+    c: &Connection,
+    region: &str,
+    dal: &str,
+    al: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Vec<Record>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM test_results WHERE region = ?1 AND data_esecuzione BETWEEN ?2 AND ?3
+         AND expires_ms > ?4 ORDER BY data_esecuzione, created_at, id"
+    ))?;
+    stmt.query_map(params![region, dal, al, now_ms], record_of)?.collect()
+}
+
+/// Keeps the current version of record `id` (as `snapshot`) before a correction.
+pub(crate) fn keep_version(tx: &Connection, id: &str, at: &str, snapshot: &str) -> rusqlite::Result<()> {
+    let version: i64 =
+        tx.row("SELECT COUNT(*) FROM test_result_versions WHERE test_result = ?1", [id], |r| r.get(0))?;
+    tx.exec(
+        "INSERT INTO test_result_versions (test_result, version, at, record) VALUES (?1, ?2, ?3, ?4)",
+        params![id, version + 1, at, snapshot],
+    )?;
+    Ok(())
+}
+
+/// Replaces the fields of record `id` with a corrected result.
+pub(crate) fn correct(tx: &Connection, id: &str, r: &TestResult) -> rusqlite::Result<()> {
+    tx.exec(
+        "UPDATE test_results SET codice_fiscale = ?2, esito = ?3, tipo_test = ?4, data_esecuzione = ?5,
+                                 struttura = ?6, cellulare = ?7, email = ?8 WHERE id = ?1",
+        params![
+            id,
+            r.codice_fiscale.as_str(),
+            r.esito.as_str(),
+            r.tipo_test.as_str(),
+            r.data_esecuzione.to_string(),
+            r.struttura,
+            r.cellulare.as_ref().map(|m| m.to_string()),
+            r.email.as_ref().map(|e| e.to_string()),
+        ],
+    )?;
+    Ok(())
+}
+
+/// Every record's id and expiry (Unix ms), to schedule the purges.
+pub(crate) fn expiries(c: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
+    let mut stmt = c.prepare("SELECT id, expires_ms FROM test_results")?;
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
+/// Deletes record `id` and its versions if expired at `now_ms`; its CUN if it was.
+pub(crate) fn purge(tx: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<Option<String>> {
+    let cun: Option<String> = tx
+        .row("SELECT cun FROM test_results WHERE id = ?1 AND expires_ms <= ?2", params![id, now_ms], |r| r.get(0))
+        .optional()?;
+    if cun.is_some() {
+        tx.exec("DELETE FROM test_result_versions WHERE test_result = ?1", [id])?;
+        tx.exec("DELETE FROM test_results WHERE id = ?1", [id])?;
+    }
+    Ok(cun)
+}
+
+/// What an unlock looks a record up by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum By {
+    /// The CUN itself (an operator reads it).
+    Cun,
+    /// The SHA-256 of `CUN-...` (Immuni sends it).
+    CunSha,
+}
+
+/// A live test result found for an unlock.
+#[derive(Debug, Clone)]
+pub(crate) struct Live {
+    pub(crate) cun: String,
+    pub(crate) esito: String,
+    pub(crate) codice_fiscale: String,
+    pub(crate) data_esecuzione: String,
+}
+
+/// The live record whose CUN (or its hash) is `value`.
+pub(crate) fn live_by(c: &Connection, by: By, value: &str, now_ms: i64) -> rusqlite::Result<Option<Live>> {
+    let column = match by {
+        By::Cun => "cun",
+        By::CunSha => "cun_sha",
+    };
+    c.row(
+        &format!(
+            "SELECT cun, esito, codice_fiscale, data_esecuzione FROM test_results WHERE {column} = ?1 AND expires_ms > ?2"
+        ),
+        params![value, now_ms],
+        |r| Ok(Live { cun: r.get(0)?, esito: r.get(1)?, codice_fiscale: r.get(2)?, data_esecuzione: r.get(3)? }),
+    )
+    .optional()
+}
+
+/// The CUN of the person's latest live positive result.
+pub(crate) fn latest_positive(c: &Connection, codice_fiscale: &str, now_ms: i64) -> rusqlite::Result<Option<String>> {
+    c.row(
+        "SELECT cun FROM test_results WHERE codice_fiscale = ?1 AND esito = 'POSITIVO' AND expires_ms > ?2
+         ORDER BY data_esecuzione DESC, created_at DESC LIMIT 1",
+        params![codice_fiscale, now_ms],
+        |r| r.get(0),
+    )
+    .optional()
+}
