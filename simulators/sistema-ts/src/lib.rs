@@ -45,19 +45,14 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`domain`] | the rules, as plain functions |
-//! | `routes` | thin HTTP handlers |
-//! | `outbox` | the outbox's work, typed (CUN by SMS/e-mail, events to PN-DGC), and its handler |
-//! | `notify` | ORD-6.2 delivery |
-//! | `dgc` | events for PN-DGC |
-//! | `registry` | the registry: population + codice fiscale variations + people outside the SSN |
-//! | `state` | store, migrations, CUN issuance, purge scheduling |
+//! | `routes` | thin HTTP handlers, one file per resource |
+//! | [`domain`] | the rules: test results, the dose-count check, the registry (population + codice fiscale variations + people outside the SSN) |
+//! | `store` | the schema and every statement, rows typed, one file per area |
+//! | `outbox` | the outbox's work, typed, its handler, and the deliveries: the CUN by SMS/e-mail (`notify`, ORD-6.2), events for PN-DGC (`dgc`) |
+//! | `state` | the simulator: store, id and CUN streams, clients, CUN issuance, purge scheduling |
 
-mod dgc;
 pub mod domain;
-mod notify;
 mod outbox;
-mod registry;
 mod routes;
 mod state;
 mod store;

@@ -14,7 +14,7 @@ use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_core::store::StoreError;
 use ecosim_domain::codes::{CodiceFiscale, Sex};
 
-use crate::registry::{Anagrafica, Foreigner, Lookup, Person};
+use crate::domain::registry::{Anagrafica, Foreigner, Lookup, Person};
 use crate::state::SistemaTs;
 use crate::store::vaccinazioni::DoseRow;
 

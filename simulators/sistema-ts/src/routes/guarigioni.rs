@@ -84,8 +84,8 @@ pub(crate) async fn create(
         store::guarigioni::insert(tx, &recovery)?;
         let event = Evento {
             id: format!("guarigione:{id}"),
-            assistito: crate::dgc::assistito(&p),
-            contatti: crate::dgc::contatti(&raw.contatti_dgc),
+            assistito: crate::outbox::dgc::assistito(&p),
+            contatti: crate::outbox::dgc::contatti(&raw.contatti_dgc),
             guarigione: Some(Guarigione {
                 nucg: nucg.as_str().to_owned(),
                 data_primo_positivo: first,
@@ -94,7 +94,7 @@ pub(crate) async fn create(
             vaccinazione: None,
             test: None,
         };
-        crate::dgc::enqueue(tx, &event, None)?;
+        crate::outbox::dgc::enqueue(tx, &event, None)?;
         Ok::<_, StoreError>(nucg)
     })?;
     ts.outbox.wake();

@@ -173,14 +173,14 @@ pub(crate) async fn create(
         )?;
         store::cun::record(tx, cun.as_str(), now, &Happened::Issued { regione: &region, da: &caller.0.name })?;
         if result.invio_cun_da_ts {
-            crate::notify::enqueue(tx, &cun, &result)?;
+            crate::outbox::notify::enqueue(tx, &cun, &result)?;
         }
         let dgc = result.esito == ecosim_domain::test_result::Esito::Negativo;
-        if dgc && let crate::registry::Lookup::Found(p) = ts.lookup(tx, result.codice_fiscale.as_str())? {
+        if dgc && let crate::domain::registry::Lookup::Found(p) = ts.lookup(tx, result.codice_fiscale.as_str())? {
             // A negative test yields a test certificate (Flow 4).
             let event = Evento {
                 id: format!("test:{id}"),
-                assistito: crate::dgc::assistito(&p),
+                assistito: crate::outbox::dgc::assistito(&p),
                 contatti: Contatti {
                     cellulare: result.cellulare.as_ref().map(|m| m.to_string()),
                     email: result.email.as_ref().map(|e| e.to_string()),
@@ -195,7 +195,7 @@ pub(crate) async fn create(
                 vaccinazione: None,
                 guarigione: None,
             };
-            crate::dgc::enqueue(tx, &event, None)?;
+            crate::outbox::dgc::enqueue(tx, &event, None)?;
         }
         let answer = Issued {
             id: id.clone(),

@@ -24,8 +24,8 @@ use jiff::civil::Date;
 use rusqlite::Connection;
 use serde::Serialize;
 
+use crate::domain::registry::{Lookup, Person};
 use crate::domain::vaccinazioni::{Held, expected_dose};
-use crate::registry::{Lookup, Person};
 use crate::state::SistemaTs;
 use crate::store;
 use crate::store::vaccinazioni::{Anomaly, DoseRow, NewDose};
@@ -215,8 +215,8 @@ fn accept(ts: &SistemaTs, tx: &Connection, d: &Somministrazione, now: &str) -> r
     if valid && let Lookup::Found(p) = &person {
         let event = Evento {
             id: format!("dose:{id}@{}", d.versione),
-            assistito: crate::dgc::assistito(p),
-            contatti: crate::dgc::contatti(&d.contatti_dgc),
+            assistito: crate::outbox::dgc::assistito(p),
+            contatti: crate::outbox::dgc::contatti(&d.contatti_dgc),
             vaccinazione: Some(Vaccinazione {
                 data: d.data_somministrazione,
                 aic: aic.to_owned(),
@@ -227,7 +227,7 @@ fn accept(ts: &SistemaTs, tx: &Connection, d: &Somministrazione, now: &str) -> r
             test: None,
             guarigione: None,
         };
-        crate::dgc::enqueue(tx, &event, Some(&id))?;
+        crate::outbox::dgc::enqueue(tx, &event, Some(&id))?;
     }
     Ok(Outcome {
         id_regionale: d.id_regionale.clone(),
@@ -322,8 +322,8 @@ pub(crate) async fn abroad(
     let now = ts.ctx.clock().now().to_string();
     let event = Evento {
         id: format!("dose:{id}@1"),
-        assistito: crate::dgc::assistito(&p),
-        contatti: crate::dgc::contatti(&raw.contatti_dgc),
+        assistito: crate::outbox::dgc::assistito(&p),
+        contatti: crate::outbox::dgc::contatti(&raw.contatti_dgc),
         vaccinazione: Some(Vaccinazione {
             data: date,
             aic: vaccine.aic_or_code().to_owned(),
@@ -335,7 +335,7 @@ pub(crate) async fn abroad(
         guarigione: None,
     };
     ts.store.transaction(|c| {
-        crate::dgc::enqueue(c, &event, Some(&id))?;
+        crate::outbox::dgc::enqueue(c, &event, Some(&id))?;
         store::vaccinazioni::upsert(
             c,
             &NewDose {

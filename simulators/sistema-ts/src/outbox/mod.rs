@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::state::SistemaTs;
 
+pub(crate) mod dgc;
+pub(crate) mod notify;
+
 /// A delivery Sistema TS owes another system.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -43,9 +46,11 @@ pub(crate) fn handler(ts: Arc<SistemaTs>) -> Handler<Work> {
         let ts = ts.clone();
         Box::pin(async move {
             match &item.work {
-                Work::Sms(n) => crate::notify::deliver(&ts, n, crate::notify::Channel::Sms).await,
-                Work::Email(n) => crate::notify::deliver(&ts, n, crate::notify::Channel::Email).await,
-                Work::Dgc { event, vaccinazione } => crate::dgc::deliver(&ts, event, vaccinazione.as_deref()).await,
+                Work::Sms(n) => crate::outbox::notify::deliver(&ts, n, crate::outbox::notify::Channel::Sms).await,
+                Work::Email(n) => crate::outbox::notify::deliver(&ts, n, crate::outbox::notify::Channel::Email).await,
+                Work::Dgc { event, vaccinazione } => {
+                    crate::outbox::dgc::deliver(&ts, event, vaccinazione.as_deref()).await
+                }
             }
         })
     })

@@ -10,8 +10,8 @@ use jiff::civil::Date;
 use reqwest::Method;
 use rusqlite::Connection;
 
+use crate::domain::registry::Person;
 use crate::outbox::Work;
-use crate::registry::Person;
 use crate::state::SistemaTs;
 
 /// The person part of an event.
