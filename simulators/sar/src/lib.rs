@@ -22,18 +22,22 @@
 //! (ORD-6.1b). An outage of Sistema TS or of the gateway only delays delivery:
 //! nothing acknowledged is lost, nothing is sent twice.
 //!
+//! Two wings with the same rooms, `esiti` (Flow 1) and `avr` (Flow 3), beside what
+//! they share:
+//!
 //! | module | what |
 //! |---|---|
-//! | `routes` | thin HTTP handlers |
-//! | `delivery` | the outbox handler: Sistema TS, SMS, e-mail |
-//! | `state` | store and clients |
-//! | `work` | the outbox's work, typed (one variant per delivery) |
+//! | `esiti` | test results: `routes`, `delivery`, `store` |
+//! | `avr` | the vaccination registry: `routes`, the GIAVA `rules`, what it `knowledge`s of a person, `delivery` to AVN, `store` |
+//! | `outbox` | the outbox's work, typed (one variant per delivery), its handler and bookkeeping |
+//! | `store` | the schema of both wings |
+//! | `state` | the simulator: store, ids, outbox, clients |
 
 mod avr;
-mod delivery;
-mod routes;
+mod esiti;
+mod outbox;
 mod state;
-mod work;
+mod store;
 
 use std::sync::Arc;
 
@@ -50,8 +54,8 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// The HTTP app (routes, admin API, OpenAPI, boundary layer).
 pub fn router(sar: Arc<Sar>) -> Router {
     let routes = Router::new()
-        .route("/sar/v1/esiti", post(routes::esiti::create))
-        .route("/sar/v1/esiti/{id}", get(routes::esiti::get_one))
+        .route("/sar/v1/esiti", post(esiti::routes::create))
+        .route("/sar/v1/esiti/{id}", get(esiti::routes::get_one))
         .route("/avr/v1/vaccinazioni", post(avr::routes::create))
         .route("/avr/v1/vaccinazioni/{id}", get(avr::routes::get_one))
         .route("/avr/v1/vaccinazioni/{id}/numero-dose", put(avr::routes::force_number))
@@ -71,8 +75,8 @@ pub fn router(sar: Arc<Sar>) -> Router {
 
 /// Starts the outbox worker until `stop` turns true.
 pub fn spawn_workers(sar: &Arc<Sar>, stop: watch::Receiver<bool>) {
-    let hook: ecosim_core::outbox::FinishHook<work::Work> = std::sync::Arc::new(delivery::record);
-    tokio::spawn(sar.outbox.clone().run_with(delivery::handler(sar.clone()), Some(hook), stop));
+    let hook: ecosim_core::outbox::FinishHook<outbox::Work> = std::sync::Arc::new(outbox::record);
+    tokio::spawn(sar.outbox.clone().run_with(outbox::handler(sar.clone()), Some(hook), stop));
 }
 
 impl ecosim_core::simulator::Simulator for Sar {

@@ -4,7 +4,7 @@
 use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
-use crate::work::Work;
+use crate::outbox::Work;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

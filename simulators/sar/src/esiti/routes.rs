@@ -11,15 +11,44 @@ use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::idempotency;
 use ecosim_core::outbox;
+use ecosim_core::outbox::Attempt;
 use ecosim_core::problem::{Problem, from_json};
-use ecosim_core::store::CachedSql;
 use ecosim_domain::test_result::{RawTestResult, validate};
-use rusqlite::{OptionalExtension, params};
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use crate::delivery::sms_recipient;
+use super::delivery::sms_recipient;
+use super::store::{self, NewEsito};
+use crate::outbox::Work;
 use crate::state::Sar;
-use crate::work::Work;
+
+/// The acknowledgement of a result (202).
+#[derive(Debug, Serialize)]
+struct Accepted {
+    id: String,
+    stato: &'static str,
+}
+
+/// A result's state, CUN and every delivery attempt (fields in the order the answer
+/// has always had).
+#[derive(Debug, Serialize)]
+pub(crate) struct EsitoView {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cun: Option<String>,
+    consegne: Vec<Attempt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errore: Option<String>,
+    id: String,
+    notifiche: Notifiche,
+    stato: String,
+    tentativi: usize,
+}
+
+/// Where each channel stands.
+#[derive(Debug, Serialize)]
+struct Notifiche {
+    email: String,
+    sms: String,
+}
 
 /// `POST /sar/v1/esiti`.
 pub(crate) async fn create(
@@ -56,26 +85,25 @@ pub(crate) async fn create(
             return Ok(Err(stored));
         }
         let id = sar.ids.next();
-        tx.exec(
-            "INSERT INTO esiti (id, lab, region, payload, stato, sms_to, email_to, sms_stato, email_stato, created_at)
-             VALUES (?1, ?2, ?3, ?4, 'accettato', ?5, ?6, ?7, ?8, ?9)",
-            params![
-                id,
-                caller.0.name,
-                region,
-                String::from_utf8_lossy(&body),
-                sms_to,
-                email_to,
-                if sms_to.is_some() { "in_attesa" } else { "nessuno" },
-                if email_to.is_some() { "in_attesa" } else { "nessuno" },
-                now.to_string(),
-            ],
+        let payload = String::from_utf8_lossy(&body);
+        store::insert(
+            tx,
+            &NewEsito {
+                id: &id,
+                lab: &caller.0.name,
+                region: &region,
+                payload: &payload,
+                sms_to: sms_to.as_deref(),
+                email_to: email_to.as_deref(),
+                created_at: now.to_string(),
+            },
         )?;
         // Claimed at once: the worker starts on it without scanning the queue.
         let item = outbox::enqueue_claimed(tx, &id, &Work::Ts { id: id.clone() })?;
-        let answer = json!({"id": id, "stato": "accettato"});
+        let answer = Accepted { id, stato: "accettato" };
         if let Some(key) = &key {
-            idempotency::remember(tx, key, 202, &answer.to_string())?;
+            let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
+            idempotency::remember(tx, key, 202, &text)?;
         }
         Ok::<_, Problem>(Ok((answer, item)))
     })?;
@@ -93,43 +121,22 @@ pub(crate) async fn get_one(
     State(sar): State<Arc<Sar>>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<EsitoView>, Problem> {
     caller.require_role(&[Role::Lab])?;
     let region = caller.region()?.to_owned();
-    let row = sar.store.with(|c| {
-        c.row(
-            "SELECT stato, cun, errore, sms_stato, email_stato FROM esiti WHERE id = ?1 AND region = ?2",
-            params![id, region],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            },
-        )
-        .optional()
-    })?;
-    let Some((stato, cun, errore, sms, email)) = row else {
+    let Some(state) = sar.store.with(|c| store::state(c, &id, &region))? else {
         return Err(Problem::not_found(format!("no result {id} from region {region}")));
     };
-    let attempts = sar.store.with(|c| outbox::attempts_of(c, &id))?;
+    let consegne = sar.store.with(|c| outbox::attempts_of(c, &id))?;
     let ts_kind = outbox::kind_of(&Work::Ts { id: id.clone() });
-    let to_ts = attempts.iter().filter(|a| a.kind == ts_kind).count();
-    let mut view = json!({
-        "id": id,
-        "stato": stato,
-        "tentativi": to_ts,
-        "notifiche": {"sms": sms, "email": email},
-        "consegne": attempts,
-    });
-    if let Some(cun) = cun {
-        view["cun"] = Value::String(format!("CUN-{cun}"));
-    }
-    if let Some(e) = errore {
-        view["errore"] = Value::String(e);
-    }
-    Ok(Json(view))
+    let tentativi = consegne.iter().filter(|a| a.kind == ts_kind).count();
+    Ok(Json(EsitoView {
+        cun: state.cun.map(|c| format!("CUN-{c}")),
+        consegne,
+        errore: state.errore,
+        id,
+        notifiche: Notifiche { email: state.email, sms: state.sms },
+        stato: state.stato,
+        tentativi,
+    }))
 }

@@ -7,23 +7,21 @@
 //! The `[sar] defects` of the configuration break one of these on purpose (see
 //! [`SarDefect`]); they exist so `ecosim certify` can be shown to catch each.
 
-use std::sync::Arc;
-
 use ecosim_core::client::SmsRequest;
 use ecosim_core::config::SarDefect;
 use ecosim_core::mail::{self, Mail};
-use ecosim_core::outbox::{self, Handler, Item, Outcome};
-use ecosim_core::store::{CachedSql, StoreError};
+use ecosim_core::outbox::{self, Item, Outcome};
+use ecosim_core::store::StoreError;
 use ecosim_domain::codes::Cun;
 use ecosim_domain::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
-use ecosim_domain::test_result::{RawTestResult, TestResult};
+use ecosim_domain::test_result::TestResult;
 use jiff::civil::Date;
 use reqwest::Method;
-use rusqlite::{OptionalExtension, params};
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 
+use super::store;
+use crate::outbox::{Channel, Notice, Work};
 use crate::state::Sar;
-use crate::work::{Notice, Work};
 
 /// The number the CUN SMS goes to: for a minor, the parent's mobile when given
 /// (ORD-6.1a); otherwise the citizen's. (`own_phone`: the defect that ignores the
@@ -42,68 +40,41 @@ pub(crate) fn sms_recipient(r: &TestResult, today: Date, own_phone: bool) -> Opt
     chosen.map(|m| m.to_string())
 }
 
-/// An attempt's outcome as a SAR with `sar`'s defects would take it.
-fn with_defects(sar: &Sar, outcome: Outcome) -> Outcome {
-    let has = |d| sar.ctx.config().sar.has(d);
-    match outcome {
-        Outcome::Retry { error, .. } if has(SarDefect::NoRetry) => Outcome::Failed(format!("gave up: {error}")),
-        Outcome::Retry { error, .. } if has(SarDefect::IgnoreRetryAfter) => Outcome::Retry { after: None, error },
-        Outcome::Failed(error) if has(SarDefect::Retry4xx) => Outcome::Retry { after: None, error },
-        other => other,
-    }
+/// What Sistema TS's `POST /ts/v1/test-results` takes from a SAR.
+#[derive(Debug, Serialize)]
+struct ToTs<'a> {
+    codice_fiscale: &'a Option<String>,
+    esito: &'a Option<String>,
+    tipo_test: &'a Option<String>,
+    data_esecuzione: &'a Option<String>,
+    struttura: &'a Option<String>,
+    /// Only with the defect that leaks them (ORD-3.1a5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    contatti: Option<Contacts<'a>>,
 }
 
-/// The outbox handler.
-pub(crate) fn handler(sar: Arc<Sar>) -> Handler<Work> {
-    Arc::new(move |item: Item<Work>| {
-        let sar = sar.clone();
-        Box::pin(async move {
-            let outcome = match &item.work {
-                Work::Ts { id } => send_to_ts(&sar, &item, id).await,
-                Work::Sms(notice) => notify(&sar, &item, notice, Channel::Sms).await,
-                Work::Email(notice) => notify(&sar, &item, notice, Channel::Email).await,
-                Work::Avn { id } => crate::avr::send_to_avn(&sar, &item, id).await,
-            };
-            with_defects(&sar, outcome)
-        })
-    })
+#[derive(Debug, Serialize)]
+struct Contacts<'a> {
+    cellulare: &'a Option<String>,
+    email: &'a Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Channel {
-    Sms,
-    Email,
+/// What Sistema TS answers, as far as the SAR needs it.
+#[derive(Debug, Deserialize)]
+struct Issued {
+    cun: String,
 }
 
-struct Esito {
-    region: String,
-    payload: RawTestResult,
-    cun: Option<String>,
-    sms_to: Option<String>,
-    email_to: Option<String>,
-}
-
-fn load(sar: &Sar, id: &str) -> Result<Option<Esito>, StoreError> {
-    sar.store.with(|c| {
-        c.row("SELECT region, payload, cun, sms_to, email_to FROM esiti WHERE id = ?1", [id], |r| {
-            let payload: String = r.get(1)?;
-            Ok(Esito {
-                region: r.get(0)?,
-                payload: serde_json::from_str(&payload).unwrap_or_default(),
-                cun: r.get(2)?,
-                sms_to: r.get(3)?,
-                email_to: r.get(4)?,
-            })
-        })
-        .optional()
-    })
-}
-
-async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
-    let esito = match load(sar, id) {
+/// [`Work::Ts`]: result `id` to Sistema TS; with the CUN, the notices to the citizen.
+pub(crate) async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
+    let esito = match sar.store.with(|c| store::for_delivery(c, id)) {
         Ok(Some(e)) => e,
         Ok(None) => return Outcome::Failed(format!("result {id} is gone")),
         Err(e) => return Outcome::Retry { after: None, error: e.to_string() },
+    };
+    let p = match &esito.payload {
+        Ok(p) => p,
+        Err(e) => return Outcome::Failed(e.clone()),
     };
     if esito.cun.is_some() {
         // Already delivered before a restart cut the bookkeeping short.
@@ -117,17 +88,16 @@ async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
     if defects.has(SarDefect::LateSend) && item.attempts == 0 {
         return Outcome::Retry { after: Some(std::time::Duration::from_secs(90)), error: "held back".into() };
     }
-    let p = &esito.payload;
-    let mut body = json!({
-        "codice_fiscale": p.codice_fiscale,
-        "esito": p.esito,
-        "tipo_test": p.tipo_test,
-        "data_esecuzione": p.data_esecuzione,
-        "struttura": p.struttura,
-    });
-    if defects.has(SarDefect::ContactsToTs) {
-        body["contatti"] = json!({"cellulare": esito.sms_to, "email": esito.email_to});
-    }
+    let body = ToTs {
+        codice_fiscale: &p.codice_fiscale,
+        esito: &p.esito,
+        tipo_test: &p.tipo_test,
+        data_esecuzione: &p.data_esecuzione,
+        struttura: &p.struttura,
+        contatti: defects
+            .has(SarDefect::ContactsToTs)
+            .then_some(Contacts { cellulare: &esito.sms_to, email: &esito.email_to }),
+    };
     let key = if defects.has(SarDefect::NewIdempotencyKey) {
         format!("sar-esito-{id}-{}", item.attempts)
     } else {
@@ -145,12 +115,12 @@ async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
         Ok(r) if r.status().is_success() => r,
         other => return ecosim_core::client::outcome_of(other).await,
     };
-    let answer: Value = match res.json().await {
+    let answer: Issued = match res.json().await {
         Ok(v) => v,
         Err(e) => return Outcome::Retry { after: None, error: format!("unreadable answer: {e}") },
     };
-    let Some(cun) = answer["cun"].as_str().and_then(|c| Cun::parse(c).ok()) else {
-        return Outcome::Failed(format!("Sistema TS answered without a valid CUN: {answer}"));
+    let Ok(cun) = Cun::parse(&answer.cun) else {
+        return Outcome::Failed(format!("Sistema TS answered without a valid CUN: {}", answer.cun));
     };
     let date = p.data_esecuzione.clone().unwrap_or_default();
     let notify = !(defects.has(SarDefect::PositiveOnly) && p.esito.as_deref() != Some("POSITIVO"));
@@ -160,7 +130,7 @@ async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
     let stored_cun = if defects.has(SarDefect::ForgetCun) { None } else { Some(cun.as_str()) };
     // The CUN, the notifications and this attempt's record: one commit.
     let stored = sar.store.transaction(|tx| {
-        tx.exec("UPDATE esiti SET cun = ?2, stato = 'cun_ricevuto' WHERE id = ?1", params![id, stored_cun])?;
+        store::cun_received(tx, id, stored_cun)?;
         outbox::record_done(tx, item)?;
         let mut claimed = Vec::new();
         let notice =
@@ -172,10 +142,10 @@ async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
         }
         // A channel a defect suppresses is one with nothing to deliver.
         if sms_to.is_none() && esito.sms_to.is_some() {
-            tx.exec("UPDATE esiti SET sms_stato = 'nessuno' WHERE id = ?1", [id])?;
+            store::channel_none(tx, id, Channel::Sms)?;
         }
         if email_to.is_none() && esito.email_to.is_some() {
-            tx.exec("UPDATE esiti SET email_stato = 'nessuno' WHERE id = ?1", [id])?;
+            store::channel_none(tx, id, Channel::Email)?;
         }
         Ok::<_, StoreError>(claimed)
     });
@@ -189,7 +159,8 @@ async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
     }
 }
 
-async fn notify(sar: &Sar, item: &Item<Work>, notice: &Notice, channel: Channel) -> Outcome {
+/// [`Work::Sms`] / [`Work::Email`]: the CUN to the citizen.
+pub(crate) async fn notify(sar: &Sar, item: &Item<Work>, notice: &Notice, channel: Channel) -> Outcome {
     let (Ok(cun), Ok(date)) = (Cun::parse(&notice.cun), notice.date.parse::<Date>()) else {
         return Outcome::Failed(format!("malformed outbox item {}: CUN or date", item.id));
     };
@@ -214,7 +185,7 @@ async fn notify(sar: &Sar, item: &Item<Work>, notice: &Notice, channel: Channel)
             .await;
         ecosim_core::client::outcome_of(res).await
     } else {
-        let region = load(sar, &item.key).ok().flatten().map(|e| e.region).unwrap_or_default();
+        let region = sar.store.with(|c| store::region_of(c, &item.key)).ok().flatten().unwrap_or_default();
         let from = format!("cun@sar-{region}.test");
         let (subject, body) = cun_email(date, &cun);
         let body = leak(body);
@@ -224,41 +195,10 @@ async fn notify(sar: &Sar, item: &Item<Work>, notice: &Notice, channel: Channel)
     }
 }
 
-/// Moves the result's state along with the attempt's outcome (run by the outbox in
-/// the transaction that records the attempt).
-pub(crate) fn record(tx: &rusqlite::Connection, item: &Item<Work>, outcome: &Outcome) -> rusqlite::Result<()> {
-    let id = &item.key;
-    match (&item.work, outcome) {
-        (Work::Ts { .. }, Outcome::Retry { .. }) => {
-            tx.exec("UPDATE esiti SET stato = 'inviato' WHERE id = ?1 AND stato = 'accettato'", [id])?;
-        }
-        (Work::Ts { .. }, Outcome::Failed(e)) => {
-            tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
-        }
-        (work @ (Work::Sms(_) | Work::Email(_)), Outcome::Done | Outcome::Failed(_)) => {
-            let column = if matches!(work, Work::Sms(_)) { "sms_stato" } else { "email_stato" };
-            let value = if matches!(outcome, Outcome::Done) { "consegnato" } else { "errore" };
-            tx.exec(&format!("UPDATE esiti SET {column} = ?2 WHERE id = ?1"), params![id, value])?;
-            if let Outcome::Failed(e) = outcome {
-                tx.exec("UPDATE esiti SET stato = 'errore', errore = ?2 WHERE id = ?1", params![id, e])?;
-            }
-            // Notified once every channel it had is delivered.
-            tx.exec(
-                "UPDATE esiti SET stato = 'notificato' WHERE id = ?1 AND stato = 'cun_ricevuto'
-                 AND sms_stato IN ('consegnato', 'nessuno') AND email_stato IN ('consegnato', 'nessuno')",
-                [id],
-            )?;
-        }
-        // A delivered "ts" item moved the state along with the CUN itself.
-        _ => {}
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ecosim_domain::test_result::{RawContatti, validate};
+    use ecosim_domain::test_result::{RawContatti, RawTestResult, validate};
 
     fn result(cf: &str, date: &str, contatti: RawContatti) -> TestResult {
         validate(&RawTestResult {

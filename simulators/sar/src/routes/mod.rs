@@ -1,3 +1,0 @@
-//! HTTP routes of the reference SAR.
-
-pub(crate) mod esiti;
