@@ -56,17 +56,20 @@ pub fn router(sar: Arc<Sar>) -> Router {
     let routes = Router::new()
         .route("/sar/v1/esiti", post(esiti::routes::create))
         .route("/sar/v1/esiti/{id}", get(esiti::routes::get_one))
-        .route("/avr/v1/vaccinazioni", post(avr::routes::create))
-        .route("/avr/v1/vaccinazioni/{id}", get(avr::routes::get_one))
-        .route("/avr/v1/vaccinazioni/{id}/numero-dose", put(avr::routes::force_number))
-        .route("/avr/v1/assistiti/{cf}/vaccinazioni", get(avr::routes::person_doses))
-        .route("/avr/v1/assistiti/{cf}/verifica-nazionale", get(avr::routes::national_check))
-        .route("/avr/v1/assistiti/{cf}/infezioni", post(avr::routes::add_infection).get(avr::routes::infections))
+        .route("/avr/v1/vaccinazioni", post(avr::routes::vaccinazioni::create))
+        .route("/avr/v1/vaccinazioni/{id}", get(avr::routes::vaccinazioni::get_one))
+        .route("/avr/v1/vaccinazioni/{id}/numero-dose", put(avr::routes::vaccinazioni::force_number))
+        .route("/avr/v1/assistiti/{cf}/vaccinazioni", get(avr::routes::assistiti::doses))
+        .route("/avr/v1/assistiti/{cf}/verifica-nazionale", get(avr::routes::assistiti::national_check))
+        .route(
+            "/avr/v1/assistiti/{cf}/infezioni",
+            post(avr::routes::assistiti::add_infection).get(avr::routes::assistiti::infections),
+        )
         .route(
             "/avr/v1/assistiti/{cf}/contatti-dgc",
-            get(avr::routes::green_pass_contacts)
-                .put(avr::routes::update_green_pass_contacts)
-                .delete(avr::routes::delete_green_pass_contacts),
+            get(avr::routes::assistiti::contacts)
+                .put(avr::routes::assistiti::update_contacts)
+                .delete(avr::routes::assistiti::delete_contacts),
         )
         .with_state(sar.clone());
     let ctx = sar.ctx.clone();

@@ -3,15 +3,15 @@
 //! (its own, AVN's mobility feed, Sistema TS's national check).
 
 use ecosim_core::Problem;
-use ecosim_core::store::{CachedSql, StoreError};
-use ecosim_domain::vaccination::TipoId;
+use ecosim_core::store::StoreError;
+use ecosim_domain::vaccination::{IdAssistito, TipoId};
 use ecosim_domain::vaccines;
 use jiff::civil::Date;
 use reqwest::Method;
-use rusqlite::params;
-use serde_json::{Value, json};
+use serde::Deserialize;
 
-use super::rules::{Avviso, Known};
+use super::domain::rules::{Avviso, Known};
+use super::store;
 use crate::state::Sar;
 
 /// A person as the AVR resolved them.
@@ -69,8 +69,8 @@ pub(crate) async fn resolve(
         return Err(Problem::internal(format!("no account sar-{region} to reach Sistema TS with")));
     };
     let res = sar.ts.as_account(&account).request(Method::GET, &format!("/ts/v1/assistiti/{asked}")).send().await;
-    let record: Value = match res {
-        Ok(r) if r.status().is_success() => r.json().await.map_err(|e| Problem::internal(e.to_string()))?,
+    let text = match res {
+        Ok(r) if r.status().is_success() => r.text().await.map_err(|e| Problem::internal(e.to_string()))?,
         Ok(r) if r.status().as_u16() == 404 => {
             let requirement = if tipo == TipoId::Ts { "AVR-2.3" } else { "AVR-2.2" };
             return Err(Problem::unprocessable(format!("{asked} is not in the national registry (Sistema TS)"))
@@ -88,31 +88,25 @@ pub(crate) async fn resolve(
             return offline(sar, &asked, tipo, field, &why, avvisi);
         }
     };
-    let id = record["codice_fiscale"].as_str().or(record["identificativo_ts"].as_str()).unwrap_or(&asked).to_owned();
-    let mut previous: Vec<String> = record["codici_fiscali_precedenti"]
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default();
+    let record: RegistryEntry = serde_json::from_str(&text)
+        .map_err(|e| Problem::internal(format!("Sistema TS answered an unreadable registry entry: {e}")))?;
+    let id = record.codice_fiscale.or(record.identificativo_ts).unwrap_or_else(|| asked.clone());
+    let mut previous = record.codici_fiscali_precedenti;
     if id != asked && !previous.contains(&asked) {
         previous.push(asked.clone());
     }
     let person = Person {
         id,
         tipo,
-        birth_date: record["data_nascita"].as_str().and_then(|d| d.parse().ok()).unwrap_or(Date::MIN),
-        region: record["regione"].as_str().unwrap_or_default().to_owned(),
-        asl: record["asl"].as_str().map(str::to_owned),
+        birth_date: record.data_nascita.parse().unwrap_or(Date::MIN),
+        region: record.regione,
+        asl: record.asl,
         previous,
     };
     if person.region != region {
         let now = sar.ctx.clock().now().to_string();
-        let added = sar.store.with(|c| {
-            c.exec(
-                "INSERT OR IGNORE INTO assistiti_importati (regione, id, record, importato_il) VALUES (?1, ?2, ?3, ?4)",
-                params![region, person.id, record.to_string(), now],
-            )
-        })?;
-        if added == 1 {
+        let added = sar.store.with(|c| store::import_person(c, region, &person.id, &text, &now))?;
+        if added {
             avvisi.push(avviso(
                 "AVR-2.2",
                 format!("assistito di un'altra regione ({}) importato dall'anagrafe nazionale", person.region),
@@ -158,6 +152,51 @@ fn offline(
     })
 }
 
+/// A registry entry from Sistema TS, as far as the AVR needs it.
+#[derive(Debug, Deserialize)]
+struct RegistryEntry {
+    codice_fiscale: Option<String>,
+    identificativo_ts: Option<String>,
+    #[serde(default)]
+    codici_fiscali_precedenti: Vec<String>,
+    data_nascita: String,
+    #[serde(default)]
+    regione: String,
+    asl: Option<String>,
+}
+
+/// A dose of Sistema TS's national check, as far as the AVR needs it.
+#[derive(Debug, Deserialize)]
+struct NationalDose {
+    data: String,
+    aic: String,
+    dose: Option<u8>,
+    regione: Option<String>,
+}
+
+/// AVN's mobility feed, as far as the AVR needs it.
+#[derive(Debug, Deserialize)]
+struct Feed {
+    somministrazioni: Vec<FeedItem>,
+}
+
+/// A dose of AVN's feed.
+#[derive(Debug, Deserialize)]
+struct FeedItem {
+    regione_somministrazione: String,
+    id_regionale: String,
+    id_assistito: IdAssistito,
+    data_somministrazione: String,
+    aic: String,
+    dose: u8,
+    #[serde(default = "first_version")]
+    versione: u32,
+}
+
+fn first_version() -> u32 {
+    1
+}
+
 /// A dose known for a person, with where it came from.
 #[derive(Debug, Clone)]
 pub(crate) struct KnownDose {
@@ -166,13 +205,6 @@ pub(crate) struct KnownDose {
     pub(crate) dose: Option<u8>,
     pub(crate) fonte: &'static str,
     pub(crate) regione: Option<String>,
-}
-
-impl KnownDose {
-    pub(crate) fn view(&self) -> Value {
-        json!({"data": self.date, "aic": self.vaccine.aic_or_code(), "farmaco": self.vaccine.farmaco,
-               "dose": self.dose, "fonte": self.fonte, "regione": self.regione})
-    }
 }
 
 /// For a resident of `region`, pulls AVN's mobility feed (a warning if AVN cannot be
@@ -218,45 +250,30 @@ pub(crate) fn as_known(doses: &[KnownDose]) -> Vec<Known> {
 }
 
 fn own(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>, StoreError> {
-    sar.store.with(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT data, aic, dose, estero FROM vaccinazioni WHERE regione = ?1 AND assistito = ?2 ORDER BY data",
-        )?;
-        let mut out = Vec::new();
-        for id in p.ids() {
-            for row in stmt.query_map(params![region, id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u8>(2)?, r.get::<_, Option<String>>(3)?))
-            })? {
-                let (data, aic, dose, estero) = row?;
-                if let (Ok(date), Some(vaccine)) = (data.parse(), vaccines::find(&aic)) {
-                    let fonte = if estero.is_some() { "estero" } else { "avr" };
-                    let regione = if estero.is_some() { estero } else { Some(region.to_owned()) };
-                    out.push(KnownDose { date, vaccine, dose: Some(dose), fonte, regione });
-                }
+    let mut out = Vec::new();
+    for id in p.ids() {
+        for d in sar.store.with(|c| store::own_doses(c, region, &id))? {
+            if let (Ok(date), Some(vaccine)) = (d.data.parse(), vaccines::find(&d.aic)) {
+                let fonte = if d.estero.is_some() { "estero" } else { "avr" };
+                let regione = d.estero.or_else(|| Some(region.to_owned()));
+                out.push(KnownDose { date, vaccine, dose: Some(d.dose), fonte, regione });
             }
         }
-        Ok(out)
-    })
+    }
+    Ok(out)
 }
 
 fn mobility(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>, StoreError> {
-    sar.store.with(|c| {
-        let mut stmt = c.prepare_cached(
-            "SELECT data, aic, dose, regione_somministrazione FROM mobilita WHERE regione = ?1 AND assistito = ?2",
-        )?;
-        let mut out = Vec::new();
-        for id in p.ids() {
-            for row in stmt.query_map(params![region, id], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, u8>(2)?, r.get::<_, String>(3)?))
-            })? {
-                let (data, aic, dose, from) = row?;
-                if let (Ok(date), Some(vaccine)) = (data.parse(), vaccines::find(&aic)) {
-                    out.push(KnownDose { date, vaccine, dose: Some(dose), fonte: "mobilita", regione: Some(from) });
-                }
+    let mut out = Vec::new();
+    for id in p.ids() {
+        for d in sar.store.with(|c| store::mobility_doses(c, region, &id))? {
+            if let (Ok(date), Some(vaccine)) = (d.data.parse(), vaccines::find(&d.aic)) {
+                let regione = Some(d.regione_somministrazione);
+                out.push(KnownDose { date, vaccine, dose: Some(d.dose), fonte: "mobilita", regione });
             }
         }
-        Ok(out)
-    })
+    }
+    Ok(out)
 }
 
 async fn national(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>, String> {
@@ -271,16 +288,16 @@ async fn national(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>,
     if !res.status().is_success() {
         return Err(res.status().to_string());
     }
-    let list: Vec<Value> = res.json().await.map_err(|e| e.to_string())?;
+    let list: Vec<NationalDose> = res.json().await.map_err(|e| e.to_string())?;
     Ok(list
-        .iter()
+        .into_iter()
         .filter_map(|d| {
             Some(KnownDose {
-                date: d["data"].as_str()?.parse().ok()?,
-                vaccine: vaccines::find(d["aic"].as_str()?)?,
-                dose: d["dose"].as_u64().and_then(|n| u8::try_from(n).ok()),
+                date: d.data.parse().ok()?,
+                vaccine: vaccines::find(&d.aic)?,
+                dose: d.dose,
                 fonte: "sistema_ts",
-                regione: d["regione"].as_str().map(str::to_owned),
+                regione: d.regione,
             })
         })
         .collect())
@@ -289,13 +306,7 @@ async fn national(sar: &Sar, region: &str, p: &Person) -> Result<Vec<KnownDose>,
 /// Pulls AVN's mobility feed for `region` from the last pull on (AVR-1.3c).
 async fn sync_mobility(sar: &Sar, region: &str) -> Result<usize, String> {
     let account = sar.ctx.accounts().get(&format!("avr-{region}")).cloned().ok_or("no avr account")?;
-    let cursor: Option<String> = sar
-        .store
-        .with(|c| {
-            use rusqlite::OptionalExtension;
-            c.row("SELECT dal FROM mobilita_cursori WHERE regione = ?1", [region], |r| r.get(0)).optional()
-        })
-        .map_err(|e| e.to_string())?;
+    let cursor = sar.store.with(|c| store::mobility_cursor(c, region)).map_err(|e| e.to_string())?;
     let mut req = sar.avn.as_account(&account).request(Method::GET, &format!("/avn/v1/regioni/{region}/mobilita"));
     if let Some(dal) = &cursor {
         req = req.query(&[("dal", dal)]);
@@ -304,38 +315,24 @@ async fn sync_mobility(sar: &Sar, region: &str) -> Result<usize, String> {
     if !res.status().is_success() {
         return Err(res.status().to_string());
     }
-    let feed: Value = res.json().await.map_err(|e| e.to_string())?;
+    let feed: Feed = res.json().await.map_err(|e| e.to_string())?;
     let today = sar.ctx.clock().today().to_string();
-    let list = feed["somministrazioni"].as_array().cloned().unwrap_or_default();
+    let list = feed.somministrazioni;
     sar.store
         .transaction(|tx| {
             for d in &list {
-                let id = format!(
-                    "{}:{}",
-                    d["regione_somministrazione"].as_str().unwrap_or_default(),
-                    d["id_regionale"].as_str().unwrap_or_default()
-                );
-                tx.exec(
-                    "INSERT INTO mobilita (id, regione, assistito, data, aic, dose, regione_somministrazione, versione)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                     ON CONFLICT (id) DO UPDATE SET assistito = ?3, data = ?4, aic = ?5, dose = ?6, versione = ?8
-                     WHERE versione < ?8",
-                    params![
-                        id,
-                        region,
-                        d["id_assistito"]["valore"].as_str().unwrap_or_default(),
-                        d["data_somministrazione"].as_str().unwrap_or_default(),
-                        d["aic"].as_str().unwrap_or_default(),
-                        d["dose"].as_i64().unwrap_or(0),
-                        d["regione_somministrazione"].as_str().unwrap_or_default(),
-                        d["versione"].as_i64().unwrap_or(1),
-                    ],
-                )?;
+                let kept = store::FeedDose {
+                    id: format!("{}:{}", d.regione_somministrazione, d.id_regionale),
+                    assistito: &d.id_assistito.valore,
+                    data: d.data_somministrazione.clone(),
+                    aic: &d.aic,
+                    dose: d.dose,
+                    regione_somministrazione: &d.regione_somministrazione,
+                    versione: d.versione,
+                };
+                store::keep_mobility(tx, region, &kept)?;
             }
-            tx.exec(
-                "INSERT INTO mobilita_cursori (regione, dal) VALUES (?1, ?2) ON CONFLICT (regione) DO UPDATE SET dal = ?2",
-                params![region, today],
-            )?;
+            store::set_mobility_cursor(tx, region, &today)?;
             Ok::<_, StoreError>(())
         })
         .map_err(|e| e.to_string())?;

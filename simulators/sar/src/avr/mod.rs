@@ -19,7 +19,7 @@
 //! (AVR-2.2), a Sistema TS identifier names people outside the SSN (AVR-2.3), an
 //! obsolete codice fiscale resolves to the current one and the doses held under the
 //! old code move to it (AVR-2.1). The doses known (the region's own, AVN's mobility
-//! feed for residents, Sistema TS's national check) feed the rules of [`rules`]:
+//! feed for residents, Sistema TS's national check) feed the rules of [`domain::rules`]:
 //! dose number and kind, or a 422 naming the rule (`"regola"`) with what to change
 //! in Italian (`messaggio`) and English (`detail`). The dose is stored with an
 //! outbox item in one transaction and answered 201; the outbox sends it to AVN as
@@ -27,6 +27,7 @@
 //! regional id and version: nothing lost, nothing duplicated).
 
 pub(crate) mod delivery;
+pub(crate) mod domain;
 pub(crate) mod knowledge;
 pub(crate) mod routes;
-pub(crate) mod rules;
+pub(crate) mod store;
