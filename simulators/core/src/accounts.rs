@@ -230,6 +230,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 pub trait Roles: Send + Sync + 'static {
     /// The roles.
     const ROLES: &'static [Role];
+    /// The requirement a refusal names, if the rule has one (ORD-8.6 for the call centre).
+    const REQUIREMENT: Option<&'static str> = None;
 }
 
 /// Role markers for [`Regional`].
@@ -237,12 +239,13 @@ pub mod roles {
     use super::{Role, Roles};
 
     macro_rules! marker {
-        ($($(#[$doc:meta])* $name:ident => [$($role:ident),+];)+) => {$(
+        ($($(#[$doc:meta])* $name:ident => [$($role:ident),+] $(, $req:literal)?;)+) => {$(
             $(#[$doc])*
             #[derive(Debug, Clone, Copy)]
             pub struct $name;
             impl Roles for $name {
                 const ROLES: &'static [Role] = &[$(Role::$role),+];
+                $(const REQUIREMENT: Option<&'static str> = Some($req);)?
             }
         )+};
     }
@@ -250,12 +253,28 @@ pub mod roles {
     marker! {
         /// A region's AVR.
         Avr => [Avr];
+        /// A region's AVR, or a national system.
+        AvrOrService => [Avr, Service];
         /// A region's SAR.
         Sar => [Sar];
+        /// A region's SAR, or a lab sending directly (ORD-5.2).
+        SarOrLab => [Sar, Lab];
+        /// A laboratory.
+        Lab => [Lab];
         /// A vaccinator.
         Vaccinatore => [Vaccinatore];
         /// An ASL operator.
         Asl => [Asl];
+        /// An ASL operator, or a national system.
+        AslOrService => [Asl, Service];
+        /// The regional systems and ASL operators that read the registry.
+        RegistryReader => [Sar, Avr, Asl];
+        /// A call-centre operator (ORD-8.6).
+        Callcenter => [Callcenter], "ORD-8.6";
+        /// A national system calling another.
+        Service => [Service];
+        /// A client of the SMS gateway, or a national system.
+        SmsSender => [SmsClient, Service];
     }
 }
 
@@ -271,14 +290,49 @@ pub struct Regional<R> {
     _roles: std::marker::PhantomData<R>,
 }
 
+impl<R> Regional<R> {
+    /// The account's name.
+    pub fn name(&self) -> &str {
+        &self.account.name
+    }
+}
+
 impl<R: Roles, S: Send + Sync> FromRequestParts<S> for Regional<R> {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let account = Authorised::<R>::from_request_parts(parts, state).await?.account;
+        let region = Caller(account.clone()).region()?.to_owned();
+        Ok(Self { account, region, _roles: std::marker::PhantomData })
+    }
+}
+
+/// A caller with one of `R`'s roles, as an extractor: 401 without credentials, 403
+/// with another role (naming `R`'s requirement, if any).
+#[derive(Debug, Clone)]
+pub struct Authorised<R> {
+    /// The account.
+    pub account: Arc<Account>,
+    _roles: std::marker::PhantomData<R>,
+}
+
+impl<R> Authorised<R> {
+    /// The account's name.
+    pub fn name(&self) -> &str {
+        &self.account.name
+    }
+}
+
+impl<R: Roles, S: Send + Sync> FromRequestParts<S> for Authorised<R> {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        caller.require_role(R::ROLES)?;
-        let region = caller.region()?.to_owned();
-        Ok(Self { account: caller.0, region, _roles: std::marker::PhantomData })
+        caller.require_role(R::ROLES).map_err(|p| match R::REQUIREMENT {
+            Some(id) => p.with_requirement(id),
+            None => p,
+        })?;
+        Ok(Self { account: caller.0, _roles: std::marker::PhantomData })
     }
 }
 

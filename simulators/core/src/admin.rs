@@ -17,7 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use jiff::Timestamp;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::context::Context;
 use crate::duration::{HumanDuration, format_duration};
@@ -42,7 +43,7 @@ impl SimulatorAdmin for Stateless {
         Ok(())
     }
     fn state(&self) -> Result<Value, Problem> {
-        Ok(json!({}))
+        Ok(Value::Object(serde_json::Map::new()))
     }
 }
 
@@ -66,16 +67,32 @@ pub fn router(ctx: Context, system: System, sim: Arc<dyn SimulatorAdmin>) -> Rou
         .with_state(Admin { ctx, system, sim })
 }
 
-async fn health(State(a): State<Admin>) -> Json<Value> {
-    Json(json!({"status": "ok", "system": a.system.name(), "version": env!("CARGO_PKG_VERSION")}))
+/// `GET /_admin/health`.
+#[derive(Debug, Serialize)]
+struct Health {
+    status: &'static str,
+    system: &'static str,
+    version: &'static str,
 }
 
-fn clock_view(ctx: &Context) -> Value {
+async fn health(State(a): State<Admin>) -> Json<Health> {
+    Json(Health { status: "ok", system: a.system.name(), version: env!("CARGO_PKG_VERSION") })
+}
+
+/// The shared clock, as the admin API shows it.
+#[derive(Debug, Serialize)]
+struct ClockView {
+    now: String,
+    today: String,
+    pending_jobs: usize,
+}
+
+fn clock_view(ctx: &Context) -> ClockView {
     let c = ctx.clock();
-    json!({"now": c.now().to_string(), "today": c.today().to_string(), "pending_jobs": c.pending_jobs()})
+    ClockView { now: c.now().to_string(), today: c.today().to_string(), pending_jobs: c.pending_jobs() }
 }
 
-async fn clock(State(a): State<Admin>) -> Json<Value> {
+async fn clock(State(a): State<Admin>) -> Json<ClockView> {
     Json(clock_view(&a.ctx))
 }
 
@@ -87,7 +104,7 @@ struct ClockMove {
     set: Option<Timestamp>,
 }
 
-async fn move_clock(State(a): State<Admin>, ApiJson(m): ApiJson<ClockMove>) -> Result<Json<Value>, Problem> {
+async fn move_clock(State(a): State<Admin>, ApiJson(m): ApiJson<ClockMove>) -> Result<Json<ClockView>, Problem> {
     let clock = a.ctx.clock().clone();
     let moved = match (m.advance, m.set) {
         (Some(d), None) => tokio::task::spawn_blocking(move || clock.advance(d.0)).await,
@@ -103,9 +120,15 @@ async fn move_clock(State(a): State<Admin>, ApiJson(m): ApiJson<ClockMove>) -> R
     }
 }
 
-async fn reset(State(a): State<Admin>) -> Result<Json<Value>, Problem> {
+/// `POST /_admin/reset`.
+#[derive(Debug, Serialize)]
+struct Reset {
+    reset: &'static str,
+}
+
+async fn reset(State(a): State<Admin>) -> Result<Json<Reset>, Problem> {
     a.sim.reset()?;
-    Ok(Json(json!({"reset": a.system.name()})))
+    Ok(Json(Reset { reset: a.system.name() }))
 }
 
 async fn journal(State(a): State<Admin>, RawQuery(q): RawQuery) -> Result<Response, Problem> {
@@ -173,19 +196,45 @@ async fn remove_fault(State(a): State<Admin>, Path(id): Path<String>) -> Result<
     }
 }
 
-async fn state(State(a): State<Admin>) -> Result<Json<Value>, Problem> {
+/// `GET /_admin/state`: the ecosystem's figures and the simulator's own.
+#[derive(Debug, Serialize)]
+struct StateView {
+    system: &'static str,
+    seed: u64,
+    population: usize,
+    clock: ClockView,
+    journal: JournalView,
+    fault_rules: usize,
+    durations: Durations,
+    simulator: Value,
+}
+
+#[derive(Debug, Serialize)]
+struct JournalView {
+    kept: usize,
+    last_seq: u64,
+    dropped: u64,
+}
+
+#[derive(Debug, Serialize)]
+struct Durations {
+    test_results_retention: String,
+    otp_ttl: String,
+}
+
+async fn state(State(a): State<Admin>) -> Result<Json<StateView>, Problem> {
     let journal = a.ctx.journal().since(a.ctx.journal().last_seq());
-    Ok(Json(json!({
-        "system": a.system.name(),
-        "seed": a.ctx.config().seed,
-        "population": a.ctx.population().len(),
-        "clock": clock_view(&a.ctx),
-        "journal": {"kept": a.ctx.journal().len(), "last_seq": journal.last_seq, "dropped": journal.dropped},
-        "fault_rules": a.ctx.faults().list().len(),
-        "durations": {
-            "test_results_retention": format_duration(a.ctx.config().retention.test_results.0),
-            "otp_ttl": format_duration(a.ctx.config().retention.otp_ttl.0),
+    Ok(Json(StateView {
+        system: a.system.name(),
+        seed: a.ctx.config().seed,
+        population: a.ctx.population().len(),
+        clock: clock_view(&a.ctx),
+        journal: JournalView { kept: a.ctx.journal().len(), last_seq: journal.last_seq, dropped: journal.dropped },
+        fault_rules: a.ctx.faults().list().len(),
+        durations: Durations {
+            test_results_retention: format_duration(a.ctx.config().retention.test_results.0),
+            otp_ttl: format_duration(a.ctx.config().retention.otp_ttl.0),
         },
-        "simulator": a.sim.state()?,
-    })))
+        simulator: a.sim.state()?,
+    }))
 }

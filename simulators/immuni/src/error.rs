@@ -70,7 +70,13 @@ impl ImmuniError {
 impl IntoResponse for ImmuniError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        let body = serde_json::json!({"error_code": code, "message": message}).to_string();
+        // Immuni's own shape, key order and all: {"error_code","message"}.
+        #[derive(serde::Serialize)]
+        struct Body {
+            error_code: u16,
+            message: &'static str,
+        }
+        let body = serde_json::to_string(&Body { error_code: code, message }).unwrap_or_default();
         let mut res = (status, body).into_response();
         let h = res.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static(JSON_UTF8));

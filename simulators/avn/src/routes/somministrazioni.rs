@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ecosim_core::accounts::{Caller, Regional, Role, roles};
+use ecosim_core::accounts::{Authorised, Regional, Role, roles};
 use ecosim_core::problem::{ApiJson, Problem};
 use ecosim_core::store::StoreError;
 use ecosim_domain::vaccination::Somministrazione;
@@ -98,10 +98,10 @@ pub(crate) async fn create(
 /// `GET /avn/v1/somministrazioni/{regione}/{id_regionale}` (the region's AVR, or a service).
 pub(crate) async fn get_one(
     State(avn): State<Arc<Avn>>,
-    caller: Caller,
+    caller: Authorised<roles::AvrOrService>,
     Path((regione, id_regionale)): Path<(String, String)>,
 ) -> Result<Json<HeldDose>, Problem> {
-    let account = caller.require_role(&[Role::Avr, Role::Service])?;
+    let account = &caller.account;
     if account.role == Role::Avr && account.region.as_deref() != Some(regione.as_str()) {
         return Err(Problem::forbidden(format!("{} reads only its own region's doses", account.name)));
     }

@@ -5,8 +5,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::response::Response;
-use ecosim_core::accounts::{Caller, Role};
+use ecosim_core::accounts::{Authorised as Caller, roles};
 use ecosim_domain::codes::{Otp, is_sha256_hex, sha256_hex};
 use serde_json::Value;
 
@@ -20,13 +19,11 @@ use crate::store::{Authorised, OtpData};
 /// CUN with its `id_test_verification`).
 pub(crate) async fn authorise_otp(
     State(im): State<Arc<Immuni>>,
-    caller: Caller,
+    _caller: Caller<roles::Service>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, Response> {
-    use axum::response::IntoResponse;
-    caller.require_role(&[Role::Service]).map_err(IntoResponse::into_response)?;
-    otp(&im, &headers, &body).await.map_err(IntoResponse::into_response)
+) -> Answer {
+    otp(&im, &headers, &body).await
 }
 
 async fn otp(im: &Immuni, headers: &HeaderMap, body: &[u8]) -> Answer {

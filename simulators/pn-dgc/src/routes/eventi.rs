@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use ecosim_core::accounts::{Caller, Role};
+use ecosim_core::accounts::{Authorised, roles};
 use ecosim_core::problem::{ApiJson, Problem};
 use ecosim_core::store::StoreError;
 use jiff::Timestamp;
@@ -45,10 +45,9 @@ impl EventView {
 /// 200; another event under a used id is 409.
 pub(crate) async fn create(
     State(pn): State<Arc<PnDgc>>,
-    caller: Caller,
+    _caller: Authorised<roles::Service>,
     ApiJson(e): ApiJson<Evento>,
 ) -> Result<(StatusCode, Json<EventView>), Problem> {
-    caller.require_role(&[Role::Service])?;
     e.check()?;
     let clock = pn.ctx.clock();
     let now = clock.now();

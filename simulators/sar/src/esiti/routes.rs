@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ecosim_core::accounts::{Caller, Role};
+use ecosim_core::accounts::{Regional, roles};
 use ecosim_core::idempotency;
 use ecosim_core::outbox;
 use ecosim_core::outbox::Attempt;
@@ -53,13 +53,13 @@ struct Notifiche {
 /// `POST /sar/v1/esiti`.
 pub(crate) async fn create(
     State(sar): State<Arc<Sar>>,
-    caller: Caller,
+    caller: Regional<roles::Lab>,
     headers: HeaderMap,
+    // The raw body is the idempotency fingerprint, so it is read as bytes here.
     body: Bytes,
 ) -> Result<Response, Problem> {
-    caller.require_role(&[Role::Lab])?;
-    let region = caller.region()?.to_owned();
-    let (key, replay) = idempotency::precheck(&sar.store, &headers, &caller.0.name, &body)?;
+    let region = caller.region.clone();
+    let (key, replay) = idempotency::precheck(&sar.store, &headers, caller.name(), &body)?;
     if let Some(answer) = replay {
         return Ok(answer);
     }
@@ -90,7 +90,7 @@ pub(crate) async fn create(
             tx,
             &NewEsito {
                 id: &id,
-                lab: &caller.0.name,
+                lab: caller.name(),
                 region: &region,
                 payload: &payload,
                 sms_to: sms_to.as_deref(),
@@ -119,11 +119,10 @@ pub(crate) async fn create(
 /// `GET /sar/v1/esiti/{id}`: the state, the CUN once known, every delivery attempt.
 pub(crate) async fn get_one(
     State(sar): State<Arc<Sar>>,
-    caller: Caller,
+    caller: Regional<roles::Lab>,
     Path(id): Path<String>,
 ) -> Result<Json<EsitoView>, Problem> {
-    caller.require_role(&[Role::Lab])?;
-    let region = caller.region()?.to_owned();
+    let region = caller.region;
     let Some(state) = sar.store.with(|c| store::state(c, &id, &region))? else {
         return Err(Problem::not_found(format!("no result {id} from region {region}")));
     };

@@ -6,20 +6,16 @@ use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::problem::{Fields, Problem, from_json};
+use ecosim_core::accounts::{Authorised, Regional, roles};
+use ecosim_core::problem::{ApiJson, Fields, Problem};
 use ecosim_core::store::StoreError;
 use ecosim_domain::codes::{CodiceFiscale, Sex};
 
 use crate::domain::registry::{Anagrafica, Foreigner, Lookup, Person};
 use crate::state::SistemaTs;
 use crate::store::vaccinazioni::DoseRow;
-
-/// Who may read the registry: regional systems and ASL operators.
-const READERS: &[Role] = &[Role::Sar, Role::Avr, Role::Asl];
 
 /// Finds `id` or answers 400 (malformed) / 404 (unknown), naming `field`.
 pub(crate) fn person(ts: &SistemaTs, id: &str, field: &str) -> Result<Person, Problem> {
@@ -35,10 +31,9 @@ pub(crate) fn person(ts: &SistemaTs, id: &str, field: &str) -> Result<Person, Pr
 /// obsolete codice fiscale answers with the person's current one.
 pub(crate) async fn get_one(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
+    _caller: Authorised<roles::RegistryReader>,
     Path(id): Path<String>,
 ) -> Result<Json<Anagrafica>, Problem> {
-    caller.require_role(READERS)?;
     let p = person(&ts, &id, "id")?;
     let mut record = p.record;
     if !p.id.eq_ignore_ascii_case(id.trim()) {
@@ -52,10 +47,9 @@ pub(crate) async fn get_one(
 /// abroad are not returned (GIAVA 1.3).
 pub(crate) async fn doses(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
+    _caller: Authorised<roles::RegistryReader>,
     Path(id): Path<String>,
 ) -> Result<Json<Vec<DoseRow>>, Problem> {
-    caller.require_role(READERS)?;
     let p = person(&ts, &id, "id")?;
     Ok(Json(ts.store.with(|c| ts.doses_of(c, &p, false))?))
 }
@@ -78,7 +72,7 @@ pub(crate) struct CfChanged {
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawForeigner {
+pub(crate) struct RawForeigner {
     cognome: Option<String>,
     nome: Option<String>,
     sesso: Option<String>,
@@ -98,12 +92,10 @@ fn name(f: &mut Fields, field: &str, v: &Option<String>) -> Option<String> {
 /// SSN and issues their Sistema TS identifier (AVR-2.3).
 pub(crate) async fn register_foreigner(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
-    body: Bytes,
+    caller: Regional<roles::Asl>,
+    ApiJson(raw): ApiJson<RawForeigner>,
 ) -> Result<(StatusCode, Json<ForeignerRegistered>), Problem> {
-    caller.require_role(&[Role::Asl])?;
-    let region = caller.region()?.to_owned();
-    let raw: RawForeigner = from_json(&body)?;
+    let region = caller.region;
     let mut f = Fields::new();
     let cognome = name(&mut f, "cognome", &raw.cognome);
     let nome = name(&mut f, "nome", &raw.nome);
@@ -128,7 +120,7 @@ pub(crate) async fn register_foreigner(
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawChange {
+pub(crate) struct RawChange {
     codice_fiscale: Option<String>,
 }
 
@@ -137,11 +129,9 @@ struct RawChange {
 /// old one stays known as obsolete (AVR-2.1). For scenarios and tests.
 pub(crate) async fn change_cf(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
-    body: Bytes,
+    _caller: Authorised<roles::AslOrService>,
+    ApiJson(raw): ApiJson<RawChange>,
 ) -> Result<(StatusCode, Json<CfChanged>), Problem> {
-    caller.require_role(&[Role::Asl, Role::Service])?;
-    let raw: RawChange = from_json(&body)?;
     let mut f = Fields::new();
     let cf = f
         .required("codice_fiscale", &raw.codice_fiscale)

@@ -7,11 +7,10 @@ use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::problem::{Fields, Problem, from_json};
+use ecosim_core::accounts::{Regional, roles};
+use ecosim_core::problem::{ApiJson, Fields, Problem};
 use ecosim_core::store::StoreError;
 use ecosim_domain::codes::Nucg;
 use ecosim_domain::green_pass::{Evento, Guarigione};
@@ -41,12 +40,10 @@ pub(crate) struct Registered {
 /// `POST /ts/v1/guarigioni` (ASL account) -> 201 `{"id","nucg"}`.
 pub(crate) async fn create(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
-    body: Bytes,
+    caller: Regional<roles::Asl>,
+    ApiJson(raw): ApiJson<RawRecovery>,
 ) -> Result<(StatusCode, Json<Registered>), Problem> {
-    caller.require_role(&[Role::Asl])?;
-    let region = caller.region()?.to_owned();
-    let raw: RawRecovery = from_json(&body)?;
+    let region = caller.region;
     let today = ts.ctx.clock().today();
     let mut f = Fields::new();
     let cf = f.required("codice_fiscale", &raw.codice_fiscale).cloned();

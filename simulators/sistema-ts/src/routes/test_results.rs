@@ -10,9 +10,9 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ecosim_core::accounts::{Caller, Role};
+use ecosim_core::accounts::{Regional, roles};
 use ecosim_core::idempotency;
-use ecosim_core::problem::{Fields, Problem, from_json, parse_date};
+use ecosim_core::problem::{ApiJson, Fields, Problem, from_json, parse_date};
 use ecosim_core::store::StoreError;
 use ecosim_domain::codes::Cun;
 use ecosim_domain::green_pass::{Contatti, Evento, Test};
@@ -25,7 +25,8 @@ use crate::store;
 use crate::store::cun::{CunEvent, Happened};
 use crate::store::test_results::{NewRecord, Record};
 
-const ROLES: &[Role] = &[Role::Sar, Role::Lab];
+/// A region's SAR, or a lab of a region without one (ORD-5.2).
+type Caller = Regional<roles::SarOrLab>;
 
 /// A record as a region may see it: no codice fiscale, no contacts (ORD-3.3b).
 #[derive(Debug, Serialize)]
@@ -136,9 +137,9 @@ pub(crate) async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Problem> {
-    caller.require_role(ROLES)?;
-    let region = caller.region()?.to_owned();
-    let (key, replay) = idempotency::precheck(&ts.store, &headers, &caller.0.name, &body)?;
+    let region = caller.region.clone();
+    // The raw body is the idempotency fingerprint, so it is read as bytes here.
+    let (key, replay) = idempotency::precheck(&ts.store, &headers, caller.name(), &body)?;
     if let Some(answer) = replay {
         return Ok(answer);
     }
@@ -165,13 +166,13 @@ pub(crate) async fn create(
                 cun: cun.as_str(),
                 cun_sha: cun.sha256(),
                 region: &region,
-                submitted_by: &caller.0.name,
+                submitted_by: caller.name(),
                 result: &result,
                 created_at: now.to_string(),
                 expires_ms: expires.as_millisecond(),
             },
         )?;
-        store::cun::record(tx, cun.as_str(), now, &Happened::Issued { regione: &region, da: &caller.0.name })?;
+        store::cun::record(tx, cun.as_str(), now, &Happened::Issued { regione: &region, da: caller.name() })?;
         if result.invio_cun_da_ts {
             crate::outbox::notify::enqueue(tx, &cun, &result)?;
         }
@@ -238,9 +239,8 @@ pub(crate) async fn get_one(
     caller: Caller,
     Path(raw): Path<String>,
 ) -> Result<Json<PublicRecord>, Problem> {
-    caller.require_role(ROLES)?;
     let cun = parse_cun(&raw)?;
-    let row = find(&ts, &cun, caller.region()?)?;
+    let row = find(&ts, &cun, &caller.region)?;
     Ok(Json(PublicRecord::with_history(&row, &ts)?))
 }
 
@@ -250,8 +250,7 @@ pub(crate) async fn list(
     caller: Caller,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Listing>, Problem> {
-    caller.require_role(ROLES)?;
-    let region = caller.region()?.to_owned();
+    let region = caller.region.clone();
     let mut f = Fields::new();
     let (mut dal, mut al) = (None, None);
     for pair in query.as_deref().unwrap_or("").split('&').filter(|p| !p.is_empty()) {
@@ -282,12 +281,10 @@ pub(crate) async fn correct(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     Path(raw): Path<String>,
-    body: Bytes,
+    ApiJson(patch): ApiJson<RawTestResult>,
 ) -> Result<Json<PublicRecord>, Problem> {
-    caller.require_role(ROLES)?;
     let cun = parse_cun(&raw)?;
-    let row = find(&ts, &cun, caller.region()?)?;
-    let patch: RawTestResult = from_json(&body)?;
+    let row = find(&ts, &cun, &caller.region)?;
     refuse_parent_number(&patch)?;
     if patch.invio_cun_da_ts.is_some() {
         return Err(Problem::invalid_field("invio_cun_da_ts", "cannot be changed after the CUN was issued"));
@@ -339,7 +336,7 @@ pub(crate) async fn correct(
     ts.store.transaction(|tx| {
         store::test_results::keep_version(tx, &row.id, &now.to_string(), &snapshot)?;
         store::test_results::correct(tx, &row.id, &result)?;
-        store::cun::record(tx, &row.cun, now, &Happened::Corrected { campi: &changed, da: &caller.0.name })?;
+        store::cun::record(tx, &row.cun, now, &Happened::Corrected { campi: &changed, da: caller.name() })?;
         Ok::<_, StoreError>(())
     })?;
     let row = find(&ts, &cun, &row.region)?;

@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use ecosim_domain::validation::AllSome;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
-use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::problem::{Fields, Problem, from_json, parse_date};
+use ecosim_core::accounts::{Authorised, Role, roles};
+use ecosim_core::problem::{ApiJson, Fields, Problem, parse_date};
 use ecosim_domain::codes::{CardLast8, CodiceFiscale, Cun, Otp};
 use reqwest::Method;
 
@@ -21,7 +20,7 @@ use crate::store::{self, cun::Happened};
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CallCenter {
+pub(crate) struct CallCenter {
     cun: Option<String>,
     ultime_8_cifre_ts: Option<String>,
     otp: Option<String>,
@@ -31,7 +30,7 @@ struct CallCenter {
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Asl {
+pub(crate) struct Asl {
     codice_fiscale: Option<String>,
     otp: Option<String>,
     data_inizio_sintomi: Option<String>,
@@ -46,11 +45,9 @@ fn otp(f: &mut Fields, raw: &Option<String>) -> Option<Otp> {
 /// `POST /ts/v1/sblocchi/call-center` (role `callcenter`).
 pub(crate) async fn call_center(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
-    body: Bytes,
+    caller: Authorised<roles::Callcenter>,
+    ApiJson(req): ApiJson<CallCenter>,
 ) -> Result<StatusCode, Problem> {
-    caller.require_role(&[Role::Callcenter]).map_err(|p| p.with_requirement("ORD-8.6"))?;
-    let req: CallCenter = from_json(&body)?;
     let mut f = Fields::new();
     let cun = f.required("cun", &req.cun).and_then(|c| f.check("cun", Cun::parse(c)));
     let last8 = f
@@ -98,7 +95,7 @@ pub(crate) async fn call_center(
     let now = ts.ctx.clock().now();
     let what = Happened::Unlocked {
         modalita: "call_center",
-        operatore: Some(&caller.0.name),
+        operatore: Some(caller.name()),
         supervisore: Some(&supervisor),
         requirement: "ORD-7.3",
     };
@@ -107,9 +104,11 @@ pub(crate) async fn call_center(
 }
 
 /// `POST /ts/v1/sblocchi/asl` (role `asl`): OTP + symptom date + codice fiscale, no CUN.
-pub(crate) async fn asl(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: Bytes) -> Result<StatusCode, Problem> {
-    caller.require_role(&[Role::Asl])?;
-    let req: Asl = from_json(&body)?;
+pub(crate) async fn asl(
+    State(ts): State<Arc<SistemaTs>>,
+    caller: Authorised<roles::Asl>,
+    ApiJson(req): ApiJson<Asl>,
+) -> Result<StatusCode, Problem> {
     let mut f = Fields::new();
     let cf = f
         .required("codice_fiscale", &req.codice_fiscale)
@@ -131,7 +130,7 @@ pub(crate) async fn asl(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: 
     if let Some(cun) = cun {
         let what = Happened::Unlocked {
             modalita: "asl",
-            operatore: Some(&caller.0.name),
+            operatore: Some(caller.name()),
             supervisore: None,
             requirement: "ORD-7.3",
         };

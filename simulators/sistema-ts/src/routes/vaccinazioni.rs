@@ -11,11 +11,10 @@ use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use ecosim_core::accounts::{Caller, Role};
-use ecosim_core::problem::{Fields, Problem, from_json};
+use ecosim_core::accounts::{Authorised, Regional, roles};
+use ecosim_core::problem::{ApiJson, Fields, Problem};
 use ecosim_core::store::StoreError;
 use ecosim_domain::green_pass::{Evento, Vaccinazione};
 use ecosim_domain::vaccination::{ContattiDgc, IdAssistito, Somministrazione, TipoId, check_id};
@@ -97,7 +96,7 @@ pub(crate) struct AbroadAnswer {
 
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Batch {
+pub(crate) struct Batch {
     vaccinazioni: Vec<Somministrazione>,
 }
 
@@ -107,12 +106,10 @@ struct Batch {
 /// registry and the doses held, and answered one by one.
 pub(crate) async fn from_avn(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
-    body: Bytes,
-) -> Result<Json<BatchAnswer>, Problem> {
-    caller.require_role(&[Role::Service])?;
+    _caller: Authorised<roles::Service>,
     // Malformed JSON is named by its path (`vaccinazioni[2].ora`); the field rules too.
-    let Batch { vaccinazioni: doses } = from_json(&body)?;
+    ApiJson(Batch { vaccinazioni: doses }): ApiJson<Batch>,
+) -> Result<Json<BatchAnswer>, Problem> {
     let today = ts.ctx.clock().today();
     for (i, d) in doses.iter().enumerate() {
         d.check(today).map_err(|mut p| {
@@ -249,18 +246,17 @@ pub(crate) struct AnomalieQuery {
 /// (AVR-TS-CHECK), oldest first.
 pub(crate) async fn anomalies(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
+    caller: Regional<roles::RegistryReader>,
     Query(q): Query<AnomalieQuery>,
 ) -> Result<Json<Vec<Anomaly>>, Problem> {
-    caller.require_role(&[Role::Sar, Role::Avr, Role::Asl])?;
-    let region = caller.region()?.to_owned();
+    let region = caller.region;
     let only_open = q.aperte.unwrap_or(false);
     Ok(Json(ts.store.with(|c| store::vaccinazioni::anomalies(c, &region, only_open))?))
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
-struct RawAbroad {
+pub(crate) struct RawAbroad {
     codice_fiscale: Option<String>,
     id_assistito: Option<IdAssistito>,
     data_somministrazione: Option<String>,
@@ -276,12 +272,10 @@ struct RawAbroad {
 /// reaches neither AVR nor AVN.
 pub(crate) async fn abroad(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
-    body: Bytes,
+    caller: Regional<roles::Asl>,
+    ApiJson(raw): ApiJson<RawAbroad>,
 ) -> Result<(StatusCode, Json<AbroadAnswer>), Problem> {
-    caller.require_role(&[Role::Asl])?;
-    let region = caller.region()?.to_owned();
-    let raw: RawAbroad = from_json(&body)?;
+    let region = caller.region;
     let mut f = Fields::new();
     let who = match (&raw.codice_fiscale, &raw.id_assistito) {
         (Some(cf), None) => Some((cf.clone(), "codice_fiscale")),
@@ -351,7 +345,7 @@ pub(crate) async fn abroad(
                 tipo_dose: "ciclo_primario",
                 paese: Some(&paese),
                 contatti: serde_json::to_string(&raw.contatti_dgc).unwrap_or_default(),
-                record: String::from_utf8_lossy(&body).into_owned(),
+                record: serde_json::to_string(&raw).unwrap_or_default(),
                 stato: "valida",
                 dgc: "in_coda",
                 versione: 1,

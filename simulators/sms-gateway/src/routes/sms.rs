@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use ecosim_core::accounts::{Caller, Role};
+use ecosim_core::accounts::{Authorised, roles};
 use ecosim_core::idempotency;
 use ecosim_core::problem::{Fields, Problem, from_json};
 use ecosim_domain::codes::Msisdn;
@@ -56,12 +56,12 @@ pub(crate) struct Inbox {
 /// unreachable number), answers 202; `Idempotency-Key` replays the first answer.
 pub(crate) async fn send(
     State(gw): State<Arc<Gateway>>,
-    caller: Caller,
+    caller: Authorised<roles::SmsSender>,
     headers: HeaderMap,
+    // The raw body is the idempotency fingerprint, so it is read as bytes here.
     body: Bytes,
 ) -> Result<Response, Problem> {
-    caller.require_role(&[Role::SmsClient, Role::Service])?;
-    let (key, replay) = idempotency::precheck(&gw.store, &headers, &caller.0.name, &body)?;
+    let (key, replay) = idempotency::precheck(&gw.store, &headers, caller.name(), &body)?;
     if let Some(answer) = replay {
         return Ok(answer);
     }
@@ -105,11 +105,7 @@ pub(crate) async fn send(
         }
         store::insert_message(
             tx,
-            &NewMessage {
-                message: message.clone(),
-                account: &caller.0.name,
-                callback_url: req.callback_url.as_deref(),
-            },
+            &NewMessage { message: message.clone(), account: caller.name(), callback_url: req.callback_url.as_deref() },
         )?;
         if let Some(key) = &key {
             idempotency::remember(tx, key, 202, &accepted_text)?;
@@ -145,12 +141,11 @@ async fn deliver_report(http: reqwest::Client, url: String, report: Report) {
 
 pub(crate) async fn get_message(
     State(gw): State<Arc<Gateway>>,
-    caller: Caller,
+    caller: Authorised<roles::SmsSender>,
     Path(id): Path<String>,
 ) -> Result<Json<Message>, Problem> {
-    caller.require_role(&[Role::SmsClient, Role::Service])?;
-    let found = gw.store.with(|c| store::message_sent_by(c, &id, &caller.0.name))?;
-    found.map(Json).ok_or_else(|| Problem::not_found(format!("no message {id} sent by {}", caller.0.name)))
+    let found = gw.store.with(|c| store::message_sent_by(c, &id, caller.name()))?;
+    found.map(Json).ok_or_else(|| Problem::not_found(format!("no message {id} sent by {}", caller.name())))
 }
 
 /// A number from a path: E.164 with or without the leading `+`.
