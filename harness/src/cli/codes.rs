@@ -17,6 +17,11 @@ pub(crate) enum Command {
         /// The code: codice fiscale, CUN (with or without CUN-), OTP, AUTHCODE, NUCG,
         /// CUEV, NRFE, health card number or last 8 digits, mobile number, e-mail.
         code: String,
+        /// The day a codice fiscale's two-digit year is read against (the latest year
+        /// not after it); default: the day the virtual clock starts (`[clock] start`),
+        /// not the wall clock, so the registry's people born in 1922 are not "born 2022".
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        today: Option<jiff::civil::Date>,
     },
     /// Generate valid codes, one per line.
     Gen {
@@ -54,7 +59,7 @@ pub(crate) enum Kind {
 
 pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Check { code } => Ok(check(&code)),
+        Command::Check { code, today } => Ok(check(&code, today.unwrap_or_else(clock_start))),
         Command::Gen { kind, count, seed } => {
             let mut rng = SeededRng::derive(seed, "codes-gen");
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
@@ -81,8 +86,13 @@ fn generate(kind: Kind, rng: &mut SeededRng) -> String {
     }
 }
 
-fn check(code: &str) -> ExitCode {
-    let today = jiff::ZonedDateTime::now().date();
+/// The day the virtual clock starts by default, in Rome.
+fn clock_start() -> jiff::civil::Date {
+    let tz = jiff::tz::TimeZone::get("Europe/Rome").unwrap_or(jiff::tz::TimeZone::UTC);
+    tz.to_datetime(ecosim_core::config::Config::default().clock.start).date()
+}
+
+fn check(code: &str, today: jiff::civil::Date) -> ExitCode {
     let readings = identify(code, today);
     if readings.is_empty() {
         println!(

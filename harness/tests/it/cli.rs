@@ -37,6 +37,21 @@ fn codes_check_rejects_invalid_codes_with_exit_1_and_the_reason() {
     let o = ecosim(&["codes", "check", "KJ23IWY5U0"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("position 10"), "{}", stdout(&o));
+    // Impossible dates and unknown birthplaces (CODES.md).
+    for (code, why) in [
+        ("RSSMRA80B30F205A", "day 30 does not exist in month 2"),
+        ("RSSMRA80D31F205G", "day 31 does not exist in month 4"),
+        ("RSSMRA80A01Z999Y", "Z999 is neither a comune nor a foreign state"),
+    ] {
+        let o = ecosim(&["codes", "check", code]);
+        assert_eq!(o.status.code(), Some(1), "{code}");
+        assert!(String::from_utf8_lossy(&o.stdout).contains(why), "{code}: {}", String::from_utf8_lossy(&o.stdout));
+    }
+    // Two-digit years are read against the virtual clock, not the wall clock.
+    let o = ecosim(&["codes", "check", "RSSMRA22A01F205L"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("born 1922-01-01 in Milano"), "{o:?}");
+    let o = ecosim(&["codes", "check", "RSSMRA22A01F205L", "--today", "2030-01-01"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("born 2022-01-01"), "{o:?}");
     let o = ecosim(&["codes", "check", "hello"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("not a code ecosim knows"));

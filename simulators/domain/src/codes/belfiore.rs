@@ -1,10 +1,71 @@
-//! Belfiore codes of birthplaces: the Italian provincial capitals and a few foreign countries.
+//! Belfiore codes of birthplaces.
 //!
-//! The capitals' codes were cross-checked against a public table of comuni; the
-//! foreign `Z` codes are those of the Agenzia delle Entrate table for the countries
-//! most represented among residents of Italy. The list is enough to give the
-//! synthetic population realistic, decodable birthplaces; parsing a codice fiscale
-//! does not require its birthplace to be listed here.
+//! Two tables. The **full table** ([`known`], [`existed_on`], [`name_of`]) is every
+//! Italian comune with the dates it existed and every foreign state (`Z` codes), from
+//! public ISTAT/ANPR data (`data/belfiore.tsv`, built and checked by
+//! `tools/belfiore/build.py`): parsing a codice fiscale refuses a code it does not
+//! know. The **birthplaces** ([`birthplaces`]) are the provincial capitals and the
+//! foreign countries most represented among residents of Italy, which the synthetic
+//! population is born in (never before the place existed).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use jiff::civil::Date;
+
+/// The full table, as built by `tools/belfiore/build.py`.
+static TABLE: &str = include_str!("../../data/belfiore.tsv");
+
+/// A period in which a code named a place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Period {
+    /// First day it existed.
+    pub from: Date,
+    /// First day it no longer existed (`None`: it still does).
+    pub until: Option<Date>,
+    /// Province abbreviation, `EE` abroad.
+    pub province: &'static str,
+    /// The place's (latest) name.
+    pub name: &'static str,
+}
+
+fn table() -> &'static HashMap<&'static str, Vec<Period>> {
+    static PARSED: OnceLock<HashMap<&'static str, Vec<Period>>> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        let mut map: HashMap<&'static str, Vec<Period>> = HashMap::new();
+        for line in TABLE.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let f: Vec<&'static str> = line.split('\t').collect();
+            let (Some(&code), Some(from), Some(until), Some(&province), Some(&name)) =
+                (f.first(), f.get(1).and_then(|d| d.parse().ok()), f.get(2), f.get(3), f.get(4))
+            else {
+                continue;
+            };
+            let until = if until.is_empty() { None } else { until.parse().ok() };
+            map.entry(code).or_default().push(Period { from, until, province, name });
+        }
+        map
+    })
+}
+
+/// Whether `code` names, or named, a comune or a foreign state.
+pub fn known(code: &str) -> bool {
+    table().contains_key(code)
+}
+
+/// The periods of `code` (empty if unknown).
+pub fn periods(code: &str) -> &'static [Period] {
+    table().get(code).map(Vec::as_slice).unwrap_or_default()
+}
+
+/// Whether `code` named a place on `day`.
+pub fn existed_on(code: &str, day: Date) -> bool {
+    periods(code).iter().any(|p| p.from <= day && p.until.is_none_or(|u| day < u))
+}
+
+/// The place's latest name.
+pub fn name_of(code: &str) -> Option<&'static str> {
+    periods(code).last().map(|p| p.name)
+}
 
 /// Whether a birthplace is an Italian comune or a foreign country.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +263,10 @@ mod tests {
             assert_eq!(b[0] == b'Z', p.kind == Abroad, "{}", p.code);
         }
         assert!(birthplaces().iter().filter(|p| p.kind != Abroad).count() >= 107);
+        // Every birthplace is in the full table.
+        for p in birthplaces() {
+            assert!(known(p.code), "{} {} is not in data/belfiore.tsv", p.code, p.name);
+        }
     }
 
     #[test]
@@ -209,5 +274,25 @@ mod tests {
         let p = birthplace("F205").expect("listed");
         assert_eq!(p.name, "Milano");
         assert_eq!(p.kind, Italy { province: "MI", region: "030" });
+    }
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+    use jiff::civil::date;
+
+    #[test]
+    fn the_full_table_knows_comuni_and_states_with_their_dates() {
+        assert!(table().len() > 9_000, "{} codes", table().len());
+        assert_eq!(name_of("F205"), Some("Milano"));
+        assert_eq!(name_of("Z112"), Some("Germania"));
+        for unknown in ["Z999", "Y123", "K899"] {
+            assert!(!known(unknown), "{unknown}");
+        }
+        // Latina (as Littoria) from 6 November 1932; Massa suppressed 1938-1946 (Apuania).
+        assert!(!existed_on("E472", date(1925, 1, 1)) && existed_on("E472", date(1950, 1, 1)));
+        assert!(existed_on("F023", date(1930, 1, 1)) && !existed_on("F023", date(1940, 1, 1)));
+        assert!(existed_on("F023", date(1950, 1, 1)));
     }
 }

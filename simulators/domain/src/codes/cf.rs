@@ -131,6 +131,22 @@ impl CodiceFiscale {
         if &base.0[12..15] == b"000" {
             return Err(CodeError::Invalid { kind: KIND, message: "Belfiore code digits cannot be 000".into() });
         }
+        // No month has more days than this (29 February: the century is not in the code).
+        let month = MONTHS.iter().position(|&m| m == base.0[8]).unwrap_or(0);
+        let longest = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month];
+        if day % 40 > longest {
+            return Err(CodeError::Invalid {
+                kind: KIND,
+                message: format!("day {} does not exist in month {} (at most {longest} days)", day % 40, month + 1),
+            });
+        }
+        let place = cf.birthplace();
+        if !super::belfiore::known(&place) {
+            return Err(CodeError::Invalid {
+                kind: KIND,
+                message: format!("Belfiore code {place} is neither a comune nor a foreign state"),
+            });
+        }
         Ok(cf)
     }
 
@@ -273,6 +289,28 @@ impl<'de> serde::Deserialize<'de> for CodiceFiscale {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn impossible_dates_and_unknown_birthplaces_are_refused() {
+        let with_check = |first15: &str| {
+            let mut c = first15.as_bytes().to_vec();
+            c.push(check_letter(first15.as_bytes()));
+            String::from_utf8(c).expect("ascii")
+        };
+        for (first15, why) in [
+            ("RSSMRA80B30F205", "day 30 does not exist in month 2"),
+            ("RSSMRA80B71F205", "day 31 does not exist in month 2"),
+            ("RSSMRA80D31F205", "day 31 does not exist in month 4"),
+            ("RSSMRA80A01Z999", "Z999 is neither"),
+            ("RSSMRA80A01K899", "K899 is neither"),
+        ] {
+            let err = CodiceFiscale::parse(&with_check(first15)).expect_err(first15).to_string();
+            assert!(err.contains(why), "{first15}: {err}");
+        }
+        // 29 February is possible (the century is not in the code); so is an omocode place.
+        assert!(CodiceFiscale::parse(&with_check("RSSMRA80B29F205")).is_ok());
+        assert!(CodiceFiscale::parse(&with_check("RSSMRA80A01F20R")).is_ok());
+    }
 
     #[test]
     fn surname_and_name_letters_follow_the_rules() {

@@ -68,7 +68,8 @@ pub fn identify(input: &str, today: jiff::civil::Date) -> Vec<Reading> {
 
 fn describe_cf(cf: &CodiceFiscale, today: jiff::civil::Date) -> String {
     let place = cf.birthplace();
-    let place_name = birthplace(&place).map(|p| format!("{} ({place})", p.name)).unwrap_or(place);
+    let name = birthplace(&place).map(|p| p.name).or_else(|| super::belfiore_table::name_of(&place));
+    let place_name = name.map(|n| format!("{n} ({place})")).unwrap_or(place);
     let born = cf.birth_date(today).map(|d| d.to_string()).unwrap_or_else(|| "an impossible date".into());
     let omocode = if cf.is_omocode() { format!(" (omocode; base form {})", cf.base_form()) } else { String::new() };
     format!("{cf}{omocode}: sex {:?}, born {born} in {place_name}", cf.sex())

@@ -24,6 +24,10 @@ mod immuni;
 
 pub use alphabet::{ALPHABET25, ALPHABET33, check_sum};
 pub use belfiore::{Birthplace, BirthplaceKind, birthplace, birthplaces};
+/// The full Belfiore table: every comune with its dates, every foreign state.
+pub mod belfiore_table {
+    pub use super::belfiore::{Period, existed_on, known, name_of, periods};
+}
 pub use card::{CardLast8, CardNumber, TesseraSanitaria};
 pub use cf::{CodiceFiscale, PersonData, Sex};
 pub use contact::{Email, MobileNumber, Msisdn};

@@ -347,16 +347,21 @@ impl Generator {
         let region_index = self.regions.draw(&mut self.rng);
         let region = &regions()[region_index];
         let abroad_share = if age >= 18 { 0.09 } else { 0.02 };
-        let birthplace = if self.rng.chance(abroad_share) {
-            *self.rng.pick(&self.abroad)
+        let pool: &[u16] = if self.rng.chance(abroad_share) {
+            &self.abroad
         } else if self.rng.chance(0.8) {
-            match self.places_by_region.get(region.code) {
-                Some(local) => *self.rng.pick(local),
-                None => *self.rng.pick(&self.italian_places),
-            }
+            self.places_by_region.get(region.code).map(Vec::as_slice).unwrap_or(&self.italian_places)
         } else {
-            *self.rng.pick(&self.italian_places)
+            &self.italian_places
         };
+        let drawn = self.rng.index(pool.len());
+        // Never born in a place before it existed (Latina before 1932, Massa in 1938-46):
+        // the next place of the same pool that did, with no extra draw, so everyone
+        // else keeps the same birthplace for the same seed.
+        let birthplace = (0..pool.len())
+            .map(|k| pool[(drawn + k) % pool.len()])
+            .find(|&i| crate::codes::belfiore_table::existed_on(birthplaces()[usize::from(i)].code, birth_date))
+            .unwrap_or(pool[drawn]);
         let asl = self.rng.below(u64::from(region.asl_count)) as u8;
         // Cards last 6 years (1 for newborns), issued at some point of the last 6.
         let card_expiry = if age < 1 {

@@ -116,3 +116,17 @@ fn records_have_the_documented_fields() {
     keys.sort_unstable();
     assert_eq!(keys, expected);
 }
+
+#[test]
+fn nobody_is_born_in_a_place_before_it_existed() {
+    use ecosim_domain::codes::belfiore_table::existed_on;
+    // Latina dates from 1932, Carbonia from 1938, Verbania from 1939; Massa was
+    // Apuania in 1938-46. 100,000 people include some born earlier in each region.
+    let p = Population::generate(42, 100_000);
+    let wrong: Vec<String> = p
+        .iter()
+        .filter(|c| !existed_on(c.birthplace().code, c.birth_date()))
+        .map(|c| format!("{} born {} in {}", c.codice_fiscale(), c.birth_date(), c.birthplace().name))
+        .collect();
+    assert!(wrong.is_empty(), "{} people: {:?}", wrong.len(), &wrong[..wrong.len().min(5)]);
+}
