@@ -25,9 +25,36 @@ use crate::avr::store;
 use crate::outbox::Work;
 use crate::state::Sar;
 
+/// A dose as the AVR keeps it: as sent to AVN, or declared as given abroad.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Record {
+    /// Given abroad (it never goes to AVN).
+    Abroad(Abroad),
+    /// Given here, as AVN has it.
+    Dose(Box<Somministrazione>),
+}
+
+impl Record {
+    /// The same dose under the person's current code, as version `versione`.
+    fn moved_to(self, id: &str, versione: u32) -> Self {
+        match self {
+            Self::Abroad(mut a) => {
+                a.id_assistito.valore = id.to_owned();
+                Self::Abroad(a)
+            }
+            Self::Dose(mut d) => {
+                d.id_assistito.valore = id.to_owned();
+                d.versione = versione;
+                Self::Dose(d)
+            }
+        }
+    }
+}
+
 /// A dose declared as given abroad, as the AVR keeps it (it never goes to AVN).
-#[derive(Debug, Serialize, Deserialize)]
-struct Abroad {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Abroad {
     estero: String,
     aic: String,
     data_somministrazione: Date,
@@ -70,11 +97,11 @@ fn move_doses(tx: &Connection, region: &str, p: &Person) -> rusqlite::Result<usi
     let mut moved = 0;
     for old in &p.previous {
         for (id, record, versione) in store::doses_under(tx, region, old)? {
-            let Ok(mut d) = serde_json::from_str::<Value>(&record) else { continue };
-            d["id_assistito"]["valore"] = Value::String(p.id.clone());
-            d["versione"] = Value::from(versione + 1);
-            store::move_dose(tx, &id, &p.id, &d.to_string(), versione + 1)?;
-            enqueue_avn(tx, &id, versione + 1, d.get("estero").is_some())?;
+            let Ok(d) = serde_json::from_str::<Record>(&record) else { continue };
+            let d = d.moved_to(&p.id, versione + 1);
+            let text = serde_json::to_string(&d).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            store::move_dose(tx, &id, &p.id, &text, versione + 1)?;
+            enqueue_avn(tx, &id, versione + 1, matches!(d, Record::Abroad(_)))?;
             moved += 1;
         }
         store::move_infections(tx, region, old, &p.id)?;
@@ -271,7 +298,7 @@ fn load(sar: &Sar, region: &str, id: &str) -> Result<store::HeldDose, Problem> {
 }
 
 /// A held record, as JSON.
-fn record_of(held: &store::HeldDose, id: &str) -> Result<Value, Problem> {
+fn record_of(held: &store::HeldDose, id: &str) -> Result<Record, Problem> {
     serde_json::from_str(&held.record).map_err(|e| Problem::internal(format!("dose {id} is stored unreadable: {e}")))
 }
 
@@ -317,13 +344,14 @@ pub(crate) async fn force_number(
     let held = load(&sar, &caller.region, &id)?;
     let mut record = record_of(&held, &id)?;
     let versione = held.versione + 1;
-    let abroad = held.estero.is_some();
-    if !abroad {
-        record["dose"] = Value::from(req.numero_dose);
-        record["versione"] = Value::from(versione);
+    let abroad = matches!(record, Record::Abroad(_));
+    if let Record::Dose(d) = &mut record {
+        d.dose = req.numero_dose;
+        d.versione = versione;
     }
+    let text = serde_json::to_string(&record).map_err(|e| Problem::internal(e.to_string()))?;
     sar.store.transaction(|tx| {
-        store::force_number(tx, &id, req.numero_dose, &record.to_string(), versione)?;
+        store::force_number(tx, &id, req.numero_dose, &text, versione)?;
         enqueue_avn(tx, &id, versione, abroad)?;
         Ok::<_, StoreError>(())
     })?;
@@ -353,7 +381,8 @@ pub(crate) struct DoseView {
     forzato: bool,
     forzature: i64,
     versione: u32,
-    somministrazione: Value,
+    somministrazione: Record,
+    /// The warnings given at registration, as stored.
     avvisi: Value,
     /// `consegnata`, `in_attesa`, `errore` or `non_inviata` (abroad).
     avn: &'static str,
