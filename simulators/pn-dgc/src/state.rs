@@ -91,6 +91,13 @@ impl PnDgc {
         }
         let uvci = dcc::uvci(uvci_bytes);
         let a = &e.assistito;
+        if let Some(v) = &e.vaccinazione
+            && store::latest_dose_certified(tx, &a.id)?.is_some_and(|latest| latest > v.data.to_string())
+        {
+            // A later dose is certified already: this one (a back-dated earlier dose)
+            // would only give a certificate the later one supersedes.
+            return store::discard_event(tx, &e.id, "superseded: a later dose is certified");
+        }
         let vaccinated = e.guarigione.is_some() && store::has_vaccination_certificate(tx, &a.id)?;
         let Some(cert) = dcc::contents(e, &uvci, now, vaccinated) else {
             // Refused at the door (`Evento::check`); never issue from an empty event.

@@ -113,6 +113,15 @@ pub(crate) fn has_vaccination_certificate(c: &Connection, assistito: &str) -> ru
     )
 }
 
+/// The date of the latest dose `assistito` holds a vaccination certificate for.
+pub(crate) fn latest_dose_certified(c: &Connection, assistito: &str) -> rusqlite::Result<Option<String>> {
+    c.row(
+        "SELECT MAX(json_extract(dcc, '$.v[0].dt')) FROM certificati WHERE assistito = ?1 AND tipo = 'vaccinazione'",
+        [assistito],
+        |r| r.get(0),
+    )
+}
+
 /// A certificate as issued.
 #[derive(Debug, Clone)]
 pub(crate) struct NewCertificate<'a> {

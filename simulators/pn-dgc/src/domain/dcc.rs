@@ -145,6 +145,10 @@ pub fn qr_png(text: &str) -> Result<Vec<u8>, String> {
     Ok(png_bytes)
 }
 
+/// The rapid antigen test device ecosim certifies (EU value set id 1232: Abbott
+/// Rapid Diagnostics, Panbio COVID-19 Ag Rapid Test).
+pub const RAT_DEVICE: &str = "1232";
+
 /// What a certificate says: the DCC document, when it expires (Unix seconds), the
 /// hash of the source document it can be retrieved by, and the Italian `fglTipoDgc`.
 #[derive(Debug, Clone, PartialEq)]
@@ -187,6 +191,11 @@ pub fn contents(e: &Evento, uvci: &str, now: Timestamp, vaccinated: bool) -> Opt
             "tr": if t.esito == "NEGATIVO" { "260415000" } else { "260373001" },
             "tc": t.struttura, "co": "IT", "is": ISSUER, "ci": uvci,
         }]);
+        if !molecular {
+            // A rapid antigen test names its device (eHN guidelines, EU value set
+            // covid-19-lab-test-manufacturer-and-name): the region's default, Abbott Panbio.
+            doc["t"][0]["ma"] = json!(RAT_DEVICE);
+        }
         let hours = if molecular { 72 } else { 48 };
         let exp = sc.checked_add(jiff::SignedDuration::from_hours(hours)).map(|x| x.as_second()).unwrap_or(iat);
         let cun10 = t.cun.trim_start_matches("CUN-");
@@ -210,6 +219,28 @@ pub fn contents(e: &Evento, uvci: &str, now: Timestamp, vaccinated: bool) -> Opt
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_rapid_antigen_test_names_its_device_and_a_molecular_one_does_not() {
+        let event = |tipo: &str| -> Evento {
+            serde_json::from_value(json!({
+                "id": "t",
+                "assistito": {"id": "RSSMRA45D25F205N", "tipo": "CF", "cognome": "ROSSI", "nome": "MARIO",
+                              "data_nascita": "1945-04-25"},
+                "test": {"cun": "CUN-6HQ5EW73HE", "tipo_test": tipo, "esito": "NEGATIVO",
+                         "data_esecuzione": "2021-10-01", "struttura": "LAB1"},
+            }))
+            .expect("event")
+        };
+        let now = Timestamp::from_second(1_633_078_800).expect("time");
+        let rat = contents(&event("ANTIGENICO"), "URN:UVCI:01:IT:X#1", now, false).expect("certified");
+        assert_eq!(
+            (rat.doc["t"][0]["tt"].as_str(), rat.doc["t"][0]["ma"].as_str()),
+            (Some("LP217198-3"), Some(RAT_DEVICE))
+        );
+        let naat = contents(&event("MOLECOLARE"), "URN:UVCI:01:IT:X#2", now, false).expect("certified");
+        assert!(naat.doc["t"][0].get("ma").is_none(), "{}", naat.doc);
+    }
 
     #[test]
     fn icao_transliteration() {

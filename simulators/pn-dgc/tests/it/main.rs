@@ -131,3 +131,43 @@ async fn the_signer_is_published_for_verifiers() {
     assert!(s["certificate"].as_str().is_some_and(|c| c.starts_with("-----BEGIN CERTIFICATE-----")), "{s}");
     insta::assert_snapshot!(s["subject"].as_str().unwrap_or(""), @"CN=ecosim DSC IT 1,O=Ministero della Salute (ecosim),C=IT");
 }
+
+/// A dose event for Mario Rossi: `dose` of Comirnaty given `days_ago` before today.
+fn dose_event(pn: &Spawned<PnDgc>, id: &str, dose: u8, days_ago: i64) -> Value {
+    let day = pn.ctx.clock().today().checked_sub(jiff::Span::new().days(days_ago)).expect("date");
+    json!({
+        "id": id,
+        "assistito": {
+            "id": "RSSMRA45D25F205N", "tipo": "CF", "cognome": "ROSSI", "nome": "MARIO",
+            "data_nascita": "1945-04-25", "ultime_8_cifre_ts": "12345678", "scadenza_ts": "2026-12-31",
+        },
+        "contatti": {"cellulare": "+393331234567"},
+        "vaccinazione": {"data": day.to_string(), "aic": "049269018", "dose": dose, "tipo_dose": "ciclo_primario"},
+    })
+}
+
+#[tokio::test]
+async fn a_back_dated_first_dose_never_gets_a_certificate_the_later_dose_supersedes() {
+    let (pn, sms) = pn_dgc().await;
+    let post = |e: Value| call(&pn, "sistema-ts", Method::POST, "/pn-dgc/v1/eventi", Some(e));
+    let advance = || async {
+        let url = format!("{}/_admin/clock", pn.url);
+        let res = reqwest::Client::new().post(url).json(&json!({"advance": "2d"})).send().await.expect("clock");
+        assert!(res.status().is_success());
+    };
+    // The second dose, 30 days ago: a completed cycle, certified within two days.
+    let (status, v) = post(dose_event(&pn, "d-2", 2, 30)).await;
+    assert_eq!(status, 202, "{v}");
+    advance().await;
+    authcode_sent(&sms).await;
+    // Then the first dose, 55 days ago, arrives late: its 1/2 would be superseded.
+    let first = dose_event(&pn, "d-1", 1, 55);
+    let (status, v) = post(first.clone()).await;
+    assert_eq!(status, 202, "{v}");
+    advance().await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (_, again) = post(first).await;
+    assert_eq!(again["stato"], "scartato", "{again}");
+    assert_eq!(again["motivo"], "superseded: a later dose is certified", "{again}");
+    assert_eq!(sms.received_requests().await.map(|r| r.len()), Some(1), "one AUTHCODE, for the 2/2 only");
+}

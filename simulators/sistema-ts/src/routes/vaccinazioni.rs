@@ -120,12 +120,16 @@ pub(crate) async fn from_avn(
         })?;
     }
     let now = ts.ctx.clock().now().to_string();
+    // Checked in date order, so a back-dated earlier dose in the same batch counts
+    // before the later one; answered in the order sent.
+    let mut order: Vec<usize> = (0..doses.len()).collect();
+    order.sort_by_key(|&i| doses[i].data_somministrazione);
     let esiti = ts.store.transaction(|tx| {
-        let mut esiti = Vec::new();
-        for d in &doses {
-            esiti.push(accept(&ts, tx, d, &now)?);
+        let mut esiti = vec![None; doses.len()];
+        for &i in &order {
+            esiti[i] = Some(accept(&ts, tx, &doses[i], &now)?);
         }
-        Ok::<_, StoreError>(esiti)
+        Ok::<_, StoreError>(esiti.into_iter().flatten().collect::<Vec<_>>())
     })?;
     ts.outbox.wake();
     let anomale = esiti.iter().filter(|e| e.esito == "anomala").count();

@@ -327,3 +327,29 @@ async fn every_malformed_field_is_named() {
     let res = t.http.post(t.url(System::SistemaTs, "/ts/v1/test-results")).json(&good).send().await.expect("anon");
     assert_eq!(res.status(), 401);
 }
+
+#[tokio::test]
+async fn a_back_dated_first_dose_in_the_same_batch_counts_before_the_second() {
+    let t = spawn_ts().await;
+    let c = t.citizen(|c| c.region().code == "160" && c.age_on(t.ts.ctx.clock().today()) >= 18);
+    let today = t.ts.ctx.clock().today();
+    let dose = |id: &str, n: u8, days_ago: i64| {
+        let day = today.checked_sub(jiff::Span::new().days(days_ago)).expect("date");
+        json!({
+            "id_regionale": id, "id_assistito": {"tipo": "CF", "valore": c.codice_fiscale().as_str()},
+            "regione_residenza": "160", "regione_somministrazione": "160", "asl": "160101", "struttura": "HUB",
+            "data_somministrazione": day.to_string(), "ora": "10:00", "aic": "049269018", "lotto": "L1", "dose": n,
+            "tipo_dose": "ciclo_primario", "categoria_rischio": "altro", "condizione_sanitaria": "nessuna",
+            "via": "IM", "sito": "deltoide_sx", "modalita": "CO", "contatti_dgc": {}, "versione": 1,
+        })
+    };
+    // The second dose first in the batch, the back-dated first one after it.
+    let batch = json!({"vaccinazioni": [dose("b", 2, 10), dose("a", 1, 40)]});
+    let res = t.post_as("avn", System::SistemaTs, "/ts/v1/avn/vaccinazioni", &batch).await;
+    assert_eq!(res.status(), 200);
+    let v: Value = res.json().await.expect("json");
+    assert_eq!(v["anomale"], 0, "{v}");
+    let order: Vec<&str> =
+        v["esiti"].as_array().expect("esiti").iter().filter_map(|e| e["id_regionale"].as_str()).collect();
+    assert_eq!(order, ["b", "a"], "answered in the order sent");
+}
