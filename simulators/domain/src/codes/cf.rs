@@ -140,8 +140,10 @@ impl CodiceFiscale {
                 message: format!("day {} does not exist in month {} (at most {longest} days)", day % 40, month + 1),
             });
         }
-        let place = cf.birthplace();
-        if !super::belfiore::known(&place) {
+        // The base form already decodes the place: no second decoding, no allocation
+        // (parsing is on every request's path).
+        let place = std::str::from_utf8(&base.0[11..15]).unwrap_or("");
+        if !super::belfiore::known(place) {
             return Err(CodeError::Invalid {
                 kind: KIND,
                 message: format!("Belfiore code {place} is neither a comune nor a foreign state"),
