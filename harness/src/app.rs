@@ -24,6 +24,9 @@ pub struct AppAnswer {
     pub cache_control: Option<String>,
     /// The simulator's `X-Ecosim-Detail`, if sent.
     pub detail: Option<String>,
+    /// The simulator's `Ecosim-Warning`, if sent: what it did beyond its answer
+    /// (e.g. keys of an inconsistent batch dropped behind a 204).
+    pub warning: Option<String>,
 }
 
 impl AppAnswer {
@@ -54,6 +57,17 @@ impl VirtualApp {
     /// A new OTP, as the app shows it to be dictated.
     pub fn new_otp(&mut self) -> Otp {
         Otp::generate(&mut self.rng)
+    }
+
+    /// The keys of [`VirtualApp::teks`] made inconsistent the way the real backend's
+    /// own suite does it: the second key's start moved by 10 intervals, off the grid
+    /// of days (the backend drops such a batch behind a 204, IMM-UPLOAD).
+    pub fn inconsistent_teks(&mut self, now: Timestamp) -> Vec<Value> {
+        let mut teks = self.teks(now);
+        if let Some(n) = teks.get(1).and_then(|k| k["rolling_start_number"].as_i64()) {
+            teks[1]["rolling_start_number"] = json!(n + 10);
+        }
+        teks
     }
 
     /// One key per day for the 14 days up to `now` (most recent first).
@@ -103,14 +117,17 @@ impl VirtualApp {
                 let status = res.status().as_u16();
                 let header = |name: &str| res.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
                 let (cache_control, detail) = (header("cache-control"), header("x-ecosim-detail"));
+                let warning = header(ecosim_core::journal::NOTE_HEADER);
                 let text = res.text().await.unwrap_or_default();
-                AppAnswer { status, body: serde_json::from_str(&text).unwrap_or(Value::Null), cache_control, detail }
+                let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+                AppAnswer { status, body, cache_control, detail, warning }
             }
             Err(e) => AppAnswer {
                 status: 0,
                 body: json!({"transport_error": e.to_string()}),
                 cache_control: None,
                 detail: None,
+                warning: None,
             },
         }
     }

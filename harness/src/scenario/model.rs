@@ -116,6 +116,10 @@ pub struct Expect {
     pub json: BTreeMap<String, serde_json::Value>,
     /// Retry the call until the expectation holds, up to this long (real time: `5s`).
     pub within: Option<String>,
+    /// Text the answer's `Ecosim-Warning` header must contain: what the simulator did
+    /// beyond its answer (Immuni dropping an inconsistent key batch behind a 204).
+    /// App steps only.
+    pub warning: Option<String>,
 }
 
 /// One step: exactly one action, plus an optional expectation and the requirement
@@ -491,6 +495,21 @@ pub struct AppUpload {
     pub cun: Option<String>,
     /// Province of domicile (default `RM`).
     pub province: Option<String>,
+    /// The keys sent: `consistent` (default: one per day for 14 days) or
+    /// `inconsistent` (one key off the grid of days, which Immuni drops).
+    #[serde(default)]
+    pub keys: KeyBatch,
+}
+
+/// The kind of key batch `app.upload` sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyBatch {
+    /// One key per day for the last 14 days.
+    #[default]
+    Consistent,
+    /// The same with the second key off the grid of days.
+    Inconsistent,
 }
 
 /// `callcenter.unlock`.

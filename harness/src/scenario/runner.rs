@@ -349,6 +349,7 @@ impl<'e> Runner<'e> {
                 response_body: text.clone().into_bytes().into(),
                 fault: None,
                 idempotency_key: None,
+                note: None,
             });
             if status == 0 {
                 return Err(StepError::NoAnswer(text));

@@ -32,6 +32,14 @@ pub trait SimulatorAdmin: Send + Sync + 'static {
     fn reset(&self) -> Result<(), Problem>;
     /// Counts of what it holds (merged into `GET /_admin/state`).
     fn state(&self) -> Result<Value, Problem>;
+    /// The answer to an error the boundary makes for this system (an injected
+    /// fault's status, a body over the limit) when the system has an error format
+    /// of its own that real clients parse (Immuni's `{"error_code","message"}`);
+    /// `None` (the default): problem+json.
+    fn native_error(&self, status: axum::http::StatusCode) -> Option<axum::response::Response> {
+        let _ = status;
+        None
+    }
 }
 
 /// A simulator with no state of its own (the control plane).

@@ -22,5 +22,10 @@ pub fn app(
 ) -> Router {
     let doc = Router::new()
         .route("/openapi.json", get(move || async move { ([(header::CONTENT_TYPE, "application/json")], openapi) }));
-    crate::boundary::mount(routes.merge(doc).merge(admin::router(ctx.clone(), system, sim)), ctx, system)
+    crate::boundary::mount_for(
+        routes.merge(doc).merge(admin::router(ctx.clone(), system, sim.clone())),
+        ctx,
+        system,
+        sim,
+    )
 }

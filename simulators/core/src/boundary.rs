@@ -20,10 +20,13 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use std::sync::Arc;
+
 use crate::accounts::Identity;
+use crate::admin::SimulatorAdmin;
 use crate::context::Context;
 use crate::faults::Fired;
-use crate::journal::NewExchange;
+use crate::journal::{NOTE_HEADER, NewExchange, Note};
 use crate::problem::Problem;
 use crate::systems::System;
 
@@ -44,11 +47,39 @@ pub struct DropConnection;
 struct Edge {
     ctx: Context,
     system: System,
+    sim: Option<Arc<dyn SimulatorAdmin>>,
 }
 
-/// Mounts the boundary layer on `router` for `system`.
+impl Edge {
+    /// An error the boundary answers itself (an injected fault's status, a body over
+    /// the limit), in the system's own error format when it has one
+    /// ([`SimulatorAdmin::native_error`]), problem+json otherwise.
+    fn error(&self, problem: Problem) -> Response {
+        let status = StatusCode::from_u16(problem.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match self.sim.as_ref().and_then(|s| s.native_error(status)) {
+            Some(mut native) => {
+                if let Some(secs) = problem.retry_after
+                    && let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string())
+                {
+                    native.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
+                }
+                native
+            }
+            None => problem.into_response(),
+        }
+    }
+}
+
+/// Mounts the boundary layer on `router` for `system` (errors it makes itself are
+/// problem+json).
 pub fn mount(router: Router, ctx: &Context, system: System) -> Router {
-    router.layer(axum::middleware::from_fn_with_state(Edge { ctx: ctx.clone(), system }, edge))
+    router.layer(axum::middleware::from_fn_with_state(Edge { ctx: ctx.clone(), system, sim: None }, edge))
+}
+
+/// Mounts the boundary layer for the simulator `sim`, whose errors the boundary
+/// answers in the simulator's own format (see [`SimulatorAdmin::native_error`]).
+pub fn mount_for(router: Router, ctx: &Context, system: System, sim: Arc<dyn SimulatorAdmin>) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(Edge { ctx: ctx.clone(), system, sim: Some(sim) }, edge))
 }
 
 fn is_control(path: &str) -> bool {
@@ -88,8 +119,11 @@ async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
     let request_body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
         Err(_) => {
-            return Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "the request body is over 16 MiB")
-                .into_response();
+            return edge.error(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too-large",
+                "the request body is over 16 MiB",
+            ));
         }
     };
 
@@ -103,7 +137,7 @@ async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
                 let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
                 let mut p = Problem::new(status, "injected-fault", format!("fault rule {rule} of {}", edge.system));
                 p.retry_after = action.retry_after;
-                Some(p.into_response())
+                Some(edge.error(p))
             } else if action.drop {
                 Some(dropped())
             } else if let Some(t) = action.timeout {
@@ -127,7 +161,13 @@ async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
     };
 
     let dropped_conn = response.extensions().get::<DropConnection>().is_some();
-    let (parts, body) = response.into_parts();
+    let note = response.extensions().get::<Note>().map(|n| n.0.clone());
+    let (mut parts, body) = response.into_parts();
+    if let Some(n) = &note
+        && let Ok(v) = axum::http::HeaderValue::from_str(&n.replace(['\r', '\n'], " "))
+    {
+        parts.headers.insert(NOTE_HEADER, v);
+    }
     let response_body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
     edge.ctx.journal().record(NewExchange {
         time: Some(time),
@@ -142,6 +182,7 @@ async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
         response_body: response_body.clone().into(),
         fault: fired.map(|f| f.rule),
         idempotency_key,
+        note,
     });
     Response::from_parts(parts, Body::from(response_body))
 }

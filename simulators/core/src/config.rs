@@ -35,6 +35,11 @@
 //!
 //! thread_per_system = false      # (top level) one thread + runtime per system
 //!
+//! [immuni]                        # the Immuni backend's own settings (its config.py)
+//! strict_teks = false             # true: an inconsistent key batch is refused 400/1001
+//! max_keys_per_upload = 30        # MAX_KEYS_PER_UPLOAD
+//! dummy_error_percent = 1         # DUMMY_DATA_TOKEN_ERROR_CHANCE_PERCENT
+//!
 //! [brute_force]                   # CUN + card checks at Sistema TS
 //! max_failures = 5
 //! window = "1h"
@@ -111,6 +116,8 @@ pub struct Config {
     pub sms: SmsConfig,
     /// Brute-force protection of CUN + card checks at Sistema TS.
     pub brute_force: BruteForce,
+    /// The Immuni backend's own settings.
+    pub immuni: ImmuniConfig,
     /// Give each system its own thread and single-threaded async runtime instead of
     /// sharing one multi-threaded runtime (less cross-thread wake-up traffic: faster
     /// under load on few cores; what `ecosim up` and the benchmarks use).
@@ -351,6 +358,27 @@ impl Default for BruteForce {
     }
 }
 
+/// The Immuni backend's settings, named after the real backend's (`config.py`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImmuniConfig {
+    /// Refuse an inconsistent TEK batch with 400/1001 instead of answering 204 and
+    /// dropping its keys, as the real backend did (IMM-UPLOAD).
+    pub strict_teks: bool,
+    /// Most keys in one upload (`MAX_KEYS_PER_UPLOAD`).
+    pub max_keys_per_upload: usize,
+    /// Chance, in percent, that a dummy check (check-otp, check-cun, get-dgc)
+    /// answers 401 (`DUMMY_DATA_TOKEN_ERROR_CHANCE_PERCENT`), so dummy traffic looks
+    /// like real traffic.
+    pub dummy_error_percent: u8,
+}
+
+impl Default for ImmuniConfig {
+    fn default() -> Self {
+        Self { strict_teks: false, max_keys_per_upload: 30, dummy_error_percent: 1 }
+    }
+}
+
 /// SMS gateway settings.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -383,6 +411,7 @@ impl Default for Config {
             retry: RetryConfig::default(),
             sms: SmsConfig::default(),
             brute_force: BruteForce::default(),
+            immuni: ImmuniConfig::default(),
             thread_per_system: false,
             sar: SarConfig::default(),
             accounts: Vec::new(),
@@ -534,6 +563,10 @@ mod tests {
             avn_forwarding = "immediate"
             [journal]
             cap = 10
+            [immuni]
+            strict_teks = true
+            max_keys_per_upload = 14
+            dummy_error_percent = 0
             [[accounts]]
             name = "sar-160"
             password = "changed"
@@ -547,6 +580,7 @@ mod tests {
         assert_eq!(c.url_of(System::SistemaTs), "http://127.0.0.1:9001");
         assert_eq!(c.smtp_port(), 9025);
         assert_eq!(c.timing.avn_forwarding, Forwarding::Immediate);
+        assert_eq!(c.immuni, ImmuniConfig { strict_teks: true, max_keys_per_upload: 14, dummy_error_percent: 0 });
         assert_eq!(c.accounts().get("sar-160").map(|a| a.password.as_str()), Some("changed"));
     }
 

@@ -47,7 +47,21 @@ pub struct Exchange {
     /// message or a new one (IFC-IDEMP).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// What the system noted about the exchange beyond its answer (a [`Note`] the
+    /// handler attached): e.g. Immuni dropping an inconsistent key batch it answered
+    /// 204, as the real backend did, so the drop is visible.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
+
+/// A remark a handler attaches to its response (as an extension); the boundary
+/// layer records it in the journal as [`Exchange::note`] and sends it in the
+/// [`NOTE_HEADER`] header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note(pub String);
+
+/// The header that carries a [`Note`] to the caller.
+pub const NOTE_HEADER: &str = "ecosim-warning";
 
 /// An exchange before it gets its sequence number.
 #[derive(Debug, Clone, Default)]
@@ -76,6 +90,8 @@ pub struct NewExchange {
     pub fault: Option<u64>,
     /// See [`Exchange::idempotency_key`].
     pub idempotency_key: Option<String>,
+    /// See [`Exchange::note`].
+    pub note: Option<String>,
 }
 
 /// A body as recorded: the bytes are shared with the exchange itself (no copy on
@@ -178,6 +194,7 @@ impl Journal {
             response_body: e.response_body,
             fault: e.fault,
             idempotency_key: e.idempotency_key,
+            note: e.note,
         });
         while st.entries.len() > st.cap {
             st.entries.pop_front();

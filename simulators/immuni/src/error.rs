@@ -25,6 +25,9 @@ enum Kind {
     UnauthorizedOtp,
     NoDgc,
     OtpCollision,
+    /// Any other status the backend (or the proxy in front of it) answers, with the
+    /// unknown-error body.
+    Other(StatusCode),
 }
 
 impl ImmuniError {
@@ -49,6 +52,21 @@ impl ImmuniError {
         Self { kind: Kind::OtpCollision, detail: None }
     }
 
+    /// The error Immuni answers with `status`: its own code where it has one (400,
+    /// 401, 404, 409; a body over the limit is a schema error, 400), otherwise
+    /// `status` with the unknown-error body (1000).
+    pub fn for_status(status: StatusCode) -> Self {
+        let kind = match status.as_u16() {
+            400 | 413 => Kind::Schema,
+            401 => Kind::UnauthorizedOtp,
+            404 => Kind::NoDgc,
+            409 => Kind::OtpCollision,
+            500 => Kind::Unknown,
+            _ => Kind::Other(status),
+        };
+        Self { kind, detail: None }
+    }
+
     /// Adds what the simulator knows (sent as `X-Ecosim-Detail`).
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
@@ -63,6 +81,7 @@ impl ImmuniError {
             Kind::UnauthorizedOtp => (StatusCode::UNAUTHORIZED, 1101, "Unauthorized OTP."),
             Kind::NoDgc => (StatusCode::NOT_FOUND, 1102, "No DGC found."),
             Kind::OtpCollision => (StatusCode::CONFLICT, 1400, "OTP already authorized."),
+            Kind::Other(status) => (status, 1000, "An unknown error occurred."),
         }
     }
 }

@@ -18,13 +18,28 @@
 //! `{"error_code","message"}` (IMM-ERR); what the simulator knows beyond that is in
 //! the `X-Ecosim-Detail` header. Every answer carries `Cache-Control: no-store`.
 //!
+//! Upload checks keys as the real backend (IMM-UPLOAD, [`domain::tek`]): the schema
+//! (16-byte base64 keys, start numbers >= 0, periods 0-144) is 400/1001; a batch
+//! that is not one device's (a period other than 144, more than
+//! `immuni.max_keys_per_upload` = 30 keys, start numbers off one grid of days from
+//! the earliest) is answered **204 and its keys dropped**, as the real backend did,
+//! and the drop is visible: an `Ecosim-Warning` header, the journal entry's `note`,
+//! `teks_dropped` in `GET /_admin/uploads`, and `expect.warning` in scenarios. With
+//! `immuni.strict_teks = true` such a batch is refused 400/1001 instead.
+//!
 //! Where the public code and APIS.md differ, APIS.md is followed: a symptom date later
-//! than the test date is replaced by the test date (the real check-cun refused it),
-//! and an inconsistent TEK batch is refused with 400/1001 (the real upload dropped
-//! it silently). get-dgc forwards to PN-DGC's `GET /v1/dgc` (`authCodeSHA256` for an
-//! AUTHCODE, `sourceDocumentIDSHA256` for CUN, NRFE, NUCG, CUEV): 200 `{"qrcode",
+//! than the test date is replaced by the test date (the real check-cun refused it).
+//! get-dgc forwards to PN-DGC's `GET /v1/dgc` (`authCodeSHA256` for an AUTHCODE,
+//! `sourceDocumentIDSHA256` for CUN, NRFE, NUCG, CUEV): 200 `{"qrcode",
 //! "fglTipoDgc"?}`, 404/1102 when PN-DGC has nothing, 500/1000 when it fails; a dummy
-//! get-dgc answers 200 with an empty body.
+//! get-dgc answers 200 with an empty body (or, like every dummy check, 401 with
+//! `immuni.dummy_error_percent`, 1% by default). Errors the boundary makes (an
+//! injected fault's status, a body over the limit) are in Immuni's format too.
+//!
+//! **Parity with the real backend**: `tests/it/real_suites.rs` replays every case of
+//! the real backend's own suites (`immuni-backend-exposure-ingestion`
+//! `tests/test_upload.py`, `immuni-backend-otp` `tests/test_apis/test_otp.py`),
+//! their requests and expected statuses and bodies, against the simulator.
 //!
 //! | module | what |
 //! |---|---|

@@ -52,9 +52,11 @@ impl Immuni {
         tokio::time::sleep(Duration::from_micros((ms.max(0.0) * 1000.0) as u64)).await;
     }
 
-    /// `true` with the dummy-traffic error chance (1%), seeded.
+    /// `true` with the dummy-traffic error chance (`immuni.dummy_error_percent`, 1% by
+    /// default), seeded.
     pub(crate) fn dummy_fails(&self) -> bool {
-        self.waits.lock().unwrap_or_else(|p| p.into_inner()).chance(0.01)
+        let percent = f64::from(self.ctx.config().immuni.dummy_error_percent.min(100));
+        self.waits.lock().unwrap_or_else(|p| p.into_inner()).chance(percent / 100.0)
     }
 
     /// Stores an authorisation under `key` (the OTP's SHA-256), write-once while
@@ -78,5 +80,9 @@ impl ecosim_core::admin::SimulatorAdmin for Immuni {
     }
     fn state(&self) -> Result<serde_json::Value, Problem> {
         Ok(serde_json::Value::Object(self.store.counts()?))
+    }
+    /// Faults and over-long bodies answer in Immuni's own format, as real apps parse it.
+    fn native_error(&self, status: axum::http::StatusCode) -> Option<axum::response::Response> {
+        Some(axum::response::IntoResponse::into_response(crate::error::ImmuniError::for_status(status)))
     }
 }

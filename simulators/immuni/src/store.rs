@@ -5,10 +5,18 @@ use jiff::Timestamp;
 use jiff::civil::Date;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
-use serde_json::Value;
+
+use crate::domain::tek::Tek;
+
+/// A JSON column read back; a row that no longer reads is an error, never a default.
+fn json_column<T: serde::de::DeserializeOwned>(index: usize, text: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(text)
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, e.into()))
+}
 
 /// Schema migrations, in order; never edit a shipped one.
-pub(crate) static MIGRATIONS: &[&str] = &["CREATE TABLE otps (
+pub(crate) static MIGRATIONS: &[&str] = &[
+    "CREATE TABLE otps (
         key TEXT PRIMARY KEY,
         symptoms_started_on TEXT NOT NULL,
         id_test_verification TEXT,
@@ -24,7 +32,10 @@ pub(crate) static MIGRATIONS: &[&str] = &["CREATE TABLE otps (
         summaries INTEGER NOT NULL,
         symptoms_started_on TEXT NOT NULL,
         from_cun INTEGER NOT NULL
-    );"];
+    );",
+    // Keys of an inconsistent batch, dropped as the real backend did: how many, and why.
+    "ALTER TABLE uploads ADD COLUMN teks_dropped TEXT;",
+];
 
 /// An authorised OTP.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,25 +108,41 @@ pub(crate) struct Upload {
     pub(crate) at: String,
     pub(crate) province: String,
     pub(crate) countries_of_interest: Vec<String>,
-    pub(crate) teks: Value,
+    /// The keys kept (none when the batch was dropped).
+    pub(crate) teks: Vec<Tek>,
     pub(crate) exposure_detection_summaries: i64,
     pub(crate) symptoms_started_on: String,
     pub(crate) from_cun: bool,
+    /// The keys of an inconsistent batch, dropped (answered 204, as the real backend).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) teks_dropped: Option<Dropped>,
+}
+
+/// A dropped batch: how many keys, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub(crate) struct Dropped {
+    pub(crate) count: usize,
+    pub(crate) reason: String,
 }
 
 /// Writes an upload.
 pub(crate) fn insert_upload(c: &Connection, u: &Upload) -> rusqlite::Result<()> {
     c.exec(
-        "INSERT INTO uploads (at, province, countries_of_interest, teks, summaries, symptoms_started_on, from_cun)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO uploads (at, province, countries_of_interest, teks, summaries, symptoms_started_on, from_cun, teks_dropped)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             u.at,
             u.province,
             serde_json::to_string(&u.countries_of_interest).unwrap_or_default(),
-            u.teks.to_string(),
+            serde_json::to_string(&u.teks).map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
             u.exposure_detection_summaries,
             u.symptoms_started_on,
             u.from_cun,
+            u.teks_dropped
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
         ],
     )?;
     Ok(())
@@ -124,19 +151,22 @@ pub(crate) fn insert_upload(c: &Connection, u: &Upload) -> rusqlite::Result<()> 
 /// Every upload, oldest first.
 pub(crate) fn uploads(c: &Connection) -> rusqlite::Result<Vec<Upload>> {
     let mut stmt = c.prepare_cached(
-        "SELECT at, province, countries_of_interest, teks, summaries, symptoms_started_on, from_cun FROM uploads ORDER BY id",
+        "SELECT at, province, countries_of_interest, teks, summaries, symptoms_started_on, from_cun, teks_dropped
+         FROM uploads ORDER BY id",
     )?;
     stmt.query_map([], |r| {
         let countries: String = r.get(2)?;
         let teks: String = r.get(3)?;
+        let dropped: Option<String> = r.get(7)?;
         Ok(Upload {
             at: r.get(0)?,
             province: r.get(1)?,
-            countries_of_interest: serde_json::from_str(&countries).unwrap_or_default(),
-            teks: serde_json::from_str(&teks).unwrap_or(Value::Null),
+            countries_of_interest: json_column(2, &countries)?,
+            teks: json_column(3, &teks)?,
             exposure_detection_summaries: r.get(4)?,
             symptoms_started_on: r.get(5)?,
             from_cun: r.get(6)?,
+            teks_dropped: dropped.as_deref().map(|d| json_column(7, d)).transpose()?,
         })
     })?
     .collect()

@@ -25,7 +25,8 @@
 //! Every unlock is recorded on the CUN with its mode (`self`, `call_center`, `asl`;
 //! ORD-7.3). Failed CUN + card checks are counted per card digits (no codice fiscale
 //! is logged): past `brute_force.max_failures` within `brute_force.window` (5 in an
-//! hour by default) the checks answer 429.
+//! hour by default) the operator unlocks answer 429 and the HIS answers 401 (its
+//! known interface has no other refusal; Immuni turns it into 401/1101).
 //!
 //! Every field is validated (400 naming each bad field); a codice fiscale unknown
 //! to the registry, a test date in the future or older than the retention window is

@@ -187,6 +187,7 @@ fn file(gw: &Gateway, sender: &str, rcpts: &[Email], data: &[u8], started: Insta
             response_body: b"250 OK queued".to_vec().into(),
             fault: None,
             idempotency_key: None,
+            note: None,
         });
     }
     Ok(())

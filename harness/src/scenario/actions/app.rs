@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use ecosim_domain::codes::{Cun, Otp};
 
+use crate::app::AppAnswer;
 use crate::app::VirtualApp;
-use crate::scenario::model::{AppCheckCun, AppGetDgc, AppOtp, AppUpload, Expect, NewOtp};
+use crate::scenario::model::{AppCheckCun, AppGetDgc, AppOtp, AppUpload, Expect, KeyBatch, NewOtp};
 use crate::scenario::runner::{Look, Runner, StepError, StepResult, poll_until};
 
 fn otp(runner: &Runner<'_>, text: &str) -> Result<Otp, StepError> {
@@ -21,6 +22,20 @@ fn date(runner: &Runner<'_>, text: &str, field: &str) -> Result<jiff::civil::Dat
     runner.render(text)?.parse().map_err(|_| StepError::Scenario(format!("{field} {text:?} is not a date")))
 }
 
+/// Checks an app answer: status, body, and `expect.warning` against its
+/// `Ecosim-Warning` header.
+fn check(expect: Option<&Expect>, default_status: u16, a: &AppAnswer) -> StepResult {
+    Runner::check(expect, default_status, a.status, &a.body)?;
+    if let Some(want) = expect.and_then(|e| e.warning.as_deref()) {
+        match &a.warning {
+            Some(w) if w.contains(want) => {}
+            Some(w) => return Err(StepError::Unexpected(format!("expected a warning with {want:?}, got {w:?}"))),
+            None => return Err(StepError::Unexpected(format!("expected a warning with {want:?}, got none"))),
+        }
+    }
+    Ok(())
+}
+
 /// The app makes a new OTP, saved as `otp` (or the name given).
 pub(super) fn new_otp(runner: &mut Runner<'_>, n: &NewOtp) -> StepResult {
     let otp = runner.app.get_mut().new_otp();
@@ -31,7 +46,7 @@ pub(super) fn new_otp(runner: &mut Runner<'_>, n: &NewOtp) -> StepResult {
 /// The app checks its OTP (`/v1/ingestion/check`).
 pub(super) async fn check_otp(runner: &Runner<'_>, o: &AppOtp, expect: Option<&Expect>) -> StepResult {
     let a = runner.app.lock().await.check_otp(&otp(runner, &o.otp)?, o.dummy).await;
-    Runner::check(expect, 204, a.status, &a.body)
+    check(expect, 204, &a)
 }
 
 /// The app unlocks with the CUN and the citizen's card digits (`/v1/ingestion/cun`).
@@ -40,7 +55,7 @@ pub(super) async fn check_cun(runner: &Runner<'_>, c: &AppCheckCun, expect: Opti
     let cun = cun(runner, &c.cun)?;
     let symptoms = c.symptoms_started_on.as_deref().map(|d| date(runner, d, "symptoms_started_on")).transpose()?;
     let a = runner.app.lock().await.check_cun(&cun, &citizen.card().last8(), symptoms, false).await;
-    Runner::check(expect, 204, a.status, &a.body)
+    check(expect, 204, &a)
 }
 
 /// The app uploads its keys with the OTP, or after a CUN unlock.
@@ -52,9 +67,12 @@ pub(super) async fn upload(runner: &Runner<'_>, u: &AppUpload, expect: Option<&E
     };
     let now = runner.eco.context().clock().now();
     let mut app = runner.app.lock().await;
-    let teks = app.teks(now);
+    let teks = match u.keys {
+        KeyBatch::Consistent => app.teks(now),
+        KeyBatch::Inconsistent => app.inconsistent_teks(now),
+    };
     let a = app.upload(&token, teks, u.province.as_deref().unwrap_or("RM"), now, false).await;
-    Runner::check(expect, 204, a.status, &a.body)
+    check(expect, 204, &a)
 }
 
 /// The app retrieves a green certificate (`get-dgc`); with `expect.within` it asks
@@ -78,7 +96,7 @@ pub(super) async fn get_dgc(runner: &Runner<'_>, g: &AppGetDgc, expect: Option<&
     let (hash, last8) = (&hash, &c.card().last8());
     poll_until(within, Duration::from_millis(50), || async move {
         let a = runner.app.lock().await.get_dgc(&g.token_type, hash, last8, expiry, false).await;
-        Ok(match Runner::check(expect, 200, a.status, &a.body) {
+        Ok(match check(expect, 200, &a) {
             Ok(()) => Look::Done(()),
             Err(e) => Look::NotYet(e),
         })

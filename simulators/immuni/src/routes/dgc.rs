@@ -37,7 +37,12 @@ pub(crate) async fn get_dgc(State(im): State<Arc<Immuni>>, headers: HeaderMap, b
     im.slow_down().await;
     if dummy(&headers)? {
         im.slow_down().await;
-        return Ok(no_store(axum::http::StatusCode::OK.into_response()));
+        // Like the other dummy checks: now and then a 401, so dummy traffic looks real.
+        return if im.dummy_fails() {
+            Err(ImmuniError::unauthorized_otp())
+        } else {
+            Ok(no_store(axum::http::StatusCode::OK.into_response()))
+        };
     }
     let hash_param = if token_type == "authcode" { "authCodeSHA256" } else { "sourceDocumentIDSHA256" };
     let res = im

@@ -25,10 +25,10 @@ struct HisInvalidate<'a> {
     id_test_verification: &'a str,
 }
 use crate::domain::request::{bearer, client_clock, dummy, iso_date, json_object, last_his_number};
-use crate::domain::tek::{validate_summaries, validate_teks};
+use crate::domain::tek::{consistency, parse_teks, validate_summaries};
 use crate::error::{ImmuniError, no_content};
 use crate::state::Immuni;
-use crate::store::{self, OtpData};
+use crate::store::{self, Dropped, OtpData};
 
 /// `POST /v1/ingestion/check-otp`.
 pub(crate) async fn check_otp(State(im): State<Arc<Immuni>>, headers: HeaderMap, body: Bytes) -> Answer {
@@ -70,23 +70,34 @@ pub(crate) async fn upload(State(im): State<Arc<Immuni>>, headers: HeaderMap, bo
             .ok_or_else(|| ImmuniError::schema("countries_of_interest: two-letter codes"))?,
         Some(_) => return Err(ImmuniError::schema("countries_of_interest: a list of at most 27 codes")),
     };
-    let teks = validate_teks(map.get("teks"), im.ctx.clock().now().as_second())?;
+    let mut teks = parse_teks(map.get("teks"))?;
     let summaries = validate_summaries(map.get("exposure_detection_summaries"))?;
     let token = bearer(&headers)?;
     if dummy(&headers)? {
         im.slow_down().await;
         return Ok(no_content());
     }
+    let settings = &im.ctx.config().immuni;
+    // IMM-UPLOAD: an inconsistent batch is dropped and answered 204 (the real
+    // backend), or refused (strict_teks).
+    let dropped = match consistency(&teks, settings.max_keys_per_upload) {
+        Ok(()) => None,
+        Err(reason) if settings.strict_teks => {
+            return Err(ImmuniError::schema(format!("teks: {reason} (immuni.strict_teks)")));
+        }
+        Err(reason) => Some(Dropped { count: std::mem::take(&mut teks).len(), reason }),
+    };
     let otp = im.lookup(&token, true)?.ok_or_else(ImmuniError::unauthorized_otp)?;
     let now = im.ctx.clock().now();
     let upload = store::Upload {
         at: now.to_string(),
         province: province.to_owned(),
         countries_of_interest: countries,
-        teks: serde_json::to_value(&teks).unwrap_or(Value::Null),
+        teks,
         exposure_detection_summaries: summaries as i64,
         symptoms_started_on: otp.symptoms_started_on.to_string(),
         from_cun: otp.id_test_verification.is_some(),
+        teks_dropped: dropped.clone(),
     };
     im.store.with(|c| store::insert_upload(c, &upload))?;
     if let Some(id) = otp.id_test_verification {
@@ -98,7 +109,14 @@ pub(crate) async fn upload(State(im): State<Arc<Immuni>>, headers: HeaderMap, bo
             .await;
         his_status(res)?;
     }
-    Ok(no_content())
+    let mut answer = no_content();
+    if let Some(d) = dropped {
+        answer.extensions_mut().insert(ecosim_core::journal::Note(format!(
+            "IMM-UPLOAD: {} keys dropped, answered 204 as the real backend: {}",
+            d.count, d.reason
+        )));
+    }
+    Ok(answer)
 }
 
 /// Maps an HIS answer the way Immuni does: 400 -> 1001, 401 -> 1101, 409 -> 1400,

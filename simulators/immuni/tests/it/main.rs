@@ -1,6 +1,8 @@
 //! Immuni's own HTTP tests: Immuni alone on port 0, the HIS (Sistema TS) stood in
 //! for by a mock server (the unlock flows end to end are in `harness/tests`).
 
+mod real_suites;
+
 use ecosim_core::System;
 use ecosim_core::config::Config;
 use ecosim_core::simulator::{Spawned, spawn};
@@ -83,4 +85,92 @@ async fn check_cun_asks_the_his_and_maps_its_refusal_as_immuni_does() {
     // A malformed card number never reaches the HIS: 400/1001.
     let bad = app(&im, "/v1/ingestion/check-cun", &token, json!({"last_his_number": "1234", "padding": ""})).await;
     insta::assert_snapshot!(format!("{bad:?}"), @r#"(400, "{\"error_code\":1001,\"message\":\"Request not compliant with the defined schema.\"}")"#);
+}
+
+/// An upload whose second key is off the grid of days (as the real suite's
+/// `test_upload_invalid_start_numbers`), with the OTP `otp` authorised first.
+async fn upload_inconsistent(im: &Spawned<Immuni>, otp: &str) -> reqwest::Response {
+    let today = im.ctx.clock().today().to_string();
+    let res = im
+        .client("sistema-ts")
+        .request(reqwest::Method::POST, "/v1/otp")
+        .json(&json!({"otp": otp, "symptoms_started_on": today}))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(res.status(), 204);
+    let now = im.ctx.clock().now().as_second();
+    let teks: Vec<Value> = (0..3)
+        .map(|i| json!({"key_data": format!("{}AAAAAAAAAAAAAAAAAAAAA==", i), "rolling_start_number": now / 600 - 144 * i + if i == 1 { 10 } else { 0 }, "rolling_period": 144}))
+        .collect();
+    reqwest::Client::new()
+        .post(format!("{}/v1/ingestion/upload", im.url))
+        .bearer_auth(sha256_hex(otp))
+        .header("Immuni-Dummy-Data", "0")
+        .header("Immuni-Client-Clock", now.to_string())
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body(json!({"teks": teks, "province": "RM", "exposure_detection_summaries": []}).to_string())
+        .send()
+        .await
+        .expect("Immuni answers")
+}
+
+#[tokio::test]
+async fn an_inconsistent_batch_is_dropped_behind_a_204_and_the_drop_shows_everywhere() {
+    let (im, _his) = immuni(200).await;
+    let otp = Otp::generate(&mut SeededRng::new(9)).to_string();
+    let res = upload_inconsistent(&im, &otp).await;
+    assert_eq!(res.status(), 204);
+    let warning = res.headers()["ecosim-warning"].to_str().expect("ascii").to_owned();
+    assert!(warning.contains("3 keys dropped") && warning.contains("teks[1].rolling_start_number"), "{warning}");
+    let uploads: Value =
+        reqwest::get(format!("{}/_admin/uploads", im.url)).await.expect("answer").json().await.expect("json");
+    assert_eq!(uploads["uploads"][0]["teks"], json!([]), "{uploads}");
+    assert_eq!(uploads["uploads"][0]["teks_dropped"]["count"], 3, "{uploads}");
+    let journal = im.ctx.journal().since(0);
+    let entry = journal.exchanges.iter().find(|e| e.path == "/v1/ingestion/upload").expect("journalled");
+    assert!(entry.note.as_deref().is_some_and(|n| n.contains("IMM-UPLOAD")), "{entry:?}");
+}
+
+#[tokio::test]
+async fn strict_teks_refuses_the_inconsistent_batch_and_keeps_the_otp() {
+    let his = MockServer::start().await;
+    let mut config = Config::for_tests(42);
+    config.set_url(System::SistemaTs, his.uri());
+    config.immuni.strict_teks = true;
+    let im = spawn::<Immuni>(config).await.expect("Immuni starts");
+    let otp = Otp::generate(&mut SeededRng::new(10)).to_string();
+    let res = upload_inconsistent(&im, &otp).await;
+    let detail = res.headers()["x-ecosim-detail"].to_str().expect("ascii").to_owned();
+    assert!(detail.contains("strict_teks"), "{detail}");
+    insta::assert_snapshot!(res.text().await.expect("body"), @r#"{"error_code":1001,"message":"Request not compliant with the defined schema."}"#);
+    let (status, _) = app(&im, "/v1/ingestion/check-otp", &sha256_hex(&otp), json!({})).await;
+    assert_eq!(status, 204, "a refused upload does not spend the OTP");
+}
+
+#[tokio::test]
+async fn dummy_get_dgc_fails_like_the_other_dummy_checks_and_faults_answer_in_immunis_format() {
+    let his = MockServer::start().await;
+    let mut config = Config::for_tests(42);
+    config.set_url(System::SistemaTs, his.uri());
+    config.immuni.dummy_error_percent = 100;
+    let im = spawn::<Immuni>(config).await.expect("Immuni starts");
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/ingestion/get-dgc", im.url))
+        .bearer_auth(sha256_hex("x"))
+        .header("Immuni-Dummy-Data", "1")
+        .header("Content-Type", "application/json")
+        .body(
+            json!({"token_type": "authcode", "last_his_number": "12345678", "his_expiring_date": "2026-01-01"})
+                .to_string(),
+        )
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(res.status(), 401);
+    // An injected 503 (Immuni down behind its proxy) still answers Immuni's JSON.
+    let rule = json!({"match": {"path": "/v1/ingestion/*"}, "action": {"status": 503, "retry_after": 2}});
+    reqwest::Client::new().post(format!("{}/_admin/faults", im.url)).json(&rule).send().await.expect("fault added");
+    let (status, body) = app(&im, "/v1/ingestion/check-otp", &sha256_hex("x"), json!({})).await;
+    insta::assert_snapshot!(format!("{status} {body}"), @r#"503 {"error_code":1000,"message":"An unknown error occurred."}"#);
 }

@@ -3,8 +3,10 @@
 //!
 //! Answers: 200 with the data; otherwise `{"response_code": <status>, "id_transaction"}`
 //! with 400 (bad schema), 401 (no positive, live CUN for that card), 409 (already
-//! used), 429 (too many failed checks for those card digits, ecosim's brute-force
-//! protection).
+//! used). Card digits locked by ecosim's brute-force protection (too many failed
+//! checks) are answered 401 as well, inside the known interface (whose callers, like
+//! the real Immuni, map anything else to 500), with `X-Ecosim-Detail` saying why: the
+//! app hears "Unauthorized OTP." and the guesser learns nothing.
 
 use std::sync::Arc;
 
@@ -94,6 +96,16 @@ pub(crate) async fn verify(State(ts): State<Arc<SistemaTs>>, caller: Caller, bod
     let (Some(cun_sha), Some(last8)) = (cun_sha(&req), last8) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     match verify_inner(&ts, &cun_sha, &last8) {
         Ok(Ok(ok)) => (StatusCode::OK, Json(ok)).into_response(),
+        Ok(Err(StatusCode::TOO_MANY_REQUESTS)) => {
+            let mut res = answer(&ts, StatusCode::UNAUTHORIZED);
+            res.headers_mut().insert(
+                "x-ecosim-detail",
+                axum::http::HeaderValue::from_static(
+                    "card digits locked: too many failed checks within the brute_force window",
+                ),
+            );
+            res
+        }
         Ok(Err(status)) => answer(&ts, status),
         Err(e) => {
             tracing::error!(error = %e, "HIS verify failed");
@@ -106,6 +118,7 @@ fn verify_inner(ts: &SistemaTs, cun_sha: &str, last8: &CardLast8) -> Result<Resu
     if ts.card_locked(last8.as_str())? {
         return Ok(Err(StatusCode::TOO_MANY_REQUESTS));
     }
+    // (mapped to 401 with its detail by `verify`)
     let found = live_by(ts, By::CunSha, cun_sha)?
         .filter(|r| r.esito == "POSITIVO" && card_matches(ts, &r.codice_fiscale, last8));
     let Some(record) = found else {
