@@ -2,6 +2,7 @@
 
 mod certify;
 mod cli;
+mod clock;
 mod cun;
 mod dgc;
 mod ecosystem;

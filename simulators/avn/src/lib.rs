@@ -64,7 +64,7 @@ pub fn router(avn: Arc<Avn>) -> Router {
 /// Starts the outbox worker and the midnight forwarding until `stop` turns true.
 pub fn spawn_workers(avn: &Arc<Avn>, stop: watch::Receiver<bool>) {
     tokio::spawn(avn.outbox.clone().run(outbox::handler(avn.clone()), stop.clone()));
-    tokio::spawn(state::forward_daily(avn.clone(), stop));
+    state::forward_daily(avn, stop);
 }
 
 impl ecosim_core::simulator::Simulator for Avn {

@@ -71,17 +71,30 @@ impl Avn {
     }
 }
 
-/// Every time the shared clock moves (and once at start, to catch up after a
-/// restart), queues the doses whose midnight has passed.
-pub(crate) async fn forward_daily(avn: Arc<Avn>, mut stop: watch::Receiver<bool>) {
-    let mut clock = avn.ctx.clock().subscribe();
-    loop {
-        avn.queue_due_now();
-        tokio::select! {
-            changed = clock.changed() => if changed.is_err() { return },
-            _ = stop.wait_for(|s| *s) => return,
+/// Catches up once (after a restart, doses whose midnight passed while AVN was
+/// down), then forwards at every Italian midnight on the shared clock: a clock job at
+/// each midnight, so the batch leaves stamped with that midnight however far one
+/// clock move goes (the clock waits for its delivery before moving on). Ends when
+/// `stop` turns true.
+pub(crate) fn forward_daily(avn: &Arc<Avn>, stop: watch::Receiver<bool>) {
+    avn.queue_due_now();
+    arm_midnight(avn, stop);
+}
+
+fn arm_midnight(avn: &Arc<Avn>, stop: watch::Receiver<bool>) {
+    let clock = avn.ctx.clock();
+    let today = clock.today();
+    let next = clock.midnight(today.tomorrow().unwrap_or(today));
+    let weak = Arc::downgrade(avn);
+    clock.schedule_at(next, move |_| {
+        if *stop.borrow() {
+            return;
         }
-    }
+        if let Some(avn) = weak.upgrade() {
+            avn.queue_due_now();
+            arm_midnight(&avn, stop);
+        }
+    });
 }
 
 impl ecosim_core::admin::SimulatorAdmin for Avn {

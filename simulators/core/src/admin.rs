@@ -20,6 +20,7 @@ use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::clock::ClockError;
 use crate::context::Context;
 use crate::duration::{HumanDuration, format_duration};
 use crate::faults::FaultRule;
@@ -113,18 +114,25 @@ struct ClockMove {
 }
 
 async fn move_clock(State(a): State<Admin>, ApiJson(m): ApiJson<ClockMove>) -> Result<Json<ClockView>, Problem> {
-    let clock = a.ctx.clock().clone();
-    let moved = match (m.advance, m.set) {
-        (Some(d), None) => tokio::task::spawn_blocking(move || clock.advance(d.0)).await,
-        (None, Some(t)) => tokio::task::spawn_blocking(move || clock.set(t)).await,
+    let now = a.ctx.clock().now();
+    let (field, target) = match (m.advance, m.set) {
+        (Some(d), None) if d.0.is_negative() => {
+            return Err(Problem::invalid_field("advance", "the clock only moves forward"));
+        }
+        (Some(d), None) => ("advance", now.checked_add(d.0).map_err(|_| ClockError::Overflow)),
+        (None, Some(t)) => ("set", Ok(t)),
         _ => {
             return Err(Problem::invalid_field("advance", "give exactly one of advance (e.g. \"15d\") and set"));
         }
     };
+    let moved = match target {
+        Ok(t) => a.ctx.move_clock(t).await,
+        Err(e) => Err(e),
+    };
     match moved {
-        Ok(Ok(_)) => Ok(Json(clock_view(&a.ctx))),
-        Ok(Err(e)) => Err(Problem::invalid_field(if m.set.is_some() { "set" } else { "advance" }, e.to_string())),
-        Err(e) => Err(Problem::internal(format!("a scheduled job failed: {e}"))),
+        Ok(_) => Ok(Json(clock_view(&a.ctx))),
+        Err(ClockError::Job(e)) => Err(Problem::internal(format!("a scheduled job failed: {e}"))),
+        Err(e) => Err(Problem::invalid_field(field, e.to_string())),
     }
 }
 

@@ -5,7 +5,9 @@
 //! [`Clock::set`]. Jobs scheduled with [`Clock::schedule_at`] (the 14-day purge,
 //! AVN's midnight forwarding, PN-DGC's day-12 issuance) run when the clock passes
 //! their time, in time order (ties in scheduling order), each seeing the clock at
-//! its own due time. The clock only moves forward.
+//! its own due time. The clock only moves forward. [`Clock::step`] runs one job at a
+//! time, so that [`crate::Context::move_clock`] can let the ecosystem handle what
+//! each job set off before the clock moves on (a discrete-event scheduler).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -36,6 +38,9 @@ pub enum ClockError {
     /// The result is outside the representable range.
     #[error("the clock cannot move that far")]
     Overflow,
+    /// A scheduled job panicked (the clock stays at its time).
+    #[error("a scheduled job failed: {0}")]
+    Job(String),
 }
 
 struct State {
@@ -173,32 +178,45 @@ impl Clock {
         self.set(target)
     }
 
-    /// Moves the clock forward to `target`, running every job that falls due.
+    /// Moves the clock forward to `target`, running every job that falls due (without
+    /// waiting for what they set off: [`crate::Context::move_clock`] does).
     pub fn set(&self, target: Timestamp) -> Result<Timestamp, ClockError> {
         let _moving = lock(&self.0.moving);
-        let now = self.now();
-        if target < now {
-            return Err(ClockError::Backwards { requested: target, now });
+        while self.step_locked(target)?.is_some() {}
+        Ok(target)
+    }
+
+    /// One step of a move to `target`: runs the earliest job due by `target`, with the
+    /// clock at its time, and returns that time; when none is due, moves the clock to
+    /// `target` and returns `None`.
+    pub fn step(&self, target: Timestamp) -> Result<Option<Timestamp>, ClockError> {
+        let _moving = lock(&self.0.moving);
+        self.step_locked(target)
+    }
+
+    fn step_locked(&self, target: Timestamp) -> Result<Option<Timestamp>, ClockError> {
+        let mut st = lock(&self.0.state);
+        if target < st.now {
+            return Err(ClockError::Backwards { requested: target, now: st.now });
         }
-        loop {
-            let mut st = lock(&self.0.state);
-            let due = st.queue.first_key_value().map(|(k, _)| *k).filter(|(at, _)| *at <= target);
-            let Some(key) = due else {
-                st.now = target;
-                drop(st);
-                self.save(target);
-                self.0.tx.send_replace(target);
-                return Ok(target);
-            };
-            let job = st.queue.remove(&key);
-            st.due_of.remove(&key.1);
-            st.now = key.0;
+        let due = st.queue.first_key_value().map(|(k, _)| *k).filter(|(at, _)| *at <= target);
+        let Some(key) = due else {
+            st.now = target;
             drop(st);
-            self.0.tx.send_replace(key.0);
-            if let Some(job) = job {
-                job(key.0);
-            }
+            self.save(target);
+            self.0.tx.send_replace(target);
+            return Ok(None);
+        };
+        let job = st.queue.remove(&key);
+        st.due_of.remove(&key.1);
+        st.now = key.0;
+        drop(st);
+        self.save(key.0);
+        self.0.tx.send_replace(key.0);
+        if let Some(job) = job {
+            job(key.0);
         }
+        Ok(Some(key.0))
     }
 }
 

@@ -21,6 +21,7 @@
 //! immuni_wait_mean = "150ms"
 //! immuni_wait_sigma = "20ms"
 //! avn_forwarding = "daily"        # or "immediate"
+//! settle_limit = "5s"             # a clock move waits this long at most for each job's work
 //!
 //! [journal]
 //! cap = 100000
@@ -316,6 +317,9 @@ pub struct Timing {
     pub immuni_wait_sigma: HumanDuration,
     /// AVN to Sistema TS forwarding.
     pub avn_forwarding: Forwarding,
+    /// Longest a clock move waits (real time), after each scheduled job, for the
+    /// ecosystem to handle what the job set off.
+    pub settle_limit: HumanDuration,
 }
 
 /// Retry policy of the outboxes: exponential backoff with seeded jitter, never giving
@@ -442,6 +446,7 @@ impl Default for Timing {
             immuni_wait_mean: HumanDuration(SignedDuration::from_millis(150)),
             immuni_wait_sigma: HumanDuration(SignedDuration::from_millis(20)),
             avn_forwarding: Forwarding::Daily,
+            settle_limit: HumanDuration(SignedDuration::from_secs(5)),
         }
     }
 }

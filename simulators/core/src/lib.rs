@@ -33,6 +33,7 @@
 //! | [`telemetry`] | logging set-up |
 
 pub mod accounts;
+pub mod activity;
 pub mod admin;
 pub mod app;
 pub mod boundary;

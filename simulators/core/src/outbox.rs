@@ -286,9 +286,33 @@ impl<W: Work> Outbox<W> {
     /// The outbox of `system` over its store, with the configuration's retry policy
     /// and jitter drawn from the seed (and the store's generation, so a restart does
     /// not replay the same waits).
+    /// It reports to the ecosystem's [`crate::activity::Activity`] while it holds work
+    /// never yet tried or an attempt is under way, so a clock move waits for it.
     pub fn for_system(ctx: &crate::Context, system: crate::System, store: Arc<Store>) -> Arc<Self> {
         let label = format!("{}/retry/{}", system.name(), store.generation());
-        Self::new(store, ctx.config().retry.clone(), SeededRng::derive(ctx.config().seed, &label))
+        let outbox = Self::new(store, ctx.config().retry.clone(), SeededRng::derive(ctx.config().seed, &label));
+        let weak = Arc::downgrade(&outbox);
+        ctx.activity().probe(move || weak.upgrade().is_some_and(|o| o.has_fresh_work()));
+        outbox
+    }
+
+    /// Work under way or never yet tried: an attempt running, an item handed over and
+    /// waiting for a slot, or a pending item with no attempt. Items waiting out a
+    /// backoff after a failure are not (outages run on real time).
+    pub fn has_fresh_work(&self) -> bool {
+        if self.in_flight.load(Ordering::SeqCst) > 0 || !self.ready.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
+        {
+            return true;
+        }
+        self.store
+            .with(|c| {
+                c.row(
+                    "SELECT EXISTS (SELECT 1 FROM outbox WHERE (state = 'pending' AND attempts = 0) OR state = 'running')",
+                    [],
+                    |r| r.get::<_, bool>(0),
+                )
+            })
+            .unwrap_or(false)
     }
 
     /// Tells the worker there is new work (call after committing an [`enqueue`]).

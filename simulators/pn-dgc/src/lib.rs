@@ -65,7 +65,9 @@ pub fn router(pn: Arc<PnDgc>) -> Router {
 /// Starts the issuing on the clock and the AUTHCODE outbox until `stop` turns true.
 pub fn spawn_workers(pn: &Arc<PnDgc>, stop: watch::Receiver<bool>) {
     tokio::spawn(pn.outbox.clone().run(outbox::handler(pn.clone()), stop.clone()));
-    tokio::spawn(state::issue_on_clock(pn.clone(), stop));
+    if let Err(e) = state::issue_on_clock(pn, stop) {
+        tracing::error!(error = %e, "cannot plan the certificates waiting");
+    }
 }
 
 impl ecosim_core::simulator::Simulator for PnDgc {

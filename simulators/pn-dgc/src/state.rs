@@ -27,6 +27,8 @@ pub struct PnDgc {
     pub(crate) outbox: Arc<Outbox<Work>>,
     pub(crate) signer: Signer,
     pub(crate) sms: SystemClient,
+    /// Set when the workers start; a stopped PN-DGC issues nothing more.
+    stop: std::sync::OnceLock<watch::Receiver<bool>>,
 }
 
 impl std::fmt::Debug for PnDgc {
@@ -60,7 +62,23 @@ impl PnDgc {
                 ctx.accounts().get("pn-dgc"),
             ),
             store,
+            stop: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Issues, at `at` on the shared clock, what is due then: a clock job, so the
+    /// certificate is stamped with its own time however far one clock move goes.
+    pub(crate) fn issue_at(self: &Arc<Self>, at: Timestamp) {
+        let weak = Arc::downgrade(self);
+        self.ctx.clock().schedule_at(at, move |_| {
+            let Some(pn) = weak.upgrade() else { return };
+            if pn.stop.get().is_some_and(|s| *s.borrow()) {
+                return;
+            }
+            if let Err(e) = pn.issue_due() {
+                tracing::error!(error = %e, "cannot issue certificates");
+            }
+        });
     }
 
     /// Issues every certificate whose time has come; returns how many.
@@ -139,18 +157,17 @@ impl PnDgc {
     }
 }
 
-/// Issues what is due every time the shared clock moves (and at start).
-pub(crate) async fn issue_on_clock(pn: Arc<PnDgc>, mut stop: watch::Receiver<bool>) {
-    let mut clock = pn.ctx.clock().subscribe();
-    loop {
-        if let Err(e) = pn.issue_due() {
-            tracing::error!(error = %e, "cannot issue certificates");
-        }
-        tokio::select! {
-            changed = clock.changed() => if changed.is_err() { return },
-            _ = stop.wait_for(|s| *s) => return,
+/// Issues what is due now (after a restart, what fell due while PN-DGC was down) and
+/// arms a clock job at each time an event waits for; ends when `stop` turns true.
+pub(crate) fn issue_on_clock(pn: &Arc<PnDgc>, stop: watch::Receiver<bool>) -> Result<(), StoreError> {
+    let _ = pn.stop.set(stop);
+    pn.issue_due()?;
+    for ms in pn.store.with(store::waiting_times)? {
+        if let Ok(at) = Timestamp::from_millisecond(ms) {
+            pn.issue_at(at);
         }
     }
+    Ok(())
 }
 
 impl ecosim_core::admin::SimulatorAdmin for PnDgc {

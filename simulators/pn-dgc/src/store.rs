@@ -223,6 +223,13 @@ pub(crate) fn find(
 }
 
 /// How many events wait for their time.
+/// The distinct times events wait for, earliest first.
+pub(crate) fn waiting_times(c: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt =
+        c.prepare_cached("SELECT DISTINCT emissione_ms FROM eventi WHERE stato = 'in_attesa' ORDER BY emissione_ms")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
+}
+
 pub(crate) fn waiting(c: &Connection) -> rusqlite::Result<i64> {
     c.row("SELECT COUNT(*) FROM eventi WHERE stato = 'in_attesa'", [], |r| r.get(0))
 }

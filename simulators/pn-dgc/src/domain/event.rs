@@ -100,8 +100,9 @@ impl Rules for Evento {
                 // A single Janssen dose: from day 15.
                 midnight(v.data.checked_add(15.days()).unwrap_or(v.data))
             } else {
-                // Completed cycle or booster: the next day.
-                next_day
+                // Completed cycle or booster: the day after the dose (not after its
+                // arrival: a dose forwarded at midnight is certified then).
+                midnight(v.data.tomorrow().unwrap_or(v.data))
             };
             return Plan::Issue(at.max(received));
         }

@@ -75,6 +75,11 @@ pub(crate) async fn create(
             Problem::conflict(format!("event {} was received with other data", e.id)).with_field("id", "already used")
         );
     };
-    pn.issue_due()?;
+    match plan {
+        Plan::Issue(at) if at > now && status == StatusCode::ACCEPTED => pn.issue_at(at),
+        _ => {
+            pn.issue_due()?;
+        }
+    }
     Ok((status, Json(view)))
 }

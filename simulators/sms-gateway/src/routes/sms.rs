@@ -122,15 +122,19 @@ pub(crate) async fn send(
             status: if delivered { "delivered" } else { "failed" },
             at: now,
         };
-        tokio::spawn(deliver_report(gw.http.clone(), url, report));
+        tokio::spawn(deliver_report(gw.http.clone(), url, report, gw.ctx.activity().busy()));
     }
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
 
-/// POSTs a delivery report, retrying a few times (a client's callback may be slow to start).
-async fn deliver_report(http: reqwest::Client, url: String, report: Report) {
+/// POSTs a delivery report, retrying a few times (a client's callback may be slow to
+/// start). A clock move waits for the first attempt (`busy`), not for the retries.
+async fn deliver_report(http: reqwest::Client, url: String, report: Report, busy: ecosim_core::activity::Busy) {
+    let mut busy = Some(busy);
     for attempt in 0..5u32 {
-        match http.post(&url).json(&report).send().await {
+        let sent = http.post(&url).json(&report).send().await;
+        busy.take();
+        match sent {
             Ok(res) if res.status().is_success() => return,
             Ok(res) => tracing::warn!(status = %res.status(), %url, "delivery report refused"),
             Err(e) => tracing::warn!(error = %e, %url, "delivery report not delivered"),
