@@ -1,7 +1,10 @@
-//! An EU DCC verifier, written apart from PN-DGC's encoder (COSE parsed with the
-//! `coset` crate): it decodes an `HC1:` string (Base45, zlib, COSE_Sign1, CWT),
-//! checks the ES256 signature against the published signing certificate and its
-//! `kid`, and applies the Italian validity rules (DOMAIN.md flow 4) at a given time.
+//! An EU DCC verifier, written apart from PN-DGC's encoder (its own Base45 decoder,
+//! COSE parsed with the `coset` crate, CBOR with `ciborium`): it decodes an `HC1:`
+//! string (Base45, zlib, COSE_Sign1, CWT), checks the signing chain PN-DGC
+//! publishes (the DSC issued by the CSCA, key usage digitalSignature), the ES256
+//! signature against the DSC and its `kid`, that the DSC's extended key usages allow
+//! the certificate's type (test, vaccination, recovery), and applies the Italian
+//! validity rules (DOMAIN.md flow 4) at a given time.
 //!
 //! | certificate | valid |
 //! |---|---|
@@ -31,6 +34,36 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::der::{Decode, DecodePem, Encode};
+use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages};
+
+/// The EU DCC extended key usages: which certificate types a DSC may sign.
+const EKU_TEST: &str = "1.3.6.1.4.1.1847.2021.1.1";
+const EKU_VACCINATION: &str = "1.3.6.1.4.1.1847.2021.1.2";
+const EKU_RECOVERY: &str = "1.3.6.1.4.1.1847.2021.1.3";
+
+/// Base45 (RFC 9285), decoded here rather than with ecosim's encoder's code.
+fn base45(text: &str) -> Result<Vec<u8>, String> {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+    let values: Vec<u32> = text
+        .bytes()
+        .map(|b| {
+            ALPHABET.iter().position(|a| *a == b).map(|p| p as u32).ok_or(format!("{:?} is not Base45", b as char))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(values.len() * 2 / 3 + 1);
+    for chunk in values.chunks(3) {
+        match chunk {
+            [c, d, e] => {
+                let n = c + d * 45 + e * 45 * 45;
+                let [hi, lo] = u16::try_from(n).map_err(|_| format!("{n} is over 65535"))?.to_be_bytes();
+                out.extend([hi, lo]);
+            }
+            [c, d] => out.push(u8::try_from(c + d * 45).map_err(|_| "a trailing pair over 255".to_owned())?),
+            _ => return Err("a single trailing character".into()),
+        }
+    }
+    Ok(out)
+}
 
 /// A verdict, as the Italian verifier apps show them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -92,34 +125,75 @@ pub struct Verified {
 pub struct Verifier {
     key: VerifyingKey,
     kid: Vec<u8>,
+    /// The DSC's extended key usages (empty: no restriction, as the EU rules say).
+    usages: Vec<String>,
+}
+
+/// The P-256 key of `cert`.
+fn key_of(cert: &Certificate) -> Result<VerifyingKey, String> {
+    VerifyingKey::from_sec1_bytes(cert.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes())
+        .map_err(|e| format!("not a P-256 key: {e}"))
+}
+
+/// Whether `issuer`'s key signed `cert` (ECDSA P-256 with SHA-256, DER signature).
+fn signed_by(cert: &Certificate, issuer: &VerifyingKey) -> Result<(), String> {
+    let tbs = cert.tbs_certificate.to_der().map_err(|e| e.to_string())?;
+    let sig = p256::ecdsa::DerSignature::from_bytes(cert.signature.raw_bytes()).map_err(|e| e.to_string())?;
+    issuer.verify(&tbs, &sig).map_err(|e| e.to_string())
 }
 
 impl Verifier {
-    /// From the signing certificate, PEM.
+    /// From the document signer certificate alone, PEM (trusted as given).
     pub fn from_pem(pem: &str) -> Result<Self, String> {
         let cert = Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("certificate: {e}"))?;
         Self::from_certificate(&cert)
     }
 
-    /// From the signing certificate, DER.
+    /// From the document signer certificate alone, DER (trusted as given).
     pub fn from_der(der: &[u8]) -> Result<Self, String> {
         let cert = Certificate::from_der(der).map_err(|e| format!("certificate: {e}"))?;
         Self::from_certificate(&cert)
     }
 
-    fn from_certificate(cert: &Certificate) -> Result<Self, String> {
-        let der = cert.to_der().map_err(|e| e.to_string())?;
-        let spki = &cert.tbs_certificate.subject_public_key_info;
-        let key = VerifyingKey::from_sec1_bytes(spki.subject_public_key.raw_bytes())
-            .map_err(|e| format!("not a P-256 key: {e}"))?;
-        Ok(Self { key, kid: Sha256::digest(&der)[..8].to_vec() })
+    /// From a chain, PEM: the DSC must be issued and signed by the CSCA (itself a
+    /// self-signed CA), and be a signing certificate (digitalSignature, not a CA).
+    pub fn from_chain(csca_pem: &str, dsc_pem: &str) -> Result<Self, String> {
+        let csca = Certificate::from_pem(csca_pem.as_bytes()).map_err(|e| format!("CSCA: {e}"))?;
+        let dsc = Certificate::from_pem(dsc_pem.as_bytes()).map_err(|e| format!("DSC: {e}"))?;
+        let ca_key = key_of(&csca)?;
+        signed_by(&csca, &ca_key).map_err(|e| format!("the CSCA is not self-signed: {e}"))?;
+        let is_ca = csca.tbs_certificate.get::<BasicConstraints>().ok().flatten().is_some_and(|(_, bc)| bc.ca);
+        if !is_ca {
+            return Err("the CSCA is not a CA (basicConstraints)".into());
+        }
+        if dsc.tbs_certificate.issuer != csca.tbs_certificate.subject {
+            return Err(format!("the DSC is issued by {}, not by the CSCA", dsc.tbs_certificate.issuer));
+        }
+        signed_by(&dsc, &ca_key).map_err(|e| format!("the CSCA did not sign the DSC: {e}"))?;
+        let usage = dsc.tbs_certificate.get::<KeyUsage>().map_err(|e| e.to_string())?;
+        if !usage.is_some_and(|(_, ku)| ku.0.contains(KeyUsages::DigitalSignature)) {
+            return Err("the DSC's key usage lacks digitalSignature".into());
+        }
+        Self::from_certificate(&dsc)
     }
 
-    /// Fetches the signing certificate PN-DGC publishes (`GET /v1/dgc/signer`).
+    fn from_certificate(cert: &Certificate) -> Result<Self, String> {
+        let der = cert.to_der().map_err(|e| e.to_string())?;
+        let usages = cert
+            .tbs_certificate
+            .get::<ExtendedKeyUsage>()
+            .map_err(|e| e.to_string())?
+            .map(|(_, eku)| eku.0.iter().map(|o| o.to_string()).collect())
+            .unwrap_or_default();
+        Ok(Self { key: key_of(cert)?, kid: Sha256::digest(&der)[..8].to_vec(), usages })
+    }
+
+    /// Fetches the chain PN-DGC publishes (`GET /v1/dgc/signer`) and checks it.
     pub async fn fetch(pn_dgc_url: &str) -> anyhow::Result<Self> {
         let v: Value = reqwest::get(format!("{pn_dgc_url}/v1/dgc/signer")).await?.error_for_status()?.json().await?;
-        let pem = v["certificate"].as_str().ok_or_else(|| anyhow::anyhow!("no certificate in {v}"))?;
-        Self::from_pem(pem).map_err(anyhow::Error::msg)
+        let dsc = v["certificate"].as_str().ok_or_else(|| anyhow::anyhow!("no certificate in {v}"))?;
+        let csca = v["csca"].as_str().ok_or_else(|| anyhow::anyhow!("no csca in {v}"))?;
+        Self::from_chain(csca, dsc).map_err(anyhow::Error::msg)
     }
 
     /// The key id (first 8 bytes of the SHA-256 of the certificate's DER).
@@ -131,7 +205,7 @@ impl Verifier {
     pub fn decode(&self, hc1: &str) -> Result<Verified, VerifyError> {
         let bad = |e: &dyn std::fmt::Display| VerifyError::NotEuDcc(e.to_string());
         let body = hc1.strip_prefix("HC1:").ok_or_else(|| bad(&"no HC1: prefix"))?;
-        let compressed = ecosim_domain::base45::decode(body).map_err(|e| bad(&e))?;
+        let compressed = base45(body).map_err(|e| bad(&e))?;
         let mut raw = Vec::new();
         flate2::read::ZlibDecoder::new(&compressed[..]).read_to_end(&mut raw).map_err(|e| bad(&e))?;
         let sign1 = CoseSign1::from_tagged_slice(&raw)
@@ -161,6 +235,16 @@ impl Verifier {
             .find(|(k, _)| k.as_integer() == Some(1.into()))
             .map(|(_, v)| json_of(v))
             .ok_or_else(|| bad(&"no DCC in hcert"))?;
+        let (kind, usage) = if dcc.get("t").is_some() {
+            ("test", EKU_TEST)
+        } else if dcc.get("r").is_some() {
+            ("recovery", EKU_RECOVERY)
+        } else {
+            ("vaccination", EKU_VACCINATION)
+        };
+        if !self.usages.is_empty() && !self.usages.iter().any(|u| u == usage) {
+            return Err(VerifyError::Signature(format!("the DSC may not sign {kind} certificates")));
+        }
         Ok(Verified {
             dcc,
             iss: claim(1).and_then(|v| v.as_text()).map(str::to_owned),
@@ -324,5 +408,36 @@ mod tests {
         let own = ecosim_pn_dgc::domain::dcc::hc1(&signer, &dcc, 0, i64::MAX / 2);
         assert_eq!(v.status(&own, at("2021-07-01")), Status::Valid);
         assert_eq!(v.decode(&own).unwrap().dcc, dcc);
+    }
+
+    #[test]
+    fn base45_decodes_the_rfc_examples() {
+        assert_eq!(base45("BB8").unwrap(), b"AB");
+        assert_eq!(base45("%69 VD92EX0").unwrap(), b"Hello!!");
+        assert_eq!(base45("UJCLQE7W581").unwrap(), b"base-45");
+        assert!(base45("GGW").is_err(), "65536 is not two bytes");
+        assert!(base45("a").is_err());
+    }
+
+    #[test]
+    fn the_chain_must_hold() {
+        let s = ecosim_pn_dgc::domain::signer::Signer::from_seed(1).unwrap();
+        let other = ecosim_pn_dgc::domain::signer::Signer::from_seed(2).unwrap();
+        let v = Verifier::from_chain(s.csca_pem(), s.certificate_pem()).unwrap();
+        assert_eq!(v.kid(), &s.kid()[..]);
+        let err = Verifier::from_chain(other.csca_pem(), s.certificate_pem()).unwrap_err();
+        assert!(err.contains("did not sign"), "{err}");
+        let err = Verifier::from_chain(s.certificate_pem(), s.certificate_pem()).unwrap_err();
+        assert!(err.contains("self-signed") || err.contains("not a CA"), "{err}");
+        // A DSC limited to vaccinations may not sign a test certificate.
+        let mut only_vaccinations = v.clone();
+        only_vaccinations.usages = vec![EKU_VACCINATION.into()];
+        let test = json!({"t": [{"tt": MOLECULAR, "tr": NOT_DETECTED, "sc": "2021-06-01T08:00:00Z"}]});
+        let hc1 = ecosim_pn_dgc::domain::dcc::hc1(&s, &test, 0, i64::MAX / 2);
+        assert!(v.decode(&hc1).is_ok());
+        assert_eq!(
+            only_vaccinations.decode(&hc1).unwrap_err(),
+            VerifyError::Signature("the DSC may not sign test certificates".into())
+        );
     }
 }

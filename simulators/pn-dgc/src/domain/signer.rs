@@ -1,6 +1,11 @@
-//! The document signer: a P-256 key derived from the seed and its self-signed X.509
-//! certificate; `kid` = the first 8 bytes of the SHA-256 of the certificate's DER
-//! (the EU DCC rule).
+//! The signing chain, as the EU DCC trust framework has it: a **CSCA** (the country
+//! signing CA, self-signed, keyCertSign + cRLSign) and a **DSC** (the document signer
+//! certificate) it issues: key usage digitalSignature, the EU DCC extended key usages
+//! for test, vaccination and recovery certificates, and `kid` = the first 8 bytes of
+//! the SHA-256 of the DSC's DER (the EU DCC rule). Both keys are P-256, derived from
+//! the seed: same seed, same chain. Both certificates are published
+//! (`GET /v1/dgc/signer`), so any EU DCC verifier can check the chain and the
+//! signature.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -8,21 +13,33 @@ use std::time::Duration;
 use p256::ecdsa::{DerSignature, Signature, SigningKey, signature::Signer as _};
 use sha2::{Digest, Sha256};
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
-use x509_cert::der::asn1::UtcTime;
+use x509_cert::der::asn1::{ObjectIdentifier, UtcTime};
 use x509_cert::der::{Encode, EncodePem, pem::LineEnding};
+use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
 use x509_cert::time::{Time, Validity};
 
-/// Subject (and issuer) of the signing certificate.
+/// Subject of the document signer certificate (DSC).
 pub const SUBJECT: &str = "CN=ecosim DSC IT 1,O=Ministero della Salute (ecosim),C=IT";
+/// Subject (and issuer) of the country signing CA (CSCA).
+pub const CSCA_SUBJECT: &str = "CN=ecosim CSCA IT,O=Ministero della Salute (ecosim),C=IT";
 
-/// The signing key and its certificate.
+/// The EU DCC extended key usages a DSC may carry: which certificate types it signs.
+pub const EKU_TEST: &str = "1.3.6.1.4.1.1847.2021.1.1";
+/// Vaccination certificates.
+pub const EKU_VACCINATION: &str = "1.3.6.1.4.1.1847.2021.1.2";
+/// Recovery certificates.
+pub const EKU_RECOVERY: &str = "1.3.6.1.4.1.1847.2021.1.3";
+
+/// The signing key and its chain.
 pub struct Signer {
     key: SigningKey,
     der: Vec<u8>,
     pem: String,
+    csca_der: Vec<u8>,
+    csca_pem: String,
     kid: [u8; 8],
 }
 
@@ -34,37 +51,76 @@ impl std::fmt::Debug for Signer {
 
 /// Why the signer could not be made.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot make the signing certificate: {0}")]
+#[error("cannot make the signing certificates: {0}")]
 pub struct SignerError(String);
 
+fn err(e: &dyn std::fmt::Display) -> SignerError {
+    SignerError(e.to_string())
+}
+
+/// A P-256 key derived from `seed` and `label`.
+fn key_from(seed: u64, label: &str) -> Result<SigningKey, SignerError> {
+    (0u32..)
+        .find_map(|n| SigningKey::from_bytes(&Sha256::digest(format!("ecosim/pn-dgc/{label}/{seed}/{n}"))).ok())
+        .ok_or_else(|| SignerError("no valid scalar".into()))
+}
+
+/// From `from` to `to` (Unix seconds), fixed so the chain is the same on every run.
+fn validity(from: u64, to: u64) -> Result<Validity, SignerError> {
+    let at = |secs: u64| UtcTime::from_unix_duration(Duration::from_secs(secs)).map(Time::UtcTime);
+    Ok(Validity { not_before: at(from).map_err(|e| err(&e))?, not_after: at(to).map_err(|e| err(&e))? })
+}
+
 impl Signer {
-    /// The signer of an ecosystem seeded with `seed`: same seed, same key and certificate.
+    /// The signer of an ecosystem seeded with `seed`: same seed, same keys and chain.
     pub fn from_seed(seed: u64) -> Result<Self, SignerError> {
-        let key = (0u32..)
-            .find_map(|n| {
-                let d = Sha256::digest(format!("ecosim/pn-dgc/signing-key/{seed}/{n}"));
-                SigningKey::from_bytes(&d).ok()
-            })
-            .ok_or_else(|| SignerError("no valid scalar".into()))?;
-        let err = |e: &dyn std::fmt::Display| SignerError(e.to_string());
-        // 2021-01-01 to 2031-01-01, fixed so the certificate is the same on every run.
-        let at = |secs: u64| UtcTime::from_unix_duration(Duration::from_secs(secs)).map(Time::UtcTime);
-        let validity = Validity {
-            not_before: at(1_609_459_200).map_err(|e| err(&e))?,
-            not_after: at(1_924_992_000).map_err(|e| err(&e))?,
-        };
-        let subject = Name::from_str(SUBJECT).map_err(|e| err(&e))?;
+        let csca_key = key_from(seed, "csca-key")?;
+        let key = key_from(seed, "signing-key")?;
+        let csca_name = Name::from_str(CSCA_SUBJECT).map_err(|e| err(&e))?;
+
+        // The CSCA: 2021-01-01 to 2036-01-01, self-signed.
+        let csca_spki = SubjectPublicKeyInfoOwned::from_key(*csca_key.verifying_key()).map_err(|e| err(&e))?;
+        let serial = SerialNumber::new(&[&[1u8][..], &seed.to_be_bytes()[..]].concat()).map_err(|e| err(&e))?;
+        let csca = CertificateBuilder::new(
+            Profile::Root,
+            serial,
+            validity(1_609_459_200, 2_082_758_400)?,
+            csca_name.clone(),
+            csca_spki,
+            &csca_key,
+        )
+        .map_err(|e| err(&e))?
+        .build::<DerSignature>()
+        .map_err(|e| err(&e))?;
+
+        // The DSC: 2021-01-01 to 2031-01-01, issued by the CSCA.
         let spki = SubjectPublicKeyInfoOwned::from_key(*key.verifying_key()).map_err(|e| err(&e))?;
-        let serial = SerialNumber::new(&seed.to_be_bytes()[..]).map_err(|e| err(&e))?;
-        let builder =
-            CertificateBuilder::new(Profile::Root, serial, validity, subject, spki, &key).map_err(|e| err(&e))?;
-        let cert = builder.build::<DerSignature>().map_err(|e| err(&e))?;
-        let der = cert.to_der().map_err(|e| err(&e))?;
-        let pem = cert.to_pem(LineEnding::LF).map_err(|e| err(&e))?;
+        let serial = SerialNumber::new(&[&[2u8][..], &seed.to_be_bytes()[..]].concat()).map_err(|e| err(&e))?;
+        let profile = Profile::Leaf { issuer: csca_name, enable_key_agreement: false, enable_key_encipherment: false };
+        let subject = Name::from_str(SUBJECT).map_err(|e| err(&e))?;
+        let mut builder =
+            CertificateBuilder::new(profile, serial, validity(1_609_459_200, 1_924_992_000)?, subject, spki, &csca_key)
+                .map_err(|e| err(&e))?;
+        let usages = [EKU_TEST, EKU_VACCINATION, EKU_RECOVERY]
+            .iter()
+            .map(|oid| ObjectIdentifier::new(oid).map_err(|e| err(&e)))
+            .collect::<Result<Vec<_>, _>>()?;
+        builder.add_extension(&ExtendedKeyUsage(usages)).map_err(|e| err(&e))?;
+        let dsc = builder.build::<DerSignature>().map_err(|e| err(&e))?;
+
+        let der = dsc.to_der().map_err(|e| err(&e))?;
+        let pem = dsc.to_pem(LineEnding::LF).map_err(|e| err(&e))?;
         let digest = Sha256::digest(&der);
         let mut kid = [0u8; 8];
         kid.copy_from_slice(&digest[..8]);
-        Ok(Self { key, der, pem, kid })
+        Ok(Self {
+            key,
+            der,
+            pem,
+            csca_der: csca.to_der().map_err(|e| err(&e))?,
+            csca_pem: csca.to_pem(LineEnding::LF).map_err(|e| err(&e))?,
+            kid,
+        })
     }
 
     /// ES256 over `message`: the raw 64-byte `r || s` COSE wants.
@@ -73,19 +129,29 @@ impl Signer {
         sig.to_bytes().to_vec()
     }
 
-    /// The key identifier.
+    /// The key identifier (from the DSC).
     pub fn kid(&self) -> [u8; 8] {
         self.kid
     }
 
-    /// The certificate, DER.
+    /// The document signer certificate, DER.
     pub fn certificate_der(&self) -> &[u8] {
         &self.der
     }
 
-    /// The certificate, PEM.
+    /// The document signer certificate, PEM.
     pub fn certificate_pem(&self) -> &str {
         &self.pem
+    }
+
+    /// The CSCA certificate that issued the DSC, DER.
+    pub fn csca_der(&self) -> &[u8] {
+        &self.csca_der
+    }
+
+    /// The CSCA certificate, PEM.
+    pub fn csca_pem(&self) -> &str {
+        &self.csca_pem
     }
 }
 
@@ -116,5 +182,32 @@ mod tests {
         let sig = Signature::from_slice(&s.sign(b"hello")).unwrap();
         key.verify(b"hello", &sig).unwrap();
         assert!(key.verify(b"hellO", &sig).is_err());
+    }
+
+    #[test]
+    fn the_dsc_is_issued_by_the_csca_for_signing_dccs_only() {
+        use x509_cert::ext::pkix::{BasicConstraints, KeyUsage, KeyUsages};
+        let s = Signer::from_seed(7).unwrap();
+        let csca = Certificate::from_der(s.csca_der()).unwrap();
+        let dsc = Certificate::from_der(s.certificate_der()).unwrap();
+        assert_eq!(dsc.tbs_certificate.issuer, csca.tbs_certificate.subject);
+        assert_eq!(csca.tbs_certificate.issuer, csca.tbs_certificate.subject, "the CSCA is self-signed");
+        // The CSCA's key signed the DSC.
+        let ca_key = p256::ecdsa::VerifyingKey::from_sec1_bytes(
+            csca.tbs_certificate.subject_public_key_info.subject_public_key.raw_bytes(),
+        )
+        .unwrap();
+        let tbs = dsc.tbs_certificate.to_der().unwrap();
+        let sig = p256::ecdsa::DerSignature::from_bytes(dsc.signature.raw_bytes()).unwrap();
+        ca_key.verify(&tbs, &sig).unwrap();
+        let (_, ku) = dsc.tbs_certificate.get::<KeyUsage>().unwrap().unwrap();
+        assert!(ku.0.contains(KeyUsages::DigitalSignature) && !ku.0.contains(KeyUsages::KeyCertSign));
+        let (_, eku) = dsc.tbs_certificate.get::<ExtendedKeyUsage>().unwrap().unwrap();
+        let oids: Vec<String> = eku.0.iter().map(|o| o.to_string()).collect();
+        assert_eq!(oids, [EKU_TEST, EKU_VACCINATION, EKU_RECOVERY]);
+        let (_, bc) = dsc.tbs_certificate.get::<BasicConstraints>().unwrap().unwrap();
+        assert!(!bc.ca);
+        let (_, ca_ku) = csca.tbs_certificate.get::<KeyUsage>().unwrap().unwrap();
+        assert!(ca_ku.0.contains(KeyUsages::KeyCertSign));
     }
 }

@@ -42,13 +42,17 @@ pub(crate) struct IoCertificate {
     uvci: String,
 }
 
-/// The signing certificate.
+/// The signing chain: the DSC (with its `kid`) and the CSCA that issued it.
 #[derive(Debug, Serialize)]
 pub(crate) struct SignerView {
     kid: String,
     kid_hex: String,
+    /// The document signer certificate (DSC), PEM.
     certificate: String,
     subject: &'static str,
+    /// The country signing CA (CSCA) that issued the DSC, PEM.
+    csca: String,
+    csca_subject: &'static str,
 }
 
 fn sha(f: &mut Fields, field: &str, v: Option<&String>) -> Option<String> {
@@ -139,5 +143,7 @@ pub(crate) async fn signer(State(pn): State<Arc<PnDgc>>) -> Json<SignerView> {
         kid_hex: hex::encode(kid),
         certificate: pn.signer.certificate_pem().to_owned(),
         subject: signer::SUBJECT,
+        csca: pn.signer.csca_pem().to_owned(),
+        csca_subject: signer::CSCA_SUBJECT,
     })
 }

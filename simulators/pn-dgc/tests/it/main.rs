@@ -130,6 +130,9 @@ async fn the_signer_is_published_for_verifiers() {
     assert_eq!(s["kid_hex"].as_str().map(str::len), Some(16), "{s}");
     assert!(s["certificate"].as_str().is_some_and(|c| c.starts_with("-----BEGIN CERTIFICATE-----")), "{s}");
     insta::assert_snapshot!(s["subject"].as_str().unwrap_or(""), @"CN=ecosim DSC IT 1,O=Ministero della Salute (ecosim),C=IT");
+    assert!(s["csca"].as_str().is_some_and(|c| c.starts_with("-----BEGIN CERTIFICATE-----")), "{s}");
+    assert_ne!(s["csca"], s["certificate"]);
+    insta::assert_snapshot!(s["csca_subject"].as_str().unwrap_or(""), @"CN=ecosim CSCA IT,O=Ministero della Salute (ecosim),C=IT");
 }
 
 /// A dose event for Mario Rossi: `dose` of Comirnaty given `days_ago` before today.
