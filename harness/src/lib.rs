@@ -15,5 +15,6 @@ pub mod bench;
 pub mod certify;
 pub mod cli;
 pub mod ecosystem;
+pub mod mutants;
 pub mod scenario;
 pub mod verifier;

@@ -5,6 +5,7 @@
 mod bench;
 mod certify;
 mod codes;
+mod mutants;
 mod population;
 mod run;
 mod up;
@@ -39,6 +40,9 @@ enum Command {
     Schema,
     /// Print the seeded synthetic population, one citizen a line.
     Population(population::Args),
+    /// Break each requirement in turn (a mutant in the system that owns it) and run
+    /// the scenarios citing it: which scenario catches it; exit 0 only if all are caught.
+    Mutants(mutants::Args),
     /// Measure throughput and memory.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -58,6 +62,7 @@ pub fn main() -> ExitCode {
             print!("{}", crate::scenario::schema());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Mutants(args) => mutants::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

@@ -216,7 +216,12 @@ pub fn load_files(files: &[PathBuf]) -> Result<Vec<(PathBuf, Scenario)>, LoadErr
 
 /// Runs one scenario in a fresh ecosystem.
 pub async fn run_scenario(scenario: &Scenario, file: &Path, seed: u64) -> ScenarioReport {
-    let mut config = Config::for_tests(seed);
+    run_scenario_with(scenario, file, Config::for_tests(seed)).await
+}
+
+/// Runs one scenario in a fresh ecosystem made from `config` (e.g. with a mutant on).
+pub async fn run_scenario_with(scenario: &Scenario, file: &Path, mut config: Config) -> ScenarioReport {
+    let seed = config.seed;
     if let Some(f) = scenario.given.avn_forwarding {
         config.timing.avn_forwarding = f.into();
     }

@@ -189,3 +189,27 @@ async fn the_markdown_report_is_stable_for_a_seed() {
     assert!(md.contains("| ORD-8.6 | Sistema TS | Call-centre operators act only under a supervising health operator (role check). | ord-8.6-call-centre-needs-a-supervisor | passed |"), "{md}");
     assert!(md.contains("| AVR-5a |") && md.contains("_not covered_"));
 }
+
+#[tokio::test]
+async fn a_mutant_is_killed_by_the_scenario_that_verifies_its_rule_and_survives_one_that_does_not() {
+    use ecosim_harness::mutants::{Options, run};
+    let opts = Options {
+        files: vec![repo("scenarios/rules/ord-3.2-retention.yaml"), repo("scenarios/rules/ord-3.3a-correction.yaml")],
+        only: vec!["ORD-3.2".into(), "ORD-3.3b".into(), "ORD-6.1a".into()],
+        jobs: 4,
+        seed: 42,
+    };
+    let reports = run(&opts, |_| {}).await.expect("scenarios load");
+    let by_id = |id: &str| reports.iter().find(|r| r.requirement == id).expect("reported").clone();
+    // Purged on day 1 instead of 14: the day-13 read fails.
+    let purge = by_id("ORD-3.2");
+    assert!(purge.killed && purge.killed_by == ["ord-3.2-fourteen-day-retention"], "{purge:?}");
+    assert_eq!(purge.switch, "mutant");
+    // No scenario here cites ORD-3.3b: it survives, and the report says none ran.
+    let isolation = by_id("ORD-3.3b");
+    assert!(!isolation.killed && isolation.scenarios.is_empty(), "{isolation:?}");
+    // A vendor-side id is broken in the reference SAR (a defect), not nationally.
+    let minor = by_id("ORD-6.1a");
+    assert!(minor.switch.contains("minor-own-phone"), "{minor:?}");
+    assert!(!minor.killed, "neither scenario here texts a minor: {minor:?}");
+}

@@ -47,6 +47,9 @@ impl Avn {
     /// with `daily` forwarding those received before today's midnight, with
     /// `immediate` all (inside `tx`). Returns how many.
     pub(crate) fn queue_due(&self, tx: &Connection) -> rusqlite::Result<usize> {
+        if self.ctx.config().mutant("AVR-1.3b") {
+            return Ok(0);
+        }
         let clock = self.ctx.clock();
         let cutoff =
             domain::cutoff_ms(self.ctx.config().timing.avn_forwarding, clock.midnight(clock.today()).as_millisecond());

@@ -125,6 +125,10 @@ pub struct Config {
     pub thread_per_system: bool,
     /// The reference SAR/AVR.
     pub sar: SarConfig,
+    /// A national requirement broken on purpose (its REQUIREMENTS.md id): the
+    /// simulator that owns the rule breaks exactly that rule, so `ecosim mutants`
+    /// can show the scenarios catch it. Never set otherwise.
+    pub mutant: Option<String>,
     /// Accounts added to (or replacing) the defaults.
     pub accounts: Vec<Account>,
 }
@@ -136,6 +140,13 @@ pub struct SarConfig {
     /// Defects to switch on: the reference SAR/AVR then breaks one requirement on
     /// purpose, so `ecosim certify` can be shown to catch it. Never on by default.
     pub defects: Vec<SarDefect>,
+}
+
+impl Config {
+    /// Whether the national requirement `id` is broken on purpose (see [`Config::mutant`]).
+    pub fn mutant(&self, id: &str) -> bool {
+        self.mutant.as_deref() == Some(id)
+    }
 }
 
 impl SarConfig {
@@ -418,6 +429,7 @@ impl Default for Config {
             immuni: ImmuniConfig::default(),
             thread_per_system: false,
             sar: SarConfig::default(),
+            mutant: None,
             accounts: Vec::new(),
         }
     }

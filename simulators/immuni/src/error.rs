@@ -128,3 +128,13 @@ pub(crate) fn no_content() -> Response {
     res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
 }
+
+/// The IMM-ERR mutant (`ecosim mutants`): every error answered as problem+json
+/// instead of Immuni's `{"error_code","message"}`.
+pub(crate) async fn as_problem(res: Response) -> Response {
+    if res.status().is_success() {
+        return res;
+    }
+    let status = res.status();
+    ecosim_core::Problem::new(status, "error", status.canonical_reason().unwrap_or("error")).into_response()
+}

@@ -77,6 +77,11 @@ pub fn router(im: Arc<Immuni>) -> Router {
         .route("/v1/ingestion/get-dgc", post(routes::dgc::get_dgc))
         .route("/_admin/uploads", get(routes::admin::uploads))
         .with_state(im.clone());
+    let routes = if im.ctx.config().mutant("IMM-ERR") {
+        routes.layer(axum::middleware::map_response(error::as_problem))
+    } else {
+        routes
+    };
     let ctx = im.ctx.clone();
     ecosim_core::app::app(&ctx, System::Immuni, routes, im, OPENAPI)
 }

@@ -121,7 +121,24 @@ impl PnDgc {
             // Refused at the door (`Evento::check`); never issue from an empty event.
             return store::discard_event(tx, &e.id, "empty event");
         };
-        let hc1 = dcc::hc1(&self.signer, &cert.doc, cert.iat, cert.exp);
+        let mutant = |id| self.ctx.config().mutant(id);
+        let mut doc = cert.doc.clone();
+        if mutant("DGC-ISSUE")
+            && let Some(dn) = doc.pointer("/v/0/dn").cloned()
+            && let Some(sd) = doc.pointer_mut("/v/0/sd")
+        {
+            // Every dose reads as completing its cycle.
+            *sd = dn;
+        }
+        let hc1 = if mutant("DGC-HC1") {
+            // Signed by a key nobody published.
+            match Signer::from_seed(seed.wrapping_add(1)) {
+                Ok(other) => dcc::hc1(&other, &doc, cert.iat, cert.exp),
+                Err(_) => dcc::hc1(&self.signer, &doc, cert.iat, cert.exp),
+            }
+        } else {
+            dcc::hc1(&self.signer, &doc, cert.iat, cert.exp)
+        };
         store::insert_certificate(
             tx,
             &store::NewCertificate {
@@ -147,6 +164,9 @@ impl PnDgc {
             to: to.to_owned(),
             note: Note { authcode: authcode.as_str().to_owned(), nome: masked.clone(), uvci: uvci.clone() },
         };
+        if mutant("DGC-AUTHCODE") {
+            return Ok(());
+        }
         if let Some(m) = e.contatti.cellulare.as_deref().and_then(|m| Msisdn::parse(m).ok()) {
             outbox::enqueue(tx, &uvci, &Work::Sms(notice(m.as_str())))?;
         }

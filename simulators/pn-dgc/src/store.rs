@@ -189,6 +189,25 @@ pub(crate) enum Key {
 
 /// The newest certificate whose `key` hash is `sha` and that matches the card
 /// (`last8`, `expiry`), or, without a card, the codice fiscale's hash `cf_sha`.
+/// The DGC-RETRIEVE mutant's lookup (`ecosim mutants`): the card's expiry ignored.
+pub(crate) fn find_ignoring_expiry(
+    c: &Connection,
+    key: Key,
+    sha: &str,
+    last8: &str,
+) -> rusqlite::Result<Option<Found>> {
+    let column = match key {
+        Key::Authcode => "authcode_sha",
+        Key::Source => "source_sha",
+    };
+    c.row(
+        &format!("SELECT uvci, hc1, fgl FROM certificati WHERE {column} = ?1 AND ultime8 = ?2 ORDER BY emesso_ms DESC LIMIT 1"),
+        params![sha, last8],
+        |r| Ok(Found { uvci: r.get(0)?, hc1: r.get(1)?, fgl: r.get(2)? }),
+    )
+    .optional()
+}
+
 pub(crate) fn find(
     c: &Connection,
     key: Key,

@@ -63,7 +63,10 @@ impl SistemaTs {
     /// A fresh CUN, never issued before, recorded in the registry (inside `tx`).
     pub(crate) fn issue_cun(&self, tx: &rusqlite::Connection, now: Timestamp) -> rusqlite::Result<Cun> {
         loop {
-            let cun = self.cuns.with_rng(Cun::generate);
+            let mut cun = self.cuns.with_rng(Cun::generate);
+            if self.ctx.config().mutant("ORD-4") {
+                cun = cun.mutated();
+            }
             if store::cun::register(tx, cun.as_str(), now)? {
                 return Ok(cun);
             }

@@ -10,7 +10,16 @@ use crate::scenario::runner::{Runner, StepResult};
 
 /// A test result for `c` as a lab sends it to the SAR (`to_sar`: the parent's mobile
 /// goes separately) or as a region sends it to Sistema TS (the number to text).
-pub(super) fn result_body(c: &Citizen, r: &LabReport, today: String, to_sar: bool) -> Value {
+/// The result's body; `data_esecuzione` rendered (`{{today-2}}`), default today.
+pub(super) fn result_body(
+    runner: &Runner<'_>,
+    c: &Citizen,
+    r: &LabReport,
+    today: String,
+    to_sar: bool,
+) -> Result<Value, crate::scenario::runner::StepError> {
+    let date = r.data_esecuzione.as_deref().map(|d| runner.render(d)).transpose()?;
+    let r = &LabReport { data_esecuzione: date, ..r.clone() };
     let mut body = json!({
         "codice_fiscale": c.codice_fiscale().as_str(), "esito": r.esito,
         "tipo_test": r.tipo_test.clone().unwrap_or_else(|| "MOLECOLARE".into()),
@@ -24,7 +33,7 @@ pub(super) fn result_body(c: &Citizen, r: &LabReport, today: String, to_sar: boo
         body["contatti"]["cellulare"] = json!(c.mobile().or(c.parent_mobile()).map(|m| m.to_string()));
         body["invio_cun_da_ts"] = json!(r.invio_cun_da_ts.unwrap_or(false));
     }
-    body
+    Ok(body)
 }
 
 /// The lab (`lab-<region>` unless named) posts the result; its id is saved as
@@ -36,7 +45,7 @@ pub(super) async fn report(runner: &mut Runner<'_>, r: &LabReport, expect: Optio
         None => format!("lab-{}", c.region().code),
     };
     let today = runner.eco.context().clock().today().to_string();
-    let body = result_body(&c, r, today, true);
+    let body = result_body(runner, &c, r, today, true)?;
     let (status, v) = runner.send(System::Sar, Method::POST, "/sar/v1/esiti", Some(&account), Some(body)).await?;
     if let Some(id) = v["id"].as_str() {
         runner.vars.insert(format!("{}.esito", r.citizen), id.to_owned());

@@ -16,7 +16,7 @@ pub(super) async fn submit(runner: &mut Runner<'_>, r: &LabReport, expect: Optio
         None => format!("sar-{}", c.region().code),
     };
     let today = runner.eco.context().clock().today().to_string();
-    let body = result_body(&c, r, today, false);
+    let body = result_body(runner, &c, r, today, false)?;
     let (status, v) =
         runner.send(System::SistemaTs, Method::POST, "/ts/v1/test-results", Some(&account), Some(body)).await?;
     if let Some(cun) = v["cun"].as_str() {

@@ -53,7 +53,10 @@ pub(crate) async fn feed(
         Some(d) => Some(parse_date(d).map_err(|why| Problem::invalid_field("dal", why))?),
     };
     let from = dal.map(|d| d.to_string()).unwrap_or_default();
-    let rows = avn.store.with(|c| store::mobility(c, &codice, &from))?;
+    let mut rows = avn.store.with(|c| store::mobility(c, &codice, &from))?;
+    if avn.ctx.config().mutant("AVR-1.3c") {
+        rows.clear();
+    }
     let somministrazioni = rows
         .into_iter()
         .map(|(record, ricevuta_il)| {

@@ -56,6 +56,18 @@ impl Cun {
     pub fn as_otp(&self) -> Otp {
         Otp(self.0.clone())
     }
+
+    /// The same code with its check character changed: an invalid CUN. Only for
+    /// `ecosim mutants` (ORD-4 broken on purpose); never issue it otherwise.
+    pub fn mutated(&self) -> Cun {
+        let mut chars: Vec<char> = self.0.chars().collect();
+        if let Some(last) = chars.last_mut() {
+            let alphabet: Vec<char> = ALPHABET25.iter().map(|b| char::from(*b)).collect();
+            let at = alphabet.iter().position(|c| c == last).unwrap_or(0);
+            *last = alphabet[(at + 1) % alphabet.len()];
+        }
+        Cun(chars.into_iter().collect())
+    }
 }
 
 impl std::fmt::Display for Cun {

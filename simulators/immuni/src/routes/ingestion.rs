@@ -35,7 +35,7 @@ pub(crate) async fn check_otp(State(im): State<Arc<Immuni>>, headers: HeaderMap,
     json_object(&headers, &body, &["padding"])?;
     let token = bearer(&headers)?;
     im.slow_down().await;
-    if dummy(&headers)? {
+    if dummy(&headers)? && !im.ctx.config().mutant("IMM-DUMMY") {
         im.slow_down().await;
         return if im.dummy_fails() { Err(ImmuniError::unauthorized_otp()) } else { Ok(no_content()) };
     }
@@ -80,7 +80,9 @@ pub(crate) async fn upload(State(im): State<Arc<Immuni>>, headers: HeaderMap, bo
     let settings = &im.ctx.config().immuni;
     // IMM-UPLOAD: an inconsistent batch is dropped and answered 204 (the real
     // backend), or refused (strict_teks).
-    let dropped = match consistency(&teks, settings.max_keys_per_upload) {
+    let checked =
+        if im.ctx.config().mutant("IMM-UPLOAD") { Ok(()) } else { consistency(&teks, settings.max_keys_per_upload) };
+    let dropped = match checked {
         Ok(()) => None,
         Err(reason) if settings.strict_teks => {
             return Err(ImmuniError::schema(format!("teks: {reason} (immuni.strict_teks)")));
@@ -160,9 +162,10 @@ pub(crate) async fn check_cun(State(im): State<Arc<Immuni>>, headers: HeaderMap,
     let date_test: jiff::civil::Date =
         verified["date_test"].as_str().and_then(|d| d.parse().ok()).ok_or_else(ImmuniError::unknown)?;
     // DM-A.1c: no symptoms, or symptoms later than the swab: the swab date.
+    let fallback = if im.ctx.config().mutant("DM-A.1c") { im.ctx.clock().today() } else { date_test };
     let symptoms_started_on = match symptoms {
         Some(d) if d <= date_test => d,
-        _ => date_test,
+        _ => fallback,
     };
     // An OTP already authorised for this CUN is not an error here (as in Immuni).
     im.authorise(&token, &OtpData { symptoms_started_on, id_test_verification: Some(id.to_owned()) })?;

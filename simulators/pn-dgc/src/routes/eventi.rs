@@ -51,7 +51,10 @@ pub(crate) async fn create(
     e.check()?;
     let clock = pn.ctx.clock();
     let now = clock.now();
-    let plan = e.plan(now, |d| clock.midnight(d), clock.today());
+    let mut plan = e.plan(now, |d| clock.midnight(d), clock.today());
+    if pn.ctx.config().mutant("DGC-TIMING") && matches!(plan, Plan::Issue(_)) {
+        plan = Plan::Issue(now);
+    }
     let payload = serde_json::to_string(&e).map_err(|err| Problem::internal(err.to_string()))?;
     let answer = pn.store.transaction(|tx| {
         if let Some(held) = store::held_event(tx, &e.id)? {

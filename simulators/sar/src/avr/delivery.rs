@@ -10,6 +10,10 @@ use crate::state::Sar;
 
 /// [`Work::Avn`]: the current version of dose `id` to AVN.
 pub(crate) async fn send_to_avn(sar: &Sar, item: &Item<Work>, id: &str) -> Outcome {
+    if sar.ctx.config().mutant("AVR-1.3a") {
+        // The mutant: the dose never leaves the AVR.
+        return Outcome::Failed("AVR-1.3a mutant: not sent".into());
+    }
     let wanted: u32 = item.key.rsplit('@').next().and_then(|v| v.parse().ok()).unwrap_or(1);
     let row = sar.store.with(|c| super::store::for_avn(c, id));
     let (region, record, versione) = match row {

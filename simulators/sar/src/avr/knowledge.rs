@@ -64,6 +64,11 @@ pub(crate) async fn resolve(
         ));
     }
     let asked = valore.trim().to_ascii_uppercase();
+    if tipo == TipoId::Ts && sar.ctx.config().mutant("AVR-2.3") {
+        return Err(Problem::unprocessable(format!("{asked}: only codici fiscali are accepted"))
+            .with_field(field, "a codice fiscale is required")
+            .with_requirement("AVR-2.3"));
+    }
     let account = sar.ctx.accounts().get(&format!("sar-{region}")).cloned();
     let Some(account) = account else {
         return Err(Problem::internal(format!("no account sar-{region} to reach Sistema TS with")));
@@ -103,6 +108,11 @@ pub(crate) async fn resolve(
         asl: record.asl,
         previous,
     };
+    if person.region != region && sar.ctx.config().mutant("AVR-2.2") {
+        return Err(Problem::unprocessable(format!("{asked} is a resident of region {}", person.region))
+            .with_field(field, "not a resident of this region")
+            .with_requirement("AVR-2.2"));
+    }
     if person.region != region {
         let now = sar.ctx.clock().now().to_string();
         let added = sar.store.with(|c| store::import_person(c, region, &person.id, &text, &now))?;

@@ -119,13 +119,14 @@ fn verify_inner(ts: &SistemaTs, cun_sha: &str, last8: &CardLast8) -> Result<Resu
         return Ok(Err(StatusCode::TOO_MANY_REQUESTS));
     }
     // (mapped to 401 with its detail by `verify`)
+    let mutant = |id| ts.ctx.config().mutant(id);
     let found = live_by(ts, By::CunSha, cun_sha)?
-        .filter(|r| r.esito == "POSITIVO" && card_matches(ts, &r.codice_fiscale, last8));
+        .filter(|r| r.esito == "POSITIVO" && (mutant("DM-A.1a") || card_matches(ts, &r.codice_fiscale, last8)));
     let Some(record) = found else {
         ts.card_failed(last8.as_str())?;
         return Ok(Err(StatusCode::UNAUTHORIZED));
     };
-    if already_used(ts, &record.cun)? {
+    if already_used(ts, &record.cun)? && !mutant("DM-A.1b") {
         return Ok(Err(StatusCode::CONFLICT));
     }
     let id = ts.ids.next();
@@ -147,12 +148,19 @@ pub(crate) async fn invalidate(State(ts): State<Arc<SistemaTs>>, caller: Caller,
         let Some((cun, invalidated)) = store::unlock::verification(tx, id, &cun_sha)? else {
             return Ok(StatusCode::UNAUTHORIZED);
         };
-        if invalidated || store::unlock::used(tx, &cun)? {
+        let mutant = |id| ts.ctx.config().mutant(id);
+        if (invalidated || store::unlock::used(tx, &cun)?) && !mutant("DM-A.1b") {
             return Ok(StatusCode::CONFLICT);
         }
+        if mutant("DM-A.1b") {
+            return Ok(StatusCode::OK);
+        }
         store::unlock::invalidate(tx, id, &now.to_string())?;
-        let what = Happened::Unlocked { modalita: "self", operatore: None, supervisore: None, requirement: "DM-A.1b" };
-        store::cun::record(tx, &cun, now, &what)?;
+        if !mutant("ORD-7.3") {
+            let what =
+                Happened::Unlocked { modalita: "self", operatore: None, supervisore: None, requirement: "DM-A.1b" };
+            store::cun::record(tx, &cun, now, &what)?;
+        }
         Ok::<_, StoreError>(StatusCode::OK)
     });
     match outcome {

@@ -44,6 +44,9 @@ pub(crate) struct PublicRecord {
     /// What happened to the CUN (on single reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     storia: Option<Vec<CunEvent>>,
+    /// Never sent (ORD-3.3b), except by the ORD-3.3b mutant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    codice_fiscale: Option<String>,
 }
 
 impl PublicRecord {
@@ -61,6 +64,7 @@ impl PublicRecord {
             ricevuto_il: r.created_at.clone(),
             conservato_fino_al: ts.ctx.clock().date_of(expiry).to_string(),
             storia: None,
+            codice_fiscale: ts.ctx.config().mutant("ORD-3.3b").then(|| r.codice_fiscale.clone()),
         }
     }
 
@@ -143,13 +147,21 @@ pub(crate) async fn create(
     if let Some(answer) = replay {
         return Ok(answer);
     }
+    if ts.ctx.config().mutant("ORD-5.2") && caller.account.role == ecosim_core::accounts::Role::Lab {
+        return Err(Problem::forbidden("labs may not send results").with_requirement("ORD-5.2"));
+    }
     let raw: RawTestResult = from_json(&body)?;
     refuse_parent_number(&raw)?;
     let result = validate(&raw)?;
     check_rules(&result, ts.ctx.population(), ts.ctx.clock().today(), retention_days(&ts))?;
 
     let now = ts.ctx.clock().now();
-    let expires = now.checked_add(ts.ctx.config().retention.test_results.0).unwrap_or(now);
+    let retention = if ts.ctx.config().mutant("ORD-3.2") {
+        jiff::SignedDuration::from_hours(24)
+    } else {
+        ts.ctx.config().retention.test_results.0
+    };
+    let expires = now.checked_add(retention).unwrap_or(now);
     let created = ts.store.transaction(|tx| {
         // Checked again inside the transaction: two racing retries make one record.
         if let Some(key) = &key
@@ -173,7 +185,7 @@ pub(crate) async fn create(
             },
         )?;
         store::cun::record(tx, cun.as_str(), now, &Happened::Issued { regione: &region, da: caller.name() })?;
-        if result.invio_cun_da_ts {
+        if result.invio_cun_da_ts && !ts.ctx.config().mutant("ORD-6.2") {
             crate::outbox::notify::enqueue(tx, &cun, &result)?;
         }
         let dgc = result.esito == ecosim_domain::test_result::Esito::Negativo;
@@ -335,7 +347,9 @@ pub(crate) async fn correct(
     let snapshot = serde_json::to_string(&Snapshot::of(&row)).map_err(|e| Problem::internal(e.to_string()))?;
     ts.store.transaction(|tx| {
         store::test_results::keep_version(tx, &row.id, &now.to_string(), &snapshot)?;
-        store::test_results::correct(tx, &row.id, &result)?;
+        if !ts.ctx.config().mutant("ORD-3.3a") {
+            store::test_results::correct(tx, &row.id, &result)?;
+        }
         store::cun::record(tx, &row.cun, now, &Happened::Corrected { campi: &changed, da: caller.name() })?;
         Ok::<_, StoreError>(())
     })?;

@@ -37,9 +37,21 @@ pub(crate) struct Asl {
 }
 
 /// An OTP as the operator typed it: DM-2.2 (10 characters) and DM-2.5 (check character).
-fn otp(f: &mut Fields, raw: &Option<String>) -> Option<Otp> {
-    f.required("otp", raw)
-        .and_then(|o| f.check("otp", Otp::parse(o).map_err(|e| format!("{e} (DM-2.5: a mistyped OTP is refused)"))))
+fn otp(ts: &SistemaTs, f: &mut Fields, raw: &Option<String>) -> Option<Otp> {
+    let raw = f.required("otp", raw)?;
+    let mutant = |id| ts.ctx.config().mutant(id);
+    // The mutants: any length (DM-2.2) or any check character (DM-2.5) goes through,
+    // as the first ten characters with the check character put right.
+    let lenient = (mutant("DM-2.2") && raw.len() >= 9) || (mutant("DM-2.5") && raw.len() == 10);
+    if lenient && Otp::parse(raw).is_err() {
+        let body: String = raw.chars().take(9).collect();
+        if let Some(o) =
+            ecosim_domain::codes::ALPHABET25.iter().find_map(|c| Otp::parse(&format!("{body}{}", char::from(*c))).ok())
+        {
+            return Some(o);
+        }
+    }
+    f.check("otp", Otp::parse(raw).map_err(|e| format!("{e} (DM-2.5: a mistyped OTP is refused)")))
 }
 
 /// `POST /ts/v1/sblocchi/call-center` (role `callcenter`).
@@ -53,12 +65,13 @@ pub(crate) async fn call_center(
     let last8 = f
         .required("ultime_8_cifre_ts", &req.ultime_8_cifre_ts)
         .and_then(|l| f.check("ultime_8_cifre_ts", CardLast8::parse(l)));
-    let otp = otp(&mut f, &req.otp);
+    let otp = otp(&ts, &mut f, &req.otp);
     let symptoms = req.data_inizio_sintomi.as_deref().and_then(|d| f.check("data_inizio_sintomi", parse_date(d)));
     let supervisor = f.required("supervisore", &req.supervisore).cloned();
     let (cun, last8, otp, supervisor) = f.into_result((cun, last8, otp, supervisor).all_some())?;
     // ORD-8.6: only under an active supervising health operator.
-    if ts.ctx.accounts().get(&supervisor).is_none_or(|a| a.role != Role::Supervisore) {
+    let mutant = |id| ts.ctx.config().mutant(id);
+    if !mutant("ORD-8.6") && ts.ctx.accounts().get(&supervisor).is_none_or(|a| a.role != Role::Supervisore) {
         return Err(Problem::forbidden(format!("{supervisor:?} is not an active supervising health operator"))
             .with_field("supervisore", "must name a health-operator account (role supervisore)")
             .with_requirement("ORD-8.6"));
@@ -73,23 +86,29 @@ pub(crate) async fn call_center(
         return Err(p);
     }
     // ORD-8.1: CUN + last 8 card digits must match a live result.
-    let record = live_by(&ts, By::Cun, cun.as_str())?.filter(|r| card_matches(&ts, &r.codice_fiscale, &last8));
+    let record = live_by(&ts, By::Cun, cun.as_str())?
+        .filter(|r| mutant("ORD-8.1") || card_matches(&ts, &r.codice_fiscale, &last8));
     let Some(record) = record else {
         ts.card_failed(last8.as_str())?;
         return Err(Problem::not_found(format!("no live test result with {cun} for a card ending {last8}"))
             .with_requirement("ORD-8.1"));
     };
     // ORD-2.6: only a positive result unlocks.
-    if record.esito != "POSITIVO" {
+    if record.esito != "POSITIVO" && !mutant("ORD-2.6") {
         return Err(Problem::unprocessable(format!("{cun} is a negative result: unlock needs a positive one"))
             .with_field("cun", "belongs to a negative result")
             .with_requirement("ORD-2.6"));
     }
-    if already_used(&ts, &record.cun)? {
+    if already_used(&ts, &record.cun)? && !mutant("DM-A.1b") {
         return Err(Problem::conflict(format!("{cun} was already used to unlock Immuni")).with_requirement("DM-A.1b"));
     }
     // ORD-8.3 / 8.4: the symptom-onset date if given, else the swab date.
-    let swab = record.data_esecuzione.clone();
+    let mut swab = record.data_esecuzione.clone();
+    if mutant("ORD-8.4") {
+        // Not the swab date: the day before it.
+        swab = swab.parse::<jiff::civil::Date>().ok().and_then(|d| d.yesterday().ok()).map_or(swab, |d| d.to_string());
+    }
+    let symptoms = symptoms.filter(|_| !mutant("ORD-8.3"));
     let symptoms_started_on = symptoms.map(|d| d.to_string()).unwrap_or_else(|| swab.clone());
     authorise_at_immuni(&ts, &otp, &symptoms_started_on).await?;
     let now = ts.ctx.clock().now();
@@ -99,7 +118,9 @@ pub(crate) async fn call_center(
         supervisore: Some(&supervisor),
         requirement: "ORD-7.3",
     };
-    ts.store.with(|c| store::cun::record(c, &record.cun, now, &what))?;
+    if !mutant("ORD-7.3") {
+        ts.store.with(|c| store::cun::record(c, &record.cun, now, &what))?;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -113,7 +134,7 @@ pub(crate) async fn asl(
     let cf = f
         .required("codice_fiscale", &req.codice_fiscale)
         .and_then(|c| f.check("codice_fiscale", CodiceFiscale::parse(c)));
-    let otp = otp(&mut f, &req.otp);
+    let otp = otp(&ts, &mut f, &req.otp);
     let symptoms = f
         .required("data_inizio_sintomi", &req.data_inizio_sintomi)
         .and_then(|d| f.check("data_inizio_sintomi", parse_date(d)));
@@ -123,11 +144,13 @@ pub(crate) async fn asl(
             .with_field("codice_fiscale", "unknown to the registry")
             .with_requirement("ORD-7.2"));
     }
-    authorise_at_immuni(&ts, &otp, &symptoms.to_string()).await?;
+    if !ts.ctx.config().mutant("ORD-7.2") {
+        authorise_at_immuni(&ts, &otp, &symptoms.to_string()).await?;
+    }
     // ORD-7.3: recorded on the person's live positive CUN, if there is one.
     let now = ts.ctx.clock().now();
     let cun = ts.store.with(|c| store::test_results::latest_positive(c, cf.as_str(), now.as_millisecond()))?;
-    if let Some(cun) = cun {
+    if let Some(cun) = cun.filter(|_| !ts.ctx.config().mutant("ORD-7.3")) {
         let what = Happened::Unlocked {
             modalita: "asl",
             operatore: Some(caller.name()),

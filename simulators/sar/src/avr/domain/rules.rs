@@ -67,6 +67,10 @@ pub(crate) struct Broken {
     pub(crate) non_ema_like_any: bool,
     /// AVR-7: no paediatric rule.
     pub(crate) no_age_rule: bool,
+    /// AVR-6a (mutant): the doses known are ignored, every dose is number 1.
+    pub(crate) ignore_known: bool,
+    /// AVR-7b (mutant): a second paediatric dose after turning 12 is not allowed.
+    pub(crate) paediatric_only_to_11: bool,
 }
 
 /// A warning attached to an accepted dose.
@@ -111,7 +115,7 @@ fn days(from: Date, to: Date) -> i32 {
 /// Applies the rules. `known` may be in any order and may hold doses after `d.date`
 /// (ignored).
 pub(crate) fn assign(known: &[Known], d: &NewDose) -> Result<Assignment, Refusal> {
-    let mut prior: Vec<Known> = known.iter().copied().filter(|k| k.date < d.date).collect();
+    let mut prior: Vec<Known> = known.iter().copied().filter(|k| k.date < d.date && !d.broken.ignore_known).collect();
     prior.sort_by_key(|k| k.date);
     let mut avvisi = Vec::new();
     check_age(&prior, d, &mut avvisi)?;
@@ -137,7 +141,7 @@ fn check_age(prior: &[Known], d: &NewDose, avvisi: &mut Vec<Avviso>) -> Result<(
     if d.broken.no_age_rule {
         return Ok(());
     }
-    let started_paediatric = prior.last().is_some_and(|k| k.vaccine.pediatrico);
+    let started_paediatric = prior.last().is_some_and(|k| k.vaccine.pediatrico) && !d.broken.paediatric_only_to_11;
     let problem = if d.age < 5 {
         Some((
             format!("nessun vaccino è autorizzato sotto i 5 anni (età: {})", d.age),

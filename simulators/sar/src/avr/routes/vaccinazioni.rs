@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use ecosim_core::config::{SarConfig, SarDefect};
+use ecosim_core::config::SarDefect;
 use ecosim_core::outbox::{self, ItemState};
 use ecosim_core::problem::{ApiJson, Problem};
 use ecosim_core::store::StoreError;
@@ -81,27 +81,35 @@ pub(crate) struct Registered {
     avvisi: Vec<Avviso>,
 }
 
-/// The GIAVA rules `[sar] defects` switch off (never by default).
-fn broken_rules(config: &SarConfig) -> rules::Broken {
+/// The GIAVA rules `[sar] defects` (and `ecosim mutants`) switch off (never by default).
+fn broken_rules(config: &ecosim_core::config::Config) -> rules::Broken {
+    let sar = &config.sar;
     rules::Broken {
-        additional_for_anyone: config.has(SarDefect::Avr6b),
-        booster_for_anyone: config.has(SarDefect::Avr6c),
-        non_ema_like_any: config.has(SarDefect::Avr6d),
-        no_age_rule: config.has(SarDefect::Avr7),
+        additional_for_anyone: sar.has(SarDefect::Avr6b),
+        booster_for_anyone: sar.has(SarDefect::Avr6c),
+        non_ema_like_any: sar.has(SarDefect::Avr6d),
+        no_age_rule: sar.has(SarDefect::Avr7),
+        ignore_known: config.mutant("AVR-6a"),
+        paediatric_only_to_11: config.mutant("AVR-7b"),
     }
 }
 
 /// Moves the doses and infections held under a person's obsolete codes to the
 /// current one (AVR-2.1); moved doses go to AVN again as corrections.
-fn move_doses(tx: &Connection, region: &str, p: &Person) -> rusqlite::Result<usize> {
+fn move_doses(sar: &Sar, tx: &Connection, region: &str, p: &Person) -> rusqlite::Result<usize> {
     let mut moved = 0;
+    if sar.ctx.config().mutant("AVR-2.1") {
+        return Ok(0);
+    }
     for old in &p.previous {
         for (id, record, versione) in store::doses_under(tx, region, old)? {
             let Ok(d) = serde_json::from_str::<Record>(&record) else { continue };
             let d = d.moved_to(&p.id, versione + 1);
             let text = serde_json::to_string(&d).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
             store::move_dose(tx, &id, &p.id, &text, versione + 1)?;
-            enqueue_avn(tx, &id, versione + 1, matches!(d, Record::Abroad(_)))?;
+            if !sar.ctx.config().mutant("AVR-2.1b") {
+                enqueue_avn(tx, &id, versione + 1, matches!(d, Record::Abroad(_)))?;
+            }
             moved += 1;
         }
         store::move_infections(tx, region, old, &p.id)?;
@@ -171,7 +179,7 @@ pub(crate) async fn create(
             created_at: &now,
         };
         sar.store.transaction(|tx| {
-            move_doses(tx, region, &person)?;
+            move_doses(&sar, tx, region, &person)?;
             store::insert_dose(tx, &new)?;
             Ok::<_, StoreError>(())
         })?;
@@ -203,7 +211,7 @@ pub(crate) async fn create(
         forza: raw.forza,
         age: person.age_on(req.date),
         infected_before: infected_before(&sar, region, &person, first_dose)?,
-        broken: broken_rules(&sar.ctx.config().sar),
+        broken: broken_rules(sar.ctx.config()),
     };
     let assigned = rules::assign(&knowledge::as_known(&known), &new).map_err(refusal)?;
     avvisi.extend(assigned.avvisi.iter().cloned());
@@ -257,7 +265,7 @@ pub(crate) async fn create(
     // Contacts given with the dose are held for the next one (AVR-5c).
     let keep = raw.contatti_dgc.as_ref().filter(|c| c.cellulare.is_some() || c.email.is_some());
     let moved = sar.store.transaction(|tx| {
-        let moved = move_doses(tx, region, &person)?;
+        let moved = move_doses(&sar, tx, region, &person)?;
         if let Some(c) = keep {
             store::hold_contacts(tx, region, &person.id, c, &format!("vaccinazione {id}"), &now)?;
         }
