@@ -7,6 +7,7 @@ mod cun;
 mod dgc;
 mod ecosystem;
 mod immuni;
+mod privileges;
 mod scenarios;
 mod sistema_ts;
 mod sms_gateway;

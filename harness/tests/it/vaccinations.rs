@@ -219,8 +219,12 @@ async fn a_puglia_dose_for_a_lombardia_resident_reaches_avn_the_mobility_feed_an
     assert!(v["avvisi"].as_array().expect("list").iter().any(|a| a["regola"] == "AVR-2.2"), "imported: {v}");
     let id = v["id"].as_str().expect("id").to_owned();
     t.delivered_to_avn("160", &id).await;
-    let held: Value =
-        t.get_as("avn", System::Avn, &format!("/avn/v1/somministrazioni/160/{id}")).await.json().await.expect("json");
+    let held: Value = t
+        .get_as("avr-160", System::Avn, &format!("/avn/v1/somministrazioni/160/{id}"))
+        .await
+        .json()
+        .await
+        .expect("json");
     assert_eq!(held["inoltro_ts"], "in_attesa", "daily forwarding waits for midnight: {held}");
     let feed: Value =
         t.get_as("avr-030", System::Avn, "/avn/v1/regioni/030/mobilita").await.json().await.expect("json");

@@ -204,6 +204,24 @@ impl Caller {
         }
     }
 
+    /// For a service account, that it is one of `services` (least privilege: a
+    /// system may call only what it calls in the real flow), or 403 naming them.
+    /// Other roles pass (their role check is [`Caller::require_role`]).
+    pub fn require_service(&self, services: &[&str]) -> Result<&Account, Problem> {
+        if self.0.role != Role::Service || services.contains(&self.0.name.as_str()) {
+            return Ok(&self.0);
+        }
+        let needed = if services.is_empty() {
+            "no service account (it is not called by another system)".to_owned()
+        } else {
+            format!("the {} service account", services.join(" or "))
+        };
+        Err(Problem::forbidden(format!(
+            "service account {} may not call this: it needs {needed}, the system that calls it in the real flow",
+            self.0.name
+        )))
+    }
+
     /// The caller's region (regional accounts), or 403.
     pub fn region(&self) -> Result<&str, Problem> {
         self.0
@@ -232,6 +250,9 @@ pub trait Roles: Send + Sync + 'static {
     const ROLES: &'static [Role];
     /// The requirement a refusal names, if the rule has one (ORD-8.6 for the call centre).
     const REQUIREMENT: Option<&'static str> = None;
+    /// With [`Role::Service`] among the roles: the service accounts admitted (the
+    /// systems that call the route in the real flow, APIS.md); any other is 403.
+    const SERVICES: &'static [&'static str] = &[];
 }
 
 /// Role markers for [`Regional`].
@@ -239,13 +260,14 @@ pub mod roles {
     use super::{Role, Roles};
 
     macro_rules! marker {
-        ($($(#[$doc:meta])* $name:ident => [$($role:ident),+] $(, $req:literal)?;)+) => {$(
+        ($($(#[$doc:meta])* $name:ident => [$($role:ident),+] $(from [$($svc:literal),+])? $(, $req:literal)?;)+) => {$(
             $(#[$doc])*
             #[derive(Debug, Clone, Copy)]
             pub struct $name;
             impl Roles for $name {
                 const ROLES: &'static [Role] = &[$(Role::$role),+];
                 $(const REQUIREMENT: Option<&'static str> = Some($req);)?
+                $(const SERVICES: &'static [&'static str] = &[$($svc),+];)?
             }
         )+};
     }
@@ -253,8 +275,7 @@ pub mod roles {
     marker! {
         /// A region's AVR.
         Avr => [Avr];
-        /// A region's AVR, or a national system.
-        AvrOrService => [Avr, Service];
+
         /// A region's SAR.
         Sar => [Sar];
         /// A region's SAR, or a lab sending directly (ORD-5.2).
@@ -265,16 +286,20 @@ pub mod roles {
         Vaccinatore => [Vaccinatore];
         /// An ASL operator.
         Asl => [Asl];
-        /// An ASL operator, or a national system.
-        AslOrService => [Asl, Service];
+
         /// The regional systems and ASL operators that read the registry.
         RegistryReader => [Sar, Avr, Asl];
         /// A call-centre operator (ORD-8.6).
         Callcenter => [Callcenter], "ORD-8.6";
-        /// A national system calling another.
-        Service => [Service];
-        /// A client of the SMS gateway, or a national system.
-        SmsSender => [SmsClient, Service];
+        /// Sistema TS (Immuni's `/v1/otp`, PN-DGC's events).
+        SistemaTs => [Service] from ["sistema-ts"];
+        /// AVN (its batches to Sistema TS).
+        Avn => [Service] from ["avn"];
+        /// Immuni (the HIS calls at Sistema TS).
+        Immuni => [Service] from ["immuni"];
+        /// A client of the SMS gateway, or a system that texts citizens: the SAR (the
+        /// CUN), Sistema TS (ORD-6.2) and PN-DGC (the AUTHCODE).
+        SmsSender => [SmsClient, Service] from ["sar", "sistema-ts", "pn-dgc"];
     }
 }
 
@@ -308,7 +333,8 @@ impl<R: Roles, S: Send + Sync> FromRequestParts<S> for Regional<R> {
 }
 
 /// A caller with one of `R`'s roles, as an extractor: 401 without credentials, 403
-/// with another role (naming `R`'s requirement, if any).
+/// with another role, or a service account other than `R::SERVICES` (naming `R`'s
+/// requirement, if any).
 #[derive(Debug, Clone)]
 pub struct Authorised<R> {
     /// The account.
@@ -328,9 +354,11 @@ impl<R: Roles, S: Send + Sync> FromRequestParts<S> for Authorised<R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        caller.require_role(R::ROLES).map_err(|p| match R::REQUIREMENT {
-            Some(id) => p.with_requirement(id),
-            None => p,
+        caller.require_role(R::ROLES).and_then(|_| caller.require_service(R::SERVICES)).map_err(|p| {
+            match R::REQUIREMENT {
+                Some(id) => p.with_requirement(id),
+                None => p,
+            }
         })?;
         Ok(Self { account: caller.0, _roles: std::marker::PhantomData })
     }
@@ -366,5 +394,10 @@ mod tests {
         assert_eq!(err.status, 403);
         assert!(err.detail.contains("needs sar"), "{}", err.detail);
         assert_eq!(caller.region().ok(), Some("160"));
+        let sar_service = Caller(Arc::new(a.get("sar").cloned().expect("default")));
+        let err = sar_service.require_service(&["immuni"]).unwrap_err();
+        assert!(err.detail.contains("needs the immuni service account"), "{}", err.detail);
+        assert!(sar_service.require_service(&["sar", "pn-dgc"]).is_ok());
+        assert!(caller.require_service(&["immuni"]).is_ok(), "a regional account is not a service account");
     }
 }

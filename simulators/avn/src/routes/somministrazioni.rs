@@ -95,10 +95,10 @@ pub(crate) async fn create(
     Ok((status, Json(Receipt { id, id_regionale: dose.id_regionale, versione })))
 }
 
-/// `GET /avn/v1/somministrazioni/{regione}/{id_regionale}` (the region's AVR, or a service).
+/// `GET /avn/v1/somministrazioni/{regione}/{id_regionale}` (the region's AVR).
 pub(crate) async fn get_one(
     State(avn): State<Arc<Avn>>,
-    caller: Authorised<roles::AvrOrService>,
+    caller: Authorised<roles::Avr>,
     Path((regione, id_regionale)): Path<(String, String)>,
 ) -> Result<Json<HeldDose>, Problem> {
     let account = &caller.account;

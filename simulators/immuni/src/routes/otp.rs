@@ -19,7 +19,7 @@ use crate::store::{Authorised, OtpData};
 /// CUN with its `id_test_verification`).
 pub(crate) async fn authorise_otp(
     State(im): State<Arc<Immuni>>,
-    _caller: Caller<roles::Service>,
+    _caller: Caller<roles::SistemaTs>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Answer {

@@ -28,6 +28,19 @@ async fn immuni(his_status: u16) -> (Spawned<Immuni>, MockServer) {
     (spawn::<Immuni>(config).await.expect("Immuni starts"), his)
 }
 
+/// Sistema TS authorises `otp` (symptoms today): `(status, body as text)`.
+async fn authorise(im: &Spawned<Immuni>, otp: &str) -> (u16, String) {
+    let today = im.ctx.clock().today().to_string();
+    let res = im
+        .client("sistema-ts")
+        .request(reqwest::Method::POST, "/v1/otp")
+        .json(&json!({"otp": otp, "symptoms_started_on": today}))
+        .send()
+        .await
+        .expect("answer");
+    (res.status().as_u16(), res.text().await.unwrap_or_default())
+}
+
 /// An app call: `(status, body as text)`.
 async fn app(im: &Spawned<Immuni>, p: &str, token: &str, body: Value) -> (u16, String) {
     let res = reqwest::Client::new()
@@ -45,19 +58,9 @@ async fn app(im: &Spawned<Immuni>, p: &str, token: &str, body: Value) -> (u16, S
 #[tokio::test]
 async fn an_otp_authorised_by_sistema_ts_checks_once_authorised_and_a_second_time_collides() {
     let (im, _his) = immuni(200).await;
-    let today = im.ctx.clock().today().to_string();
     let otp = Otp::generate(&mut SeededRng::new(7)).to_string();
     let other = Otp::generate(&mut SeededRng::new(8)).to_string();
-    let authorise = || async {
-        let res = im
-            .client("sistema-ts")
-            .request(reqwest::Method::POST, "/v1/otp")
-            .json(&json!({"otp": otp, "symptoms_started_on": today}))
-            .send()
-            .await
-            .expect("answer");
-        (res.status().as_u16(), res.text().await.unwrap_or_default())
-    };
+    let authorise = || authorise(&im, &otp);
     assert_eq!(authorise().await.0, 204);
     // Write-once while alive (the real OTP service's 409/1400).
     insta::assert_snapshot!(format!("{:?}", authorise().await), @r#"(409, "{\"error_code\":1400,\"message\":\"OTP already authorized.\"}")"#);
@@ -90,15 +93,7 @@ async fn check_cun_asks_the_his_and_maps_its_refusal_as_immuni_does() {
 /// An upload whose second key is off the grid of days (as the real suite's
 /// `test_upload_invalid_start_numbers`), with the OTP `otp` authorised first.
 async fn upload_inconsistent(im: &Spawned<Immuni>, otp: &str) -> reqwest::Response {
-    let today = im.ctx.clock().today().to_string();
-    let res = im
-        .client("sistema-ts")
-        .request(reqwest::Method::POST, "/v1/otp")
-        .json(&json!({"otp": otp, "symptoms_started_on": today}))
-        .send()
-        .await
-        .expect("answer");
-    assert_eq!(res.status(), 204);
+    assert_eq!(authorise(im, otp).await.0, 204);
     let now = im.ctx.clock().now().as_second();
     let teks: Vec<Value> = (0..3)
         .map(|i| json!({"key_data": format!("{}AAAAAAAAAAAAAAAAAAAAA==", i), "rolling_start_number": now / 600 - 144 * i + if i == 1 { 10 } else { 0 }, "rolling_period": 144}))

@@ -45,7 +45,7 @@ impl EventView {
 /// 200; another event under a used id is 409.
 pub(crate) async fn create(
     State(pn): State<Arc<PnDgc>>,
-    _caller: Authorised<roles::Service>,
+    _caller: Authorised<roles::SistemaTs>,
     ApiJson(e): ApiJson<Evento>,
 ) -> Result<(StatusCode, Json<EventView>), Problem> {
     e.check()?;

@@ -132,7 +132,7 @@ pub(crate) struct RawChange {
 /// old one stays known as obsolete (AVR-2.1). For scenarios and tests.
 pub(crate) async fn change_cf(
     State(ts): State<Arc<SistemaTs>>,
-    _caller: Authorised<roles::AslOrService>,
+    _caller: Authorised<roles::Asl>,
     ApiJson(raw): ApiJson<RawChange>,
 ) -> Result<(StatusCode, Json<CfChanged>), Problem> {
     let mut f = Fields::new();

@@ -88,7 +88,7 @@ fn cun_sha(req: &HisRequest) -> Option<String> {
 
 /// `POST /his/v1/cun/verify` `{"cun": "<sha256 of CUN-xxxxxxxxxx>", "last_his_number": "12345678"}`.
 pub(crate) async fn verify(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: Bytes) -> Response {
-    if let Err(p) = caller.require_role(&[Role::Service]) {
+    if let Err(p) = caller.require_role(&[Role::Service]).and_then(|_| caller.require_service(&["immuni"])) {
         return p.into_response();
     }
     let Some(req) = fields(&body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
@@ -137,7 +137,7 @@ fn verify_inner(ts: &SistemaTs, cun_sha: &str, last8: &CardLast8) -> Result<Resu
 
 /// `POST /his/v1/cun/invalidate` `{"cun": "<sha>", "id_test_verification": "<uuid>"}`.
 pub(crate) async fn invalidate(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: Bytes) -> Response {
-    if let Err(p) = caller.require_role(&[Role::Service]) {
+    if let Err(p) = caller.require_role(&[Role::Service]).and_then(|_| caller.require_service(&["immuni"])) {
         return p.into_response();
     }
     let Some(req) = fields(&body) else { return answer(&ts, StatusCode::BAD_REQUEST) };

@@ -106,7 +106,7 @@ pub(crate) struct Batch {
 /// registry and the doses held, and answered one by one.
 pub(crate) async fn from_avn(
     State(ts): State<Arc<SistemaTs>>,
-    _caller: Authorised<roles::Service>,
+    _caller: Authorised<roles::Avn>,
     // Malformed JSON is named by its path (`vaccinazioni[2].ora`); the field rules too.
     ApiJson(Batch { vaccinazioni: doses }): ApiJson<Batch>,
 ) -> Result<Json<BatchAnswer>, Problem> {
