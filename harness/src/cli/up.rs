@@ -54,6 +54,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(b) = args.bind {
         config.bind = b;
     }
+    if let Some(warning) = bind_warning(config.bind) {
+        eprintln!("{warning}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let eco = Ecosystem::start(config).await?;
@@ -62,6 +65,19 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("stopping...");
         eco.shutdown().await;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// A warning when the systems listen beyond this machine: the admin API (clock,
+/// faults, reset) and the journal (codici fiscali, OTPs, card digits, CUNs) are open
+/// to whoever can connect.
+fn bind_warning(bind: std::net::IpAddr) -> Option<String> {
+    (!bind.is_loopback()).then(|| {
+        format!(
+            "warning: listening on {bind}: anyone who can reach this machine can use the admin API (clock, \
+             faults, reset) and read the journal, which holds codici fiscali, OTPs, card digits and CUNs. \
+             Use synthetic data only, and a firewall; the default --bind 127.0.0.1 keeps it local."
+        )
     })
 }
 
@@ -99,4 +115,15 @@ fn print_banner(eco: &Ecosystem) {
     }
     println!();
     println!("Press Ctrl-C to stop.");
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn binding_beyond_loopback_warns_and_loopback_does_not() {
+        assert!(super::bind_warning([127, 0, 0, 1].into()).is_none());
+        assert!(super::bind_warning(std::net::Ipv6Addr::LOCALHOST.into()).is_none());
+        let w = super::bind_warning([0, 0, 0, 0].into()).expect("a warning");
+        assert!(w.contains("0.0.0.0") && w.contains("journal"), "{w}");
+    }
 }

@@ -108,6 +108,16 @@ impl FaultRule {
         {
             err("action.status", "must be an HTTP status 100-599");
         }
+        // Waits are real time: past an hour a rule only wedges connections.
+        let hour = jiff::SignedDuration::from_hours(1);
+        for (field, wait) in [("action.delay", a.delay), ("action.timeout", a.timeout)] {
+            if wait.is_some_and(|d| d.0 > hour || d.0.is_negative()) {
+                err(field, "must be between 0 and 1h");
+            }
+        }
+        if a.retry_after.is_some_and(|s| s > 3600) {
+            err("action.retry_after", "must be at most 3600 seconds");
+        }
         if a.retry_after.is_some() && a.status.is_none() {
             err("action.retry_after", "only goes with a status");
         }
@@ -251,6 +261,19 @@ mod tests {
 
     fn rule(json: serde_json::Value) -> FaultRule {
         serde_json::from_value(json).expect("rule")
+    }
+
+    #[test]
+    fn absurd_waits_are_refused_naming_the_field() {
+        let fields =
+            |json| rule(json).validate().err().map(|p| p.errors.iter().map(|e| e.field.clone()).collect::<Vec<_>>());
+        assert_eq!(fields(serde_json::json!({"action": {"delay": "4000000000d"}})), Some(vec!["action.delay".into()]));
+        assert_eq!(fields(serde_json::json!({"action": {"timeout": "2h"}})), Some(vec!["action.timeout".into()]));
+        assert_eq!(
+            fields(serde_json::json!({"action": {"status": 503, "retry_after": 100000}})),
+            Some(vec!["action.retry_after".into()])
+        );
+        assert_eq!(fields(serde_json::json!({"action": {"delay": "30m"}})), None);
     }
 
     #[test]
