@@ -117,15 +117,14 @@ impl PnDgc {
             return store::discard_event(tx, &e.id, "superseded: a later dose is certified");
         }
         let vaccinated = e.guarigione.is_some() && store::has_vaccination_certificate(tx, &a.id)?;
-        let Some(cert) = dcc::contents(e, &uvci, now, vaccinated) else {
+        let Some(mut cert) = dcc::contents(e, &uvci, now, vaccinated) else {
             // Refused at the door (`Evento::check`); never issue from an empty event.
             return store::discard_event(tx, &e.id, "empty event");
         };
         let mutant = |id| self.ctx.config().mutant(id);
-        let mut doc = cert.doc.clone();
         if mutant("DGC-ISSUE")
-            && let Some(dn) = doc.pointer("/v/0/dn").cloned()
-            && let Some(sd) = doc.pointer_mut("/v/0/sd")
+            && let Some(dn) = cert.doc.pointer("/v/0/dn").cloned()
+            && let Some(sd) = cert.doc.pointer_mut("/v/0/sd")
         {
             // Every dose reads as completing its cycle.
             *sd = dn;
@@ -133,11 +132,11 @@ impl PnDgc {
         let hc1 = if mutant("DGC-HC1") {
             // Signed by a key nobody published.
             match Signer::from_seed(seed.wrapping_add(1)) {
-                Ok(other) => dcc::hc1(&other, &doc, cert.iat, cert.exp),
-                Err(_) => dcc::hc1(&self.signer, &doc, cert.iat, cert.exp),
+                Ok(other) => dcc::hc1(&other, &cert.doc, cert.iat, cert.exp),
+                Err(_) => dcc::hc1(&self.signer, &cert.doc, cert.iat, cert.exp),
             }
         } else {
-            dcc::hc1(&self.signer, &doc, cert.iat, cert.exp)
+            dcc::hc1(&self.signer, &cert.doc, cert.iat, cert.exp)
         };
         store::insert_certificate(
             tx,

@@ -44,6 +44,7 @@ pub fn parse_teks(value: Option<&Value>) -> Result<Vec<Tek>, ImmuniError> {
         return Err(ImmuniError::schema(format!("teks: {} keys, fewer than {MAX_KEYS_PER_BATCH} allowed", list.len())));
     }
     let mut teks: Vec<Tek> = Vec::with_capacity(list.len());
+    let mut starts = std::collections::HashSet::with_capacity(list.len());
     for (i, item) in list.iter().enumerate() {
         let bad = |what: &str| ImmuniError::schema(format!("teks[{i}].{what}"));
         let object = item.as_object().ok_or_else(|| bad("must be an object"))?;
@@ -72,7 +73,7 @@ pub fn parse_teks(value: Option<&Value>) -> Result<Vec<Tek>, ImmuniError> {
                     .ok_or_else(|| bad("rolling_period: an integer 0-144"))?,
             ),
         };
-        if teks.iter().any(|t| t.rolling_start_number == rsn) {
+        if !starts.insert(rsn) {
             return Err(bad("rolling_start_number: two keys share it"));
         }
         teks.push(Tek { key_data: key_data.to_owned(), rolling_start_number: rsn, rolling_period: period });

@@ -24,14 +24,19 @@ async fn pn_dgc() -> (Spawned<PnDgc>, MockServer) {
     (spawn::<PnDgc>(config).await.expect("PN-DGC starts"), sms)
 }
 
+/// Mario Rossi as Sistema TS describes him in an event.
+fn mario() -> Value {
+    json!({
+        "id": "RSSMRA45D25F205N", "tipo": "CF", "cognome": "ROSSI", "nome": "MARIO",
+        "data_nascita": "1945-04-25", "ultime_8_cifre_ts": "12345678", "scadenza_ts": "2026-12-31",
+    })
+}
+
 /// A negative test result for Mario Rossi: issued at once.
 fn test_event(pn: &Spawned<PnDgc>, id: &str) -> Value {
     json!({
         "id": id,
-        "assistito": {
-            "id": "RSSMRA45D25F205N", "tipo": "CF", "cognome": "ROSSI", "nome": "MARIO",
-            "data_nascita": "1945-04-25", "ultime_8_cifre_ts": "12345678", "scadenza_ts": "2026-12-31",
-        },
+        "assistito": mario(),
         "contatti": {"cellulare": "+393331234567"},
         "test": {
             "cun": "CUN-6HQ5EW73HE", "tipo_test": "MOLECOLARE", "esito": "NEGATIVO",
@@ -140,10 +145,7 @@ fn dose_event(pn: &Spawned<PnDgc>, id: &str, dose: u8, days_ago: i64) -> Value {
     let day = pn.ctx.clock().today().checked_sub(jiff::Span::new().days(days_ago)).expect("date");
     json!({
         "id": id,
-        "assistito": {
-            "id": "RSSMRA45D25F205N", "tipo": "CF", "cognome": "ROSSI", "nome": "MARIO",
-            "data_nascita": "1945-04-25", "ultime_8_cifre_ts": "12345678", "scadenza_ts": "2026-12-31",
-        },
+        "assistito": mario(),
         "contatti": {"cellulare": "+393331234567"},
         "vaccinazione": {"data": day.to_string(), "aic": "049269018", "dose": dose, "tipo_dose": "ciclo_primario"},
     })
