@@ -63,7 +63,7 @@ pub async fn cun_journeys(
     };
     let mut config = Config {
         population: 20_000,
-        journal: ecosim_core::config::JournalConfig { cap: 10_000 },
+        journal: ecosim_core::config::JournalConfig { cap: 10_000, ..Default::default() },
         data_dir,
         ..Config::for_tests(7)
     };

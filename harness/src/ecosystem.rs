@@ -166,6 +166,7 @@ impl Ecosystem {
                 (None, _) => anyhow::bail!("{system} has a listener but was not started"),
             };
             let stop = stopped.clone();
+            let limits = ctx.config().connections.limits();
             if own_threads {
                 let listener = listener.into_std()?;
                 tasks.spawn(on_own_thread(system.name(), move || async move {
@@ -175,13 +176,13 @@ impl Ecosystem {
                     }
                     let listener = TcpListener::from_std(listener)?;
                     let mut stop = stop;
-                    ecosim_core::server::serve(listener, app, async move {
+                    ecosim_core::server::serve_within(listener, app, limits, async move {
                         let _ = stop.wait_for(|s| *s).await;
                     })
                     .await
                 }));
             } else {
-                tasks.spawn(ecosim_core::server::serve(listener, app, async move {
+                tasks.spawn(ecosim_core::server::serve_within(listener, app, limits, async move {
                     let mut stop = stop;
                     let _ = stop.wait_for(|s| *s).await;
                 }));

@@ -57,6 +57,9 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(warning) = bind_warning(config.bind) {
         eprintln!("{warning}");
     }
+    if !config.bind.is_loopback() && config.admin.token.is_none() {
+        config.admin.token = Some(fresh_token());
+    }
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let eco = Ecosystem::start(config).await?;
@@ -68,17 +71,26 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A warning when the systems listen beyond this machine: the admin API (clock,
-/// faults, reset) and the journal (codici fiscali, OTPs, card digits, CUNs) are open
-/// to whoever can connect.
+/// A warning when the systems listen beyond this machine: the APIs are open to
+/// whoever can connect; the admin API (clock, faults, reset, journal) needs the
+/// token `up` prints, and the journal is masked.
 fn bind_warning(bind: std::net::IpAddr) -> Option<String> {
     (!bind.is_loopback()).then(|| {
         format!(
-            "warning: listening on {bind}: anyone who can reach this machine can use the admin API (clock, \
-             faults, reset) and read the journal, which holds codici fiscali, OTPs, card digits and CUNs. \
+            "warning: listening on {bind}: anyone who can reach this machine can call the systems. The admin \
+             API (clock, faults, reset, journal) needs the admin token printed below ([admin] token to choose \
+             it), and the journal masks codici fiscali, CUNs, OTPs and card digits ([admin] mask_journal). \
              Use synthetic data only, and a firewall; the default --bind 127.0.0.1 keeps it local."
         )
     })
+}
+
+/// A fresh admin token: 128 bits from the operating system's random keys (those
+/// `std` seeds its hash maps with), as hex.
+fn fresh_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let half = || std::collections::hash_map::RandomState::new().build_hasher().finish();
+    format!("{:016x}{:016x}", half(), half())
 }
 
 fn print_banner(eco: &Ecosystem) {
@@ -102,6 +114,13 @@ fn print_banner(eco: &Ecosystem) {
         println!("  {:<14} http://{addr}   (health: /_admin/health{api})", system.name());
     }
     println!("  {:<14} smtp://{}", "smtp", eco.smtp_addr());
+    if let Some(token) = &c.admin.token {
+        println!();
+        println!("admin API (all but health): Authorization: Bearer {token}");
+    }
+    if c.masks_journal() {
+        println!("journal: identifiers masked (codici fiscali, CUNs, OTPs, card digits)");
+    }
     println!();
     println!("accounts (HTTP Basic; Bearer <password> where tokens are used):");
     let codes: Vec<&str> = regions().iter().map(|r| r.code).collect();
@@ -124,6 +143,9 @@ mod tests {
         assert!(super::bind_warning([127, 0, 0, 1].into()).is_none());
         assert!(super::bind_warning(std::net::Ipv6Addr::LOCALHOST.into()).is_none());
         let w = super::bind_warning([0, 0, 0, 0].into()).expect("a warning");
-        assert!(w.contains("0.0.0.0") && w.contains("journal"), "{w}");
+        assert!(w.contains("0.0.0.0") && w.contains("admin token"), "{w}");
+        let (a, b) = (super::fresh_token(), super::fresh_token());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
     }
 }

@@ -206,7 +206,11 @@ pub async fn run_loaded_on(
 /// Clears every fault rule through the control plane's admin API.
 async fn clear_faults(eco: &Ecosystem) -> reqwest::Result<()> {
     let url = format!("{}/_admin/faults", eco.url(System::ControlPlane));
-    reqwest::Client::new().delete(url).send().await?.error_for_status().map(|_| ())
+    let mut req = reqwest::Client::new().delete(url);
+    if let Some(token) = &eco.context().config().admin.token {
+        req = req.bearer_auth(token);
+    }
+    req.send().await?.error_for_status().map(|_| ())
 }
 
 /// Loads scenario files, refusing the run if any is broken.

@@ -318,6 +318,11 @@ impl<'e> Runner<'e> {
         if let Some(a) = account {
             req = req.basic_auth(a, Some(self.password_of(a)?));
         }
+        if path.starts_with("/_admin")
+            && let Some(token) = &self.eco.context().config().admin.token
+        {
+            req = req.bearer_auth(token);
+        }
         if path.contains("/inbox/") {
             // The runner watching a phone is not part of the flow: keep it out of the journal.
             req = req.header(ecosim_core::boundary::OBSERVER_HEADER, "1");

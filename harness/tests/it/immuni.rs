@@ -212,21 +212,55 @@ async fn self_service_fails_for_wrong_digits_negative_and_expired_cuns() {
 }
 
 #[tokio::test]
-async fn five_failed_card_checks_lock_the_digits_for_an_hour() {
+async fn guessing_the_digits_of_a_cun_locks_that_cun_for_an_hour() {
+    let t = spawn_ecosystem().await;
+    let (citizen, cun) = with_cun(&t, "POSITIVO", 0).await;
+    let mut app = app(&t);
+    let last8 = citizen.card().last8();
+    // Five guesses of the card digits, each different: counted against the CUN.
+    for guess in 0..5 {
+        let digits = CardLast8::parse(&format!("{:08}", 11_111_111 * (guess + 1) % 100_000_000)).expect("digits");
+        assert_ne!(digits, last8);
+        assert_eq!(app.check_cun(&cun, &digits, None, false).await.status, 401);
+    }
+    // Now the CUN is locked: even the right digits are refused, as the HIS's known
+    // 401 (not an unknown error), until the window passes.
+    let locked = app.check_cun(&cun, &last8, None, false).await;
+    assert_eq!((locked.status, locked.error_code()), (401, Some(1101)));
+    t.admin(System::SistemaTs, "/clock", json!({"advance": "61m"})).await;
+    assert_eq!(app.check_cun(&cun, &last8, None, false).await.status, 204);
+}
+
+#[tokio::test]
+async fn failures_with_a_citizens_digits_do_not_lock_the_citizen_out() {
     let t = spawn_ecosystem().await;
     let (citizen, cun) = with_cun(&t, "POSITIVO", 0).await;
     let (_, other) = with_cun(&t, "POSITIVO", 1).await;
     let mut app = app(&t);
     let last8 = citizen.card().last8();
-    for _ in 0..5 {
+    // A stranger who knows the citizen's card digits tries other CUNs.
+    for _ in 0..6 {
         assert_eq!(app.check_cun(&other, &last8, None, false).await.status, 401);
     }
-    // The right CUN is refused too while locked, as an unauthorised OTP (the HIS's
-    // known 401, not an unknown error), and nothing says the digits are locked.
-    let locked = app.check_cun(&cun, &last8, None, false).await;
-    assert_eq!((locked.status, locked.error_code()), (401, Some(1101)));
-    t.admin(System::SistemaTs, "/clock", json!({"advance": "61m"})).await;
+    // The digits are locked for guesses, not for the citizen's own pair.
     assert_eq!(app.check_cun(&cun, &last8, None, false).await.status, 204);
+}
+
+#[tokio::test]
+async fn the_call_centre_meets_the_same_locks_as_429() {
+    let t = spawn_ecosystem().await;
+    let (citizen, cun) = with_cun(&t, "POSITIVO", 0).await;
+    let mut app = app(&t);
+    let unlock = |digits: String, otp: String| json!({"cun": cun.as_str(), "ultime_8_cifre_ts": digits, "otp": otp, "supervisore": "supervisore-1"});
+    for guess in 0..5 {
+        let body = unlock(format!("{:08}", 22_222_222 + guess), app.new_otp().as_str().to_owned());
+        let res = t.post_as("callcenter-1", System::SistemaTs, "/ts/v1/sblocchi/call-center", &body).await;
+        assert_eq!(res.status(), 404, "guess {guess}");
+    }
+    let body = unlock(citizen.card().last8().as_str().to_owned(), app.new_otp().as_str().to_owned());
+    let res = t.post_as("callcenter-1", System::SistemaTs, "/ts/v1/sblocchi/call-center", &body).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("3600"));
 }
 
 #[tokio::test]

@@ -8,6 +8,11 @@
 //! | `GET /_admin/journal?since=N` | exchanges after sequence N |
 //! | `GET/POST/DELETE /_admin/faults`, `DELETE /_admin/faults/{id}` | fault rules |
 //! | `GET /_admin/state` | counts of what the simulator holds |
+//!
+//! With `[admin] token` set (as `ecosim up` does when it listens beyond loopback),
+//! every route but health needs `Authorization: Bearer <token>` (401 otherwise),
+//! checked at the boundary; the journal is then masked ([`crate::mask`]) unless
+//! `[admin] mask_journal = false`.
 
 use std::sync::Arc;
 
@@ -160,7 +165,11 @@ async fn journal(State(a): State<Admin>, RawQuery(q): RawQuery) -> Result<Respon
             }
         }
     }
-    Ok(Json(a.ctx.journal().since(since)).into_response())
+    let mut page = a.ctx.journal().since(since);
+    if a.ctx.config().masks_journal() {
+        page.exchanges = page.exchanges.iter().map(crate::mask::exchange).collect();
+    }
+    Ok(Json(page).into_response())
 }
 
 async fn list_faults(State(a): State<Admin>) -> Json<Vec<FaultRule>> {

@@ -33,6 +33,12 @@ use crate::systems::System;
 /// Largest request body a simulator reads.
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// Longest request target (path and query) a simulator reads: 414 beyond it.
+pub const MAX_URI: usize = 8 * 1024;
+
+/// Most bytes of request headers (names and values) a simulator reads: 431 beyond.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
 /// The header every answer carries: the virtual time, RFC 3339.
 pub const VIRTUAL_TIME_HEADER: &str = "ecosim-virtual-time";
 
@@ -95,14 +101,125 @@ async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> Response {
     response
 }
 
+/// A request the boundary refuses before anything else reads it: a target or
+/// headers over the limits.
+fn oversized(req: &Request) -> Option<Problem> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI {
+        return Some(
+            Problem::new(
+                StatusCode::URI_TOO_LONG,
+                "uri-too-long",
+                format!("the request target is {target} bytes; at most {MAX_URI} are read"),
+            )
+            .with_field("path", format!("at most {MAX_URI} bytes with the query")),
+        );
+    }
+    let headers: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+    (headers > MAX_HEADER_BYTES).then(|| {
+        Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            format!("the request headers are {headers} bytes; at most {MAX_HEADER_BYTES} are read"),
+        )
+        .with_field("headers", format!("at most {MAX_HEADER_BYTES} bytes"))
+    })
+}
+
+/// Why an admin call is refused: the admin token is set and the call does not
+/// carry it as `Authorization: Bearer <token>` (compared in constant time).
+fn admin_refusal(token: Option<&str>, headers: &axum::http::HeaderMap) -> Option<Problem> {
+    let token = token?;
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let same = given.len() == token.len() && given.bytes().zip(token.bytes()).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0;
+    (!same).then(|| {
+        Problem::unauthorized(
+            "the admin API needs the admin token (printed by `ecosim up`, or [admin] token): \
+             Authorization: Bearer <token>",
+        )
+        .with_field("Authorization", "Bearer <admin token>")
+    })
+}
+
+/// Runs the system's router, then makes any error answer the framework wrote
+/// itself (404 and 405 with no body, a `text/plain` query-string or path
+/// rejection) a problem document in the system's format, like every other error.
+async fn routed(edge: &Edge, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if !(status.is_client_error() || status.is_server_error())
+        || is_json
+        || response.extensions().get::<DropConnection>().is_some()
+    {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text).trim().to_owned();
+    let problem = match status {
+        StatusCode::NOT_FOUND => Problem::not_found(format!("no such route: {method} {path}"))
+            .with_field("path", "not a route of this system"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            let allowed = parts.headers.get(axum::http::header::ALLOW).and_then(|v| v.to_str().ok()).unwrap_or("");
+            Problem::new(status, "method-not-allowed", format!("{path} does not take {method}; it takes {allowed}"))
+                .with_field("method", format!("one of {allowed}"))
+        }
+        _ => {
+            let field = if text.contains("query string") {
+                "query"
+            } else if text.contains("path param") || text.contains("URL") {
+                "path"
+            } else {
+                "body"
+            };
+            let detail = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_owned() } else { text };
+            let slug = status.canonical_reason().unwrap_or("error").to_ascii_lowercase().replace(' ', "-");
+            Problem::new(status, &slug, detail.clone()).with_field(field, detail)
+        }
+    };
+    let mut answer = edge.error(problem);
+    for name in [axum::http::header::ALLOW, axum::http::header::WWW_AUTHENTICATE, axum::http::header::RETRY_AFTER] {
+        if let Some(v) = parts.headers.get(&name) {
+            answer.headers_mut().insert(name, v.clone());
+        }
+    }
+    answer
+}
+
 async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
     let identity = Identity::of(req.headers(), edge.ctx.accounts());
     let caller = identity.label().to_owned();
     req.extensions_mut().insert(identity);
     let path = req.uri().path().to_owned();
     let observer = req.method() == axum::http::Method::GET && req.headers().contains_key(OBSERVER_HEADER);
+    if let Some(problem) = oversized(&req) {
+        // Not journaled either: what was too large to read is not worth keeping.
+        return edge.error(problem);
+    }
+    if path.starts_with("/_admin")
+        && path != "/_admin/health"
+        && let Some(refusal) = admin_refusal(edge.ctx.config().admin.token.as_deref(), req.headers())
+    {
+        let mut res = refusal.into_response();
+        res.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Bearer realm=\"ecosim-admin\""),
+        );
+        return res;
+    }
     if is_control(&path) || observer {
-        return next.run(req).await;
+        return routed(&edge, req, next).await;
     }
     let started = Instant::now();
     let wall_time = jiff::Timestamp::now();
@@ -116,14 +233,30 @@ async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
         .get(crate::idempotency::HEADER)
         .and_then(|v| v.to_str().ok())
         .map(|k| k.chars().take(200).collect::<String>());
-    let request_body = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
+    let deadline = edge.ctx.config().connections.body_timeout;
+    let request_body = match tokio::time::timeout(deadline.to_std(), axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return edge.error(
+                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "too-large", "the request body is over 16 MiB")
+                    .with_field("body", "at most 16 MiB"),
+            );
+        }
         Err(_) => {
-            return edge.error(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too-large",
-                "the request body is over 16 MiB",
-            ));
+            let mut late = edge.error(
+                Problem::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "request-timeout",
+                    format!(
+                        "the request body did not arrive within {} ([connections] body_timeout)",
+                        crate::duration::format_duration(deadline.0)
+                    ),
+                )
+                .with_field("body", "sent too slowly"),
+            );
+            // The rest of the body may still be on its way: do not read it as a request.
+            late.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            return late;
         }
     };
 
@@ -152,7 +285,7 @@ async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
     let response = match response {
         Some(r) => r,
         None => {
-            let mut served = next.run(Request::from_parts(parts, Body::from(request_body.clone()))).await;
+            let mut served = routed(&edge, Request::from_parts(parts, Body::from(request_body.clone())), next).await;
             if fired.as_ref().is_some_and(|f| f.action.drop_reply) {
                 served.extensions_mut().insert(DropConnection);
             }

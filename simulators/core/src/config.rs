@@ -24,7 +24,19 @@
 //! settle_limit = "5s"             # a clock move waits this long at most for each job's work
 //!
 //! [journal]
-//! cap = 100000
+//! cap = 100000                    # most exchanges kept
+//! budget = "64MiB"                # most bytes kept (entries and bodies)
+//! body_cap = "64KiB"              # most bytes kept of one body
+//!
+//! [admin]                         # the /_admin API (all but health) and the journal
+//! token = "a-long-secret"         # required as `Authorization: Bearer`; default: none on
+//!                                 # loopback, a random one printed by `up` beyond it
+//! mask_journal = true             # mask CFs, CUNs, OTPs, card digits; default: on beyond loopback
+//!
+//! [connections]                   # each system's listener
+//! max = 1024                      # open at once; beyond, the oldest idle one is closed (or 503)
+//! header_timeout = "10s"          # to send a request's headers; also the idle keep-alive wait
+//! body_timeout = "30s"            # to send a request's body (then 408)
 //!
 //! [retry]                         # outboxes: backoff between attempts
 //! base = "200ms"
@@ -40,6 +52,8 @@
 //! strict_teks = false             # true: an inconsistent key batch is refused 400/1001
 //! max_keys_per_upload = 30        # MAX_KEYS_PER_UPLOAD
 //! dummy_error_percent = 1         # DUMMY_DATA_TOKEN_ERROR_CHANCE_PERCENT
+//! failed_checks_per_client = 60   # failed app checks (401) per client address...
+//! failed_checks_window = "1m"     # ...within this real time; then 429 (0: no limit)
 //!
 //! [brute_force]                   # CUN + card checks at Sistema TS
 //! max_failures = 5
@@ -111,6 +125,10 @@ pub struct Config {
     pub timing: Timing,
     /// Journal bounds.
     pub journal: JournalConfig,
+    /// Who may use the admin API, and what the journal shows.
+    pub admin: AdminConfig,
+    /// How each listener bounds its connections.
+    pub connections: Connections,
     /// Retries of calls between systems (outboxes).
     pub retry: RetryConfig,
     /// The SMS gateway.
@@ -143,6 +161,11 @@ pub struct SarConfig {
 }
 
 impl Config {
+    /// Whether the journal is shown masked (see [`AdminConfig::mask_journal`]).
+    pub fn masks_journal(&self) -> bool {
+        self.admin.mask_journal.unwrap_or(!self.bind.is_loopback())
+    }
+
     /// Whether the national requirement `id` is broken on purpose (see [`Config::mutant`]).
     pub fn mutant(&self, id: &str) -> bool {
         self.mutant.as_deref() == Some(id)
@@ -333,6 +356,49 @@ pub struct Timing {
     pub settle_limit: HumanDuration,
 }
 
+/// The admin API's protection and the journal's masking.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// The token every `/_admin` call but `GET /_admin/health` must carry as
+    /// `Authorization: Bearer <token>`; `None`: open (`ecosim up` makes one up when
+    /// it listens beyond loopback and none is given).
+    pub token: Option<String>,
+    /// Whether the journal masks codici fiscali, CUNs, OTPs, card numbers and
+    /// digits, AUTHCODEs; `None`: masked when listening beyond loopback.
+    pub mask_journal: Option<bool>,
+}
+
+/// How each system's listener bounds its connections (see [`crate::server`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Connections {
+    /// Most connections open at once per listener.
+    pub max: usize,
+    /// Time a client has to send a request's headers, and the longest idle wait of a
+    /// kept-alive connection between requests.
+    pub header_timeout: HumanDuration,
+    /// Time a client has to send a request's body once its headers are in (then 408).
+    pub body_timeout: HumanDuration,
+}
+
+impl Default for Connections {
+    fn default() -> Self {
+        Self {
+            max: 1024,
+            header_timeout: HumanDuration(SignedDuration::from_secs(10)),
+            body_timeout: HumanDuration(SignedDuration::from_secs(30)),
+        }
+    }
+}
+
+impl Connections {
+    /// The listener's limits.
+    pub fn limits(&self) -> crate::server::Limits {
+        crate::server::Limits { max_connections: self.max.max(1), header_timeout: self.header_timeout.to_std() }
+    }
+}
+
 /// Retry policy of the outboxes: exponential backoff with seeded jitter, never giving
 /// up on a transient failure (nothing acknowledged is lost).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -386,11 +452,24 @@ pub struct ImmuniConfig {
     /// answers 401 (`DUMMY_DATA_TOKEN_ERROR_CHANCE_PERCENT`), so dummy traffic looks
     /// like real traffic.
     pub dummy_error_percent: u8,
+    /// Most failed app checks (any app call answered 401: a wrong OTP or CUN) one
+    /// client address may make within `failed_checks_window`; beyond, its app calls
+    /// answer 429 until the window passes. 0: no limit. (ecosim's own: the real
+    /// backend left this to the infrastructure in front of it.)
+    pub failed_checks_per_client: u32,
+    /// The window of `failed_checks_per_client`, real time.
+    pub failed_checks_window: HumanDuration,
 }
 
 impl Default for ImmuniConfig {
     fn default() -> Self {
-        Self { strict_teks: false, max_keys_per_upload: 30, dummy_error_percent: 1 }
+        Self {
+            strict_teks: false,
+            max_keys_per_upload: 30,
+            dummy_error_percent: 1,
+            failed_checks_per_client: 60,
+            failed_checks_window: HumanDuration(SignedDuration::from_mins(1)),
+        }
     }
 }
 
@@ -408,6 +487,68 @@ pub struct SmsConfig {
 pub struct JournalConfig {
     /// Most exchanges kept in memory; older ones are dropped and counted.
     pub cap: usize,
+    /// Most bytes kept in memory (entries, their strings and kept bodies); past it
+    /// the oldest are dropped and counted.
+    pub budget: ByteSize,
+    /// Most bytes kept of one body (the rest is cut, with a note of how much).
+    pub body_cap: ByteSize,
+}
+
+/// A number of bytes written as `64MiB`, `512KiB`, `1GiB` or a plain integer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub usize);
+
+impl std::str::FromStr for ByteSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let t = s.trim();
+        let (digits, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+        let scale: usize = match unit.trim() {
+            "" | "B" => 1,
+            "KiB" => 1 << 10,
+            "MiB" => 1 << 20,
+            "GiB" => 1 << 30,
+            _ => return Err(format!("`{s}` is not a size: write e.g. \"64MiB\", \"512KiB\" or a number of bytes")),
+        };
+        digits
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_mul(scale))
+            .map(Self)
+            .ok_or_else(|| format!("`{s}` is not a size: write e.g. \"64MiB\", \"512KiB\" or a number of bytes"))
+    }
+}
+
+impl std::fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            n if n > 0 && n % (1 << 30) == 0 => write!(f, "{}GiB", n >> 30),
+            n if n > 0 && n % (1 << 20) == 0 => write!(f, "{}MiB", n >> 20),
+            n if n > 0 && n % (1 << 10) == 0 => write!(f, "{}KiB", n >> 10),
+            n => write!(f, "{n}"),
+        }
+    }
+}
+
+impl serde::Serialize for ByteSize {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ByteSize {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bytes(usize),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Bytes(n) => Ok(Self(n)),
+            Raw::Text(s) => s.parse().map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 impl Default for Config {
@@ -423,6 +564,8 @@ impl Default for Config {
             retention: Retention::default(),
             timing: Timing::default(),
             journal: JournalConfig::default(),
+            admin: AdminConfig::default(),
+            connections: Connections::default(),
             retry: RetryConfig::default(),
             sms: SmsConfig::default(),
             brute_force: BruteForce::default(),
@@ -465,7 +608,7 @@ impl Default for Timing {
 
 impl Default for JournalConfig {
     fn default() -> Self {
-        Self { cap: 100_000 }
+        Self { cap: 100_000, budget: ByteSize(crate::journal::BUDGET), body_cap: ByteSize(crate::journal::BODY_LIMIT) }
     }
 }
 
@@ -580,6 +723,8 @@ mod tests {
             avn_forwarding = "immediate"
             [journal]
             cap = 10
+            budget = "8MiB"
+            body_cap = 4096
             [immuni]
             strict_teks = true
             max_keys_per_upload = 14
@@ -597,8 +742,30 @@ mod tests {
         assert_eq!(c.url_of(System::SistemaTs), "http://127.0.0.1:9001");
         assert_eq!(c.smtp_port(), 9025);
         assert_eq!(c.timing.avn_forwarding, Forwarding::Immediate);
-        assert_eq!(c.immuni, ImmuniConfig { strict_teks: true, max_keys_per_upload: 14, dummy_error_percent: 0 });
+        assert_eq!(
+            c.immuni,
+            ImmuniConfig {
+                strict_teks: true,
+                max_keys_per_upload: 14,
+                dummy_error_percent: 0,
+                ..ImmuniConfig::default()
+            }
+        );
         assert_eq!(c.accounts().get("sar-160").map(|a| a.password.as_str()), Some("changed"));
+        assert_eq!((c.journal.budget, c.journal.body_cap), (ByteSize(8 << 20), ByteSize(4096)));
+    }
+
+    #[test]
+    fn sizes_read_as_written_and_refuse_what_is_not_one() {
+        for (text, bytes) in [("64MiB", 64 << 20), ("512KiB", 512 << 10), ("1GiB", 1 << 30), ("100", 100)] {
+            let size: ByteSize = text.parse().expect(text);
+            assert_eq!(size, ByteSize(bytes));
+            assert_eq!(size.to_string().parse::<ByteSize>(), Ok(size));
+        }
+        for bad in ["", "MiB", "64MB", "-1", "1.5GiB", "99999999999999999999GiB"] {
+            let e = bad.parse::<ByteSize>().expect_err(bad);
+            assert!(e.contains("write e.g."), "{e}");
+        }
     }
 
     #[test]

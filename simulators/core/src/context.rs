@@ -64,7 +64,11 @@ impl Context {
         };
         Self(Arc::new(Inner {
             clock,
-            journal: Journal::new(config.journal.cap),
+            journal: Journal::with_limits(crate::journal::Limits {
+                cap: config.journal.cap,
+                budget: config.journal.budget.0,
+                body_cap: config.journal.body_cap.0,
+            }),
             faults: Faults::new(config.seed),
             accounts: config.accounts(),
             activity: Activity::default(),

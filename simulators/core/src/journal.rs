@@ -2,8 +2,12 @@
 //!
 //! Every simulator records each request it serves (who called, what, the status,
 //! how long it took, both bodies). The harness asserts on it and the reports draw
-//! it as a sequence diagram. It is bounded: past `cap` entries the oldest are
-//! dropped and counted, so a long-running `ecosim up` does not grow without end.
+//! it as a sequence diagram. It is bounded twice: past `cap` entries, or past a byte
+//! `budget` (default 64 MiB), the oldest are dropped and counted, so neither a
+//! long-running `ecosim up` nor a caller sending large or many requests makes it
+//! grow without end. Each body is kept up to a per-body cap (default 64 KiB) in an
+//! allocation of its own: an entry costs its kept bytes plus a few hundred bytes,
+//! never the network buffer a body arrived in.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -11,8 +15,12 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
-/// Bodies longer than this are cut in the journal (the exchange itself is not).
+/// Bodies longer than this are cut in the journal by default (the exchange itself
+/// is not): `[journal] body_cap`.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// The default byte budget of the journal: `[journal] budget`.
+pub const BUDGET: usize = 64 * 1024 * 1024;
 
 /// One request and its response, as recorded.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -36,9 +44,9 @@ pub struct Exchange {
     pub status: u16,
     /// Real time spent answering, in milliseconds.
     pub duration_ms: f64,
-    /// Request body (text when serialised, cut at [`BODY_LIMIT`]).
+    /// Request body (text when serialised, cut at the journal's body cap).
     pub request_body: Body,
-    /// Response body (text when serialised, cut at [`BODY_LIMIT`]).
+    /// Response body (text when serialised, cut at the journal's body cap).
     pub response_body: Body,
     /// The fault rule applied, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,34 +102,51 @@ pub struct NewExchange {
     pub note: Option<String>,
 }
 
-/// A body as recorded: the bytes are shared with the exchange itself (no copy on
-/// the hot path) and turned into text, cut at [`BODY_LIMIT`], only when read.
+/// A body as recorded: the bytes kept (at most the journal's body cap, in an
+/// allocation of their own) and how many were cut; turned into text only when read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Body(bytes::Bytes);
+pub struct Body {
+    kept: bytes::Bytes,
+    cut: usize,
+}
 
 impl Body {
-    /// The body as text: UTF-8 (lossy), cut at [`BODY_LIMIT`] with a note of what was cut.
+    /// The body as text: UTF-8 (lossy), with a note of what was cut.
     pub fn text(&self) -> String {
-        let bytes = &self.0;
-        if bytes.len() <= BODY_LIMIT {
-            String::from_utf8_lossy(bytes).into_owned()
-        } else {
-            let mut s = String::from_utf8_lossy(&bytes[..BODY_LIMIT]).into_owned();
-            s.push_str(&format!("... [{} bytes cut]", bytes.len() - BODY_LIMIT));
-            s
+        let mut s = String::from_utf8_lossy(&self.kept).into_owned();
+        if self.cut > 0 {
+            s.push_str(&format!("... [{} bytes cut]", self.cut));
         }
+        s
+    }
+
+    /// The body's length as it was sent.
+    pub fn len(&self) -> usize {
+        self.kept.len() + self.cut
+    }
+
+    /// Whether the body was empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// At most `cap` bytes of this body, copied out of whatever buffer held them
+    /// (a slice of a network read buffer would keep the whole buffer alive).
+    fn capped(self, cap: usize) -> Self {
+        let keep = self.kept.len().min(cap);
+        Self { kept: bytes::Bytes::copy_from_slice(&self.kept[..keep]), cut: self.cut + self.kept.len() - keep }
     }
 }
 
 impl From<bytes::Bytes> for Body {
     fn from(b: bytes::Bytes) -> Self {
-        Self(b)
+        Self { kept: b, cut: 0 }
     }
 }
 
 impl From<Vec<u8>> for Body {
     fn from(b: Vec<u8>) -> Self {
-        Self(b.into())
+        Self { kept: b.into(), cut: 0 }
     }
 }
 
@@ -135,7 +160,42 @@ struct State {
     entries: VecDeque<Exchange>,
     next_seq: u64,
     dropped: u64,
-    cap: usize,
+    /// Bytes the kept entries account for (see [`Exchange::cost`]).
+    bytes: usize,
+    limits: Limits,
+}
+
+/// How much the journal keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most entries.
+    pub cap: usize,
+    /// Most bytes, entries and bodies together.
+    pub budget: usize,
+    /// Most bytes kept of one body.
+    pub body_cap: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { cap: 100_000, budget: BUDGET, body_cap: BODY_LIMIT }
+    }
+}
+
+impl Exchange {
+    /// What keeping this entry costs in memory, near enough: the struct, its
+    /// strings and its kept bodies.
+    fn cost(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.from.len()
+            + self.to.len()
+            + self.method.len()
+            + self.path.len()
+            + self.request_body.kept.len()
+            + self.response_body.kept.len()
+            + self.idempotency_key.as_ref().map_or(0, String::len)
+            + self.note.as_ref().map_or(0, String::len)
+    }
 }
 
 /// A page of the journal.
@@ -145,7 +205,7 @@ pub struct JournalPage {
     pub exchanges: Vec<Exchange>,
     /// The sequence number to ask `since` next time.
     pub last_seq: u64,
-    /// How many exchanges were dropped for the cap since the start.
+    /// How many exchanges were dropped for the cap or the budget since the start.
     pub dropped: u64,
 }
 
@@ -163,10 +223,16 @@ impl std::fmt::Debug for Journal {
 }
 
 impl Journal {
-    /// An empty journal that keeps at most `cap` exchanges.
+    /// An empty journal that keeps at most `cap` exchanges (and the default budget).
     pub fn new(cap: usize) -> Self {
+        Self::with_limits(Limits { cap, ..Limits::default() })
+    }
+
+    /// An empty journal within `limits`.
+    pub fn with_limits(limits: Limits) -> Self {
+        let limits = Limits { cap: limits.cap.max(1), budget: limits.budget, body_cap: limits.body_cap };
         Self {
-            state: Arc::new(Mutex::new(State { entries: VecDeque::new(), next_seq: 1, dropped: 0, cap: cap.max(1) })),
+            state: Arc::new(Mutex::new(State { entries: VecDeque::new(), next_seq: 1, dropped: 0, bytes: 0, limits })),
             notify: Arc::new(Notify::new()),
         }
     }
@@ -177,6 +243,10 @@ impl Journal {
 
     /// Appends an exchange; returns its sequence number.
     pub fn record(&self, e: NewExchange) -> u64 {
+        let body_cap = self.lock().limits.body_cap;
+        // Copied outside the lock: a 64 KiB copy must not hold up other systems.
+        let request_body = e.request_body.capped(body_cap);
+        let response_body = e.response_body.capped(body_cap);
         let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -190,15 +260,19 @@ impl Journal {
             path: e.path,
             status: e.status,
             duration_ms: e.duration_ms,
-            request_body: e.request_body,
-            response_body: e.response_body,
+            request_body,
+            response_body,
             fault: e.fault,
             idempotency_key: e.idempotency_key,
             note: e.note,
         });
-        while st.entries.len() > st.cap {
-            st.entries.pop_front();
-            st.dropped += 1;
+        st.bytes += st.entries.back().map_or(0, Exchange::cost);
+        // The newest entry always stays, whatever it costs (its bodies are capped).
+        while st.entries.len() > 1 && (st.entries.len() > st.limits.cap || st.bytes > st.limits.budget) {
+            if let Some(old) = st.entries.pop_front() {
+                st.bytes -= old.cost();
+                st.dropped += 1;
+            }
         }
         drop(st);
         self.notify.notify_waiters();
@@ -221,6 +295,11 @@ impl Journal {
         self.lock().next_seq - 1
     }
 
+    /// The bytes the kept exchanges account for (entries, strings and kept bodies).
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
     /// How many exchanges are kept now.
     pub fn len(&self) -> usize {
         self.lock().entries.len()
@@ -233,7 +312,9 @@ impl Journal {
 
     /// Forgets every exchange (sequence numbers keep growing).
     pub fn clear(&self) {
-        self.lock().entries.clear();
+        let mut st = self.lock();
+        st.entries.clear();
+        st.bytes = 0;
     }
 
     /// Waits until an exchange is recorded after this call.
@@ -270,5 +351,38 @@ mod tests {
         j.record(NewExchange { request_body: vec![b'a'; BODY_LIMIT + 10].into(), ..entry("/") });
         let e = &j.since(0).exchanges[0];
         assert!(e.request_body.text().ends_with("... [10 bytes cut]"));
+        assert_eq!(e.request_body.len(), BODY_LIMIT + 10);
+    }
+
+    #[test]
+    fn the_byte_budget_drops_the_oldest_and_accounts_for_every_byte() {
+        let limits = Limits { cap: 1_000_000, budget: 100 * 1024, body_cap: 4 * 1024 };
+        let j = Journal::with_limits(limits);
+        for i in 0..200 {
+            j.record(NewExchange { request_body: vec![b'x'; 10_000].into(), ..entry(&format!("/{i}")) });
+        }
+        let page = j.since(0);
+        // Each entry keeps 4 KiB of its 10 KB body plus a few hundred bytes.
+        assert!(j.bytes() <= limits.budget, "{} bytes kept", j.bytes());
+        assert!(page.exchanges.len() >= 20 && page.exchanges.len() < 25, "{} kept", page.exchanges.len());
+        assert_eq!(page.dropped as usize + page.exchanges.len(), 200);
+        assert_eq!(page.exchanges.last().map(|e| e.path.as_str()), Some("/199"));
+        let per_entry = j.bytes() / page.exchanges.len() - 4 * 1024;
+        assert!(per_entry < 512, "overhead per entry {per_entry} bytes");
+        j.clear();
+        assert_eq!(j.bytes(), 0);
+    }
+
+    #[test]
+    fn a_body_is_copied_out_of_the_buffer_it_arrived_in() {
+        let buffer = bytes::Bytes::from(vec![b'y'; 64 * 1024]);
+        let range = buffer.as_ptr_range();
+        let j = Journal::new(10);
+        j.record(NewExchange { request_body: buffer.slice(0..10).into(), ..entry("/") });
+        let e = &j.since(0).exchanges[0];
+        assert_eq!(e.request_body.text(), "yyyyyyyyyy");
+        // The kept bytes are their own allocation: the 64 KiB buffer is not kept alive.
+        assert!(!range.contains(&e.request_body.kept.as_ptr()));
+        assert!(j.bytes() < 1024, "{}", j.bytes());
     }
 }

@@ -23,6 +23,7 @@
 //! | [`client`] | the HTTP client one system uses to call another |
 //! | [`ids`] | deterministic UUIDs |
 //! | [`mail`] | a minimal SMTP client |
+//! | [`mask`] | the journal's identifiers masked |
 //! | [`store`] | SQLite per simulator, in memory or on disk, versioned migrations |
 //! | [`config`] | the TOML configuration |
 //! | [`context`] | the shared context |
@@ -47,6 +48,7 @@ pub mod idempotency;
 pub mod ids;
 pub mod journal;
 pub mod mail;
+pub mod mask;
 pub mod outbox;
 pub mod problem;
 pub mod server;

@@ -197,9 +197,21 @@ impl From<Invalid> for Problem {
     }
 }
 
-/// Deserialises JSON, naming the offending field on failure.
+/// Deserialises JSON, naming the offending field on failure; anything but white
+/// space after the JSON value is refused (`{...}garbage` is not a JSON document).
 pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let value = from_json_value(de)?;
+    de.end().map_err(|e| {
+        let message = e.to_string();
+        Problem::invalid_field("body", message.split(" at line ").next().unwrap_or(&message).to_owned())
+    })?;
+    Ok(value)
+}
+
+fn from_json_value<'de, T: DeserializeOwned>(
+    de: &mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
+) -> Result<T, Problem> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -217,6 +229,29 @@ pub fn from_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     })
 }
 
+/// Whether `headers` say the body is JSON (`application/json` or `*+json`, any
+/// parameters); 415 naming `Content-Type` if not (or if it is missing).
+pub fn require_json(headers: &axum::http::HeaderMap) -> Result<(), Problem> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            mime == "application/json" || mime.ends_with("+json")
+        })
+        .unwrap_or(false);
+    if is_json {
+        Ok(())
+    } else {
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "send the body as JSON with Content-Type: application/json",
+        )
+        .with_field("Content-Type", "must be application/json"))
+    }
+}
+
 /// A JSON body extractor whose rejections are problem+json naming the field.
 #[derive(Debug, Clone)]
 pub struct ApiJson<T>(pub T);
@@ -225,27 +260,26 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| {
-                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-                mime == "application/json" || mime.ends_with("+json")
-            })
-            .unwrap_or(false);
-        if !is_json {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "send the body as JSON with Content-Type: application/json",
-            )
-            .with_field("Content-Type", "must be application/json"));
-        }
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
+        from_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The raw bytes of a body declared JSON ([`require_json`] checked), for the routes
+/// that need the bytes themselves (an `Idempotency-Key` fingerprint); parse them
+/// with [`from_json`].
+#[derive(Debug, Clone)]
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        require_json(req.headers())?;
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|e| Problem::invalid_field("body", format!("could not read the body: {e}")))?;
-        from_json(&bytes).map(ApiJson)
+        Ok(Self(bytes))
     }
 }
 
@@ -291,5 +325,35 @@ mod tests {
         assert_eq!(p.errors[0].field, "nome");
         let p = from_json::<Body>(b"{not json").unwrap_err();
         assert_eq!(p.errors[0].field, "body");
+    }
+
+    #[test]
+    fn anything_after_the_json_value_is_refused_but_white_space() {
+        assert!(from_json::<Strict>(b"{\"esito\":\"P\"}  \r\n").is_ok());
+        for trailing in [&b"{\"esito\":\"P\"}garbage"[..], b"{} {}", b"{}]", b"{}\0"] {
+            let p = from_json::<Strict>(trailing).unwrap_err();
+            assert_eq!((p.status, p.errors[0].field.as_str()), (400, "body"), "{p}");
+            assert!(p.errors[0].message.contains("trailing"), "{p}");
+        }
+    }
+
+    #[test]
+    fn only_json_media_types_pass() {
+        let with = |ct: Option<&str>| {
+            let mut h = axum::http::HeaderMap::new();
+            if let Some(ct) = ct {
+                h.insert(header::CONTENT_TYPE, HeaderValue::from_str(ct).expect("header"));
+            }
+            require_json(&h)
+        };
+        for ok in
+            ["application/json", "application/json; charset=utf-8", "Application/JSON", "application/merge-patch+json"]
+        {
+            assert!(with(Some(ok)).is_ok(), "{ok}");
+        }
+        for bad in [None, Some("text/plain"), Some("image/png"), Some("application/x-www-form-urlencoded"), Some("")] {
+            let p = with(bad).unwrap_err();
+            assert_eq!((p.status, p.errors[0].field.as_str()), (415, "Content-Type"), "{bad:?}");
+        }
     }
 }

@@ -104,7 +104,8 @@ pub async fn spawn<S: Simulator>(mut config: crate::config::Config) -> Result<Sp
     sim.spawn_workers(stopped.clone());
     let app = S::router(sim.clone());
     let mut shutdown = stopped;
-    tokio::spawn(crate::server::serve(listener, app, async move {
+    let limits = ctx.config().connections.limits();
+    tokio::spawn(crate::server::serve_within(listener, app, limits, async move {
         let _ = shutdown.wait_for(|s| *s).await;
     }));
     Ok(Spawned { url, ctx, sim, stop })

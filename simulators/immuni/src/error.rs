@@ -67,6 +67,13 @@ impl ImmuniError {
         Self { kind, detail: None }
     }
 
+    /// What the web framework's own refusals become (an unknown route 404, a method
+    /// a route does not take 405): that status with the unknown-error body (1000),
+    /// as the real backend's handler for any `SanicException` answers.
+    pub fn framework(status: StatusCode) -> Self {
+        Self { kind: Kind::Other(status), detail: None }
+    }
+
     /// Adds what the simulator knows (sent as `X-Ecosim-Detail`).
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());

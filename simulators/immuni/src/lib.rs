@@ -58,6 +58,7 @@ mod store;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use ecosim_core::System;
 
@@ -69,13 +70,22 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 /// The HTTP app (routes, admin API, OpenAPI, boundary layer).
 pub fn router(im: Arc<Immuni>) -> Router {
-    let routes = Router::new()
-        .route("/v1/otp", post(routes::otp::authorise_otp))
+    // The app's calls, throttled per client on failed checks.
+    let app_calls = Router::new()
         .route("/v1/ingestion/check-otp", post(routes::ingestion::check_otp))
         .route("/v1/ingestion/upload", post(routes::ingestion::upload))
         .route("/v1/ingestion/check-cun", post(routes::ingestion::check_cun))
         .route("/v1/ingestion/get-dgc", post(routes::dgc::get_dgc))
+        .route_layer(axum::middleware::from_fn_with_state(im.clone(), routes::throttled));
+    let routes = Router::new()
+        .route("/v1/otp", post(routes::otp::authorise_otp))
+        .merge(app_calls)
         .route("/_admin/uploads", get(routes::admin::uploads))
+        .fallback(|| async { error::ImmuniError::framework(StatusCode::NOT_FOUND).with_detail("no such route") })
+        .method_not_allowed_fallback(|| async {
+            error::ImmuniError::framework(StatusCode::METHOD_NOT_ALLOWED)
+                .with_detail("this route does not take that method")
+        })
         .with_state(im.clone());
     let routes = if im.ctx.config().mutant("IMM-ERR") {
         routes.layer(axum::middleware::map_response(error::as_problem))

@@ -18,6 +18,7 @@ pub struct Immuni {
     pub(crate) his: SystemClient,
     pub(crate) pn_dgc: SystemClient,
     waits: Mutex<SeededRng>,
+    pub(crate) throttle: crate::domain::throttle::Throttle,
 }
 
 impl std::fmt::Debug for Immuni {
@@ -35,7 +36,14 @@ impl Immuni {
         let his =
             SystemClient::new(http.clone(), &ctx.config().url_of(System::SistemaTs), ctx.accounts().get("immuni"));
         let pn_dgc = SystemClient::new(http, &ctx.config().url_of(System::PnDgc), ctx.accounts().get("immuni"));
-        Ok(Arc::new(Self { ctx: ctx.clone(), store, his, pn_dgc, waits: Mutex::new(waits) }))
+        Ok(Arc::new(Self {
+            ctx: ctx.clone(),
+            store,
+            his,
+            pn_dgc,
+            waits: Mutex::new(waits),
+            throttle: Default::default(),
+        }))
     }
 
     /// The anti-brute-force wait (normal, mean 150 ms, sigma 20 ms by default; none

@@ -23,10 +23,19 @@
 //! | `POST /ts/v1/guarigioni` | an ASL registers a recovery: a NUCG, then a recovery certificate | DGC-ISSUE |
 //!
 //! Every unlock is recorded on the CUN with its mode (`self`, `call_center`, `asl`;
-//! ORD-7.3). Failed CUN + card checks are counted per card digits (no codice fiscale
-//! is logged): past `brute_force.max_failures` within `brute_force.window` (5 in an
-//! hour by default) the operator unlocks answer 429 and the HIS answers 401 (its
-//! known interface has no other refusal; Immuni turns it into 401/1101).
+//! ORD-7.3). Failed CUN + card checks are counted per CUN and per card digits (no
+//! codice fiscale is logged), `brute_force.max_failures` within `brute_force.window`
+//! (5 in an hour by default):
+//! - **per CUN**, checks of an existing CUN with wrong digits (someone guessing the
+//!   8 digits of a CUN they know): past the limit the CUN is locked, every check of
+//!   it refused, the right digits too, until the window passes;
+//! - **per card digits**, failed checks with those digits (someone trying CUNs for
+//!   digits they know): past the limit further failing pairs are refused as locked,
+//!   but the citizen's own CUN with their digits still passes, so strangers cannot
+//!   lock a citizen out.
+//!
+//! A locked check is 429 with `Retry-After` at the operator unlocks and 401 at the
+//! HIS (its known interface has no other refusal; Immuni turns it into 401/1101).
 //!
 //! Every field is validated (400 naming each bad field); a codice fiscale unknown
 //! to the registry, a test date in the future or older than the retention window is

@@ -103,18 +103,36 @@ impl SistemaTs {
         })
     }
 
-    /// Whether the card digits are locked out by too many recent failures.
-    pub(crate) fn card_locked(&self, last8: &str) -> Result<bool, StoreError> {
+    /// Start of the brute-force window, in milliseconds.
+    fn failure_window_start(&self) -> i64 {
         let bf = &self.ctx.config().brute_force;
-        let since = self.ctx.clock().now().checked_sub(bf.window.0).map(|t| t.as_millisecond()).unwrap_or(i64::MIN);
-        let n = self.store.with(|c| store::unlock::failures_since(c, last8, since))?;
-        Ok(n >= i64::from(bf.max_failures))
+        self.ctx.clock().now().checked_sub(bf.window.0).map(|t| t.as_millisecond()).unwrap_or(i64::MIN)
     }
 
-    /// Counts a failed CUN + card check (only the card digits are kept, no CF).
-    pub(crate) fn card_failed(&self, last8: &str) -> Result<(), StoreError> {
+    /// Whether the CUN is locked: too many recent checks of it with wrong card
+    /// digits (someone guessing the digits of a CUN they know). Every check of a
+    /// locked CUN is refused, the right digits too, until the window passes.
+    pub(crate) fn cun_locked(&self, cun: &str) -> Result<bool, StoreError> {
+        let since = self.failure_window_start();
+        let n = self.store.with(|c| store::unlock::cun_failures_since(c, cun, since))?;
+        Ok(n >= i64::from(self.ctx.config().brute_force.max_failures))
+    }
+
+    /// Whether the card digits are locked: too many recent failed checks with them
+    /// (someone trying CUNs for digits they know). A locked card refuses only checks
+    /// that would fail anyway: the citizen's own CUN with their digits still passes,
+    /// so strangers cannot lock a citizen out.
+    pub(crate) fn card_locked(&self, last8: &str) -> Result<bool, StoreError> {
+        let since = self.failure_window_start();
+        let n = self.store.with(|c| store::unlock::failures_since(c, last8, since))?;
+        Ok(n >= i64::from(self.ctx.config().brute_force.max_failures))
+    }
+
+    /// Counts a failed CUN + card check: per card digits, and per CUN when the CUN
+    /// checked exists (no codice fiscale is kept).
+    pub(crate) fn card_failed(&self, last8: &str, cun: Option<&str>) -> Result<(), StoreError> {
         let now = self.ctx.clock().now().as_millisecond();
-        self.store.with(|c| store::unlock::add_failure(c, last8, now))
+        self.store.with(|c| store::unlock::add_failure(c, last8, cun, now))
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::Query;
 use axum::routing::{get, post};
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::admin::{self, SimulatorAdmin};
@@ -42,18 +43,18 @@ struct Contatti {
     cellulare: ecosim_domain::codes::MobileNumber,
 }
 
-struct TestApp {
-    url: String,
-    ctx: Context,
-    http: reqwest::Client,
+pub(crate) struct TestApp {
+    pub(crate) url: String,
+    pub(crate) ctx: Context,
+    pub(crate) http: reqwest::Client,
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
 impl TestApp {
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http.post(format!("{}{path}", self.url)).basic_auth("sar-160", Some("sar-160-secret"))
     }
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
         let mut req = self.http.request(method, format!("{}/_admin{path}", self.url));
         if let Some(b) = body {
             req = req.json(&b);
@@ -65,29 +66,50 @@ impl TestApp {
 }
 
 async fn spawn_toy() -> TestApp {
+    spawn_toy_with(Config { population: 100, ..Config::for_tests(42) }).await
+}
+
+/// The toy on `config` (its `[connections]` limits included): `/ping`, `POST /notes`
+/// (JSON), `GET /search?n=<number>` and `GET /slow?ms=<millis>`.
+pub(crate) async fn spawn_toy_with(config: Config) -> TestApp {
     ecosim_core::telemetry::init_for_tests();
-    let ctx = Context::new(Config { population: 100, ..Config::for_tests(42) });
+    let limits = config.connections.limits();
+    let ctx = Context::new(config);
     let toy = Arc::new(Toy {
         store: ctx.open_store(System::SistemaTs, &["CREATE TABLE notes (text TEXT NOT NULL);"]).expect("store"),
     });
     let t = toy.clone();
-    let routes = Router::new().route("/ping", get(|| async { "pong" })).route(
-        "/notes",
-        post(move |caller: Caller, ApiJson(note): ApiJson<Note>| {
-            let t = t.clone();
-            async move {
-                caller.require_role(&[Role::Sar])?;
-                t.store.with(|c| c.execute("INSERT INTO notes VALUES (?1)", [&note.text]))?;
-                Ok::<_, Problem>(axum::Json(json!({"saved": note.text, "by": caller.0.name})))
-            }
-        }),
-    );
+    #[derive(serde::Deserialize)]
+    struct Search {
+        n: u32,
+    }
+    let routes = Router::new()
+        .route("/ping", get(|| async { "pong" }))
+        .route("/search", get(|Query(q): Query<Search>| async move { axum::Json(json!({ "n": q.n })) }))
+        .route(
+            "/slow",
+            get(|Query(q): Query<Search>| async move {
+                tokio::time::sleep(Duration::from_millis(u64::from(q.n))).await;
+                "done"
+            }),
+        )
+        .route(
+            "/notes",
+            post(move |caller: Caller, ApiJson(note): ApiJson<Note>| {
+                let t = t.clone();
+                async move {
+                    caller.require_role(&[Role::Sar])?;
+                    t.store.with(|c| c.execute("INSERT INTO notes VALUES (?1)", [&note.text]))?;
+                    Ok::<_, Problem>(axum::Json(json!({"saved": note.text, "by": caller.0.name})))
+                }
+            }),
+        );
     let app =
         boundary::mount(routes.merge(admin::router(ctx.clone(), System::SistemaTs, toy)), &ctx, System::SistemaTs);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let (tx, rx) = tokio::sync::oneshot::channel();
-    tokio::spawn(ecosim_core::server::serve(listener, app, async {
+    tokio::spawn(ecosim_core::server::serve_within(listener, app, limits, async {
         let _ = rx.await;
     }));
     TestApp { url, ctx, http: reqwest::Client::new(), _shutdown: tx }

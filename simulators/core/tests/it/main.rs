@@ -1,3 +1,4 @@
 //! Integration tests of ecosim-core: one binary, a module per area.
 
+mod hardening;
 mod http;

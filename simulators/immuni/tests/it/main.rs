@@ -169,3 +169,47 @@ async fn dummy_get_dgc_fails_like_the_other_dummy_checks_and_faults_answer_in_im
     let (status, body) = app(&im, "/v1/ingestion/check-otp", &sha256_hex("x"), json!({})).await;
     insta::assert_snapshot!(format!("{status} {body}"), @r#"503 {"error_code":1000,"message":"An unknown error occurred."}"#);
 }
+
+#[tokio::test]
+async fn a_client_that_keeps_failing_checks_is_throttled_and_others_are_not() {
+    let his = MockServer::start().await;
+    let mut config = Config::for_tests(42);
+    config.set_url(System::SistemaTs, his.uri());
+    config.immuni.failed_checks_per_client = 3;
+    let im = spawn::<Immuni>(config).await.expect("Immuni starts");
+    let mut rng = SeededRng::new(9);
+    let guess = |rng: &mut SeededRng| sha256_hex(Otp::generate(rng).as_str());
+    for _ in 0..3 {
+        let (status, body) = app(&im, "/v1/ingestion/check-otp", &guess(&mut rng), json!({})).await;
+        assert_eq!((status, body.as_str()), (401, r#"{"error_code":1101,"message":"Unauthorized OTP."}"#));
+    }
+    // The fourth try is not even checked: even an authorised OTP waits.
+    let otp = Otp::generate(&mut rng);
+    assert_eq!(authorise(&im, otp.as_str()).await.0, 204);
+    let res = reqwest::Client::new()
+        .post(format!("{}/v1/ingestion/check-otp", im.url))
+        .bearer_auth(sha256_hex(otp.as_str()))
+        .header("Immuni-Dummy-Data", "0")
+        .header("Content-Type", "application/json; charset=utf-8")
+        .body("{}")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(res.status(), 429);
+    let wait: u64 = res.headers()["retry-after"].to_str().expect("text").parse().expect("seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(res.text().await.expect("body"), r#"{"error_code":1000,"message":"An unknown error occurred."}"#);
+    // Sistema TS (another caller, not the app's routes) is not throttled.
+    assert_eq!(authorise(&im, Otp::generate(&mut rng).as_str()).await.0, 204);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_in_immunis_format() {
+    let (im, _his) = immuni(200).await;
+    let res = reqwest::Client::new().get(format!("{}/v1/nothing", im.url)).send().await.expect("answer");
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.text().await.expect("body"), r#"{"error_code":1000,"message":"An unknown error occurred."}"#);
+    let res = reqwest::Client::new().get(format!("{}/v1/ingestion/check-otp", im.url)).send().await.expect("answer");
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.text().await.expect("body"), r#"{"error_code":1000,"message":"An unknown error occurred."}"#);
+}

@@ -4,7 +4,6 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +11,7 @@ use ecosim_core::accounts::{Regional, roles};
 use ecosim_core::idempotency;
 use ecosim_core::outbox;
 use ecosim_core::outbox::Attempt;
-use ecosim_core::problem::{Problem, from_json};
+use ecosim_core::problem::{JsonBytes, Problem, from_json};
 use ecosim_domain::test_result::{RawTestResult, validate};
 use serde::Serialize;
 
@@ -56,7 +55,7 @@ pub(crate) async fn create(
     caller: Regional<roles::Lab>,
     headers: HeaderMap,
     // The raw body is the idempotency fingerprint, so it is read as bytes here.
-    body: Bytes,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, Problem> {
     let region = caller.region.clone();
     let (key, replay) = idempotency::precheck(&sar.store, &headers, caller.name(), &body)?;

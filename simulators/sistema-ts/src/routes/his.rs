@@ -13,7 +13,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::store::StoreError;
@@ -36,6 +36,49 @@ pub(crate) fn card_matches(ts: &SistemaTs, codice_fiscale: &str, last8: &CardLas
         .ok()
         .and_then(|cf| ts.ctx.population().by_codice_fiscale(&cf).map(|p| p.card().last8() == *last8))
         .unwrap_or(false)
+}
+
+/// The outcome of a CUN + card digits check, with the brute-force counters kept.
+pub(crate) enum Check {
+    /// The CUN, or the card digits of a pair that does not match, are locked.
+    Locked,
+    /// No live result for that CUN and those digits (counted as a failure).
+    Failed,
+    /// The live result the pair names.
+    Matched(Live),
+}
+
+/// Checks a CUN (found `by` its text or hash) against the last 8 card digits:
+/// refused when the CUN is locked; a match when the digits are the person's and
+/// `accept` takes the record (`any_card`: the digits are not compared, a mutant);
+/// otherwise refused when the digits are locked, else a failure counted against
+/// the digits and, when the CUN exists and the digits were wrong, the CUN.
+pub(crate) fn check_pair(
+    ts: &SistemaTs,
+    by: By,
+    value: &str,
+    last8: &CardLast8,
+    any_card: bool,
+    accept: impl Fn(&Live) -> bool,
+) -> Result<Check, StoreError> {
+    let live = live_by(ts, by, value)?;
+    if let Some(r) = &live
+        && ts.cun_locked(&r.cun)?
+    {
+        return Ok(Check::Locked);
+    }
+    let digits_right = live.as_ref().map(|r| any_card || card_matches(ts, &r.codice_fiscale, last8));
+    match live {
+        Some(r) if digits_right == Some(true) && accept(&r) => Ok(Check::Matched(r)),
+        live => {
+            if ts.card_locked(last8.as_str())? {
+                return Ok(Check::Locked);
+            }
+            let guessed = live.filter(|_| digits_right == Some(false)).map(|r| r.cun);
+            ts.card_failed(last8.as_str(), guessed.as_deref())?;
+            Ok(Check::Failed)
+        }
+    }
 }
 
 /// Whether the CUN was already used for an unlock (invalidated).
@@ -77,7 +120,11 @@ fn answer(ts: &SistemaTs, status: StatusCode) -> Response {
     (status, Json(Refusal { response_code: status.as_u16(), id_transaction: ts.ids.next() })).into_response()
 }
 
-fn fields(body: &[u8]) -> Option<HisRequest> {
+/// The request's fields, if it is a JSON document (declared `application/json` and
+/// nothing after the value) of the right shape; the HIS's only refusal of a
+/// malformed request is its 400.
+fn fields(headers: &HeaderMap, body: &[u8]) -> Option<HisRequest> {
+    ecosim_core::problem::require_json(headers).ok()?;
     serde_json::from_slice(body).ok()
 }
 
@@ -87,11 +134,16 @@ fn cun_sha(req: &HisRequest) -> Option<String> {
 }
 
 /// `POST /his/v1/cun/verify` `{"cun": "<sha256 of CUN-xxxxxxxxxx>", "last_his_number": "12345678"}`.
-pub(crate) async fn verify(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: Bytes) -> Response {
+pub(crate) async fn verify(
+    State(ts): State<Arc<SistemaTs>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(p) = caller.require_role(&[Role::Service]).and_then(|_| caller.require_service(&["immuni"])) {
         return p.into_response();
     }
-    let Some(req) = fields(&body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
+    let Some(req) = fields(&headers, &body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     let last8 = req.last_his_number.as_deref().and_then(|l| CardLast8::parse(l).ok());
     let (Some(cun_sha), Some(last8)) = (cun_sha(&req), last8) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     match verify_inner(&ts, &cun_sha, &last8) {
@@ -101,7 +153,7 @@ pub(crate) async fn verify(State(ts): State<Arc<SistemaTs>>, caller: Caller, bod
             res.headers_mut().insert(
                 "x-ecosim-detail",
                 axum::http::HeaderValue::from_static(
-                    "card digits locked: too many failed checks within the brute_force window",
+                    "locked: too many failed checks of this CUN or these card digits within the brute_force window",
                 ),
             );
             res
@@ -115,16 +167,12 @@ pub(crate) async fn verify(State(ts): State<Arc<SistemaTs>>, caller: Caller, bod
 }
 
 fn verify_inner(ts: &SistemaTs, cun_sha: &str, last8: &CardLast8) -> Result<Result<Verified, StatusCode>, StoreError> {
-    if ts.card_locked(last8.as_str())? {
-        return Ok(Err(StatusCode::TOO_MANY_REQUESTS));
-    }
-    // (mapped to 401 with its detail by `verify`)
     let mutant = |id| ts.ctx.config().mutant(id);
-    let found = live_by(ts, By::CunSha, cun_sha)?
-        .filter(|r| r.esito == "POSITIVO" && (mutant("DM-A.1a") || card_matches(ts, &r.codice_fiscale, last8)));
-    let Some(record) = found else {
-        ts.card_failed(last8.as_str())?;
-        return Ok(Err(StatusCode::UNAUTHORIZED));
+    let record = match check_pair(ts, By::CunSha, cun_sha, last8, mutant("DM-A.1a"), |r| r.esito == "POSITIVO")? {
+        Check::Matched(record) => record,
+        // (mapped to 401 with its detail by `verify`)
+        Check::Locked => return Ok(Err(StatusCode::TOO_MANY_REQUESTS)),
+        Check::Failed => return Ok(Err(StatusCode::UNAUTHORIZED)),
     };
     if already_used(ts, &record.cun)? && !mutant("DM-A.1b") {
         return Ok(Err(StatusCode::CONFLICT));
@@ -136,11 +184,16 @@ fn verify_inner(ts: &SistemaTs, cun_sha: &str, last8: &CardLast8) -> Result<Resu
 }
 
 /// `POST /his/v1/cun/invalidate` `{"cun": "<sha>", "id_test_verification": "<uuid>"}`.
-pub(crate) async fn invalidate(State(ts): State<Arc<SistemaTs>>, caller: Caller, body: Bytes) -> Response {
+pub(crate) async fn invalidate(
+    State(ts): State<Arc<SistemaTs>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(p) = caller.require_role(&[Role::Service]).and_then(|_| caller.require_service(&["immuni"])) {
         return p.into_response();
     }
-    let Some(req) = fields(&body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
+    let Some(req) = fields(&headers, &body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     let id = req.id_test_verification.as_deref().filter(|s| !s.is_empty());
     let (Some(cun_sha), Some(id)) = (cun_sha(&req), id) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     let now = ts.ctx.clock().now();

@@ -6,13 +6,12 @@ use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Regional, roles};
 use ecosim_core::idempotency;
-use ecosim_core::problem::{ApiJson, Fields, Problem, from_json, parse_date};
+use ecosim_core::problem::{ApiJson, Fields, JsonBytes, Problem, from_json, parse_date};
 use ecosim_core::store::StoreError;
 use ecosim_domain::codes::Cun;
 use ecosim_domain::green_pass::{Contatti, Evento, Test};
@@ -139,7 +138,7 @@ pub(crate) async fn create(
     State(ts): State<Arc<SistemaTs>>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, Problem> {
     let region = caller.region.clone();
     // The raw body is the idempotency fingerprint, so it is read as bytes here.

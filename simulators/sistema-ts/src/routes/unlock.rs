@@ -14,7 +14,7 @@ use ecosim_core::problem::{ApiJson, Fields, Problem, parse_date};
 use ecosim_domain::codes::{CardLast8, CodiceFiscale, Cun, Otp};
 use reqwest::Method;
 
-use crate::routes::his::{By, already_used, card_matches, live_by};
+use crate::routes::his::{By, Check, already_used, check_pair};
 use crate::state::SistemaTs;
 use crate::store::{self, cun::Happened};
 
@@ -76,22 +76,22 @@ pub(crate) async fn call_center(
             .with_field("supervisore", "must name a health-operator account (role supervisore)")
             .with_requirement("ORD-8.6"));
     }
-    if ts.card_locked(last8.as_str())? {
-        let mut p = Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too-many-failures",
-            "too many failed checks for these card digits; try later",
-        );
-        p.retry_after = Some(ts.ctx.config().brute_force.window.0.as_secs().max(0) as u64);
-        return Err(p);
-    }
     // ORD-8.1: CUN + last 8 card digits must match a live result.
-    let record = live_by(&ts, By::Cun, cun.as_str())?
-        .filter(|r| mutant("ORD-8.1") || card_matches(&ts, &r.codice_fiscale, &last8));
-    let Some(record) = record else {
-        ts.card_failed(last8.as_str())?;
-        return Err(Problem::not_found(format!("no live test result with {cun} for a card ending {last8}"))
-            .with_requirement("ORD-8.1"));
+    let record = match check_pair(&ts, By::Cun, cun.as_str(), &last8, mutant("ORD-8.1"), |_| true)? {
+        Check::Matched(record) => record,
+        Check::Locked => {
+            let mut p = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-failures",
+                "too many failed checks of this CUN or these card digits; try later",
+            );
+            p.retry_after = Some(ts.ctx.config().brute_force.window.0.as_secs().max(0) as u64);
+            return Err(p);
+        }
+        Check::Failed => {
+            return Err(Problem::not_found(format!("no live test result with {cun} for a card ending {last8}"))
+                .with_requirement("ORD-8.1"));
+        }
     };
     // ORD-2.6: only a positive result unlocks.
     if record.esito != "POSITIVO" && !mutant("ORD-2.6") {

@@ -114,4 +114,7 @@ pub(crate) static MIGRATIONS: &[&str] = &[
         created_at TEXT NOT NULL
     );
     CREATE INDEX guarigioni_by_assistito ON guarigioni (assistito);",
+    // Brute force per CUN too (#13): a failed check against a CUN that exists names it.
+    "ALTER TABLE card_failures ADD COLUMN cun TEXT;
+    CREATE INDEX card_failures_by_cun ON card_failures (cun, at_ms) WHERE cun IS NOT NULL;",
 ];

@@ -9,9 +9,15 @@ pub(crate) fn failures_since(c: &Connection, last8: &str, since_ms: i64) -> rusq
     c.row("SELECT COUNT(*) FROM card_failures WHERE last8 = ?1 AND at_ms > ?2", params![last8, since_ms], |r| r.get(0))
 }
 
-/// Counts a failed check (only the card digits are kept, no codice fiscale).
-pub(crate) fn add_failure(c: &Connection, last8: &str, at_ms: i64) -> rusqlite::Result<()> {
-    c.exec("INSERT INTO card_failures (last8, at_ms) VALUES (?1, ?2)", params![last8, at_ms])?;
+/// Failed card checks against `cun` after `since_ms`.
+pub(crate) fn cun_failures_since(c: &Connection, cun: &str, since_ms: i64) -> rusqlite::Result<i64> {
+    c.row("SELECT COUNT(*) FROM card_failures WHERE cun = ?1 AND at_ms > ?2", params![cun, since_ms], |r| r.get(0))
+}
+
+/// Counts a failed check: the card digits, and the CUN when the one checked
+/// exists (no codice fiscale is kept).
+pub(crate) fn add_failure(c: &Connection, last8: &str, cun: Option<&str>, at_ms: i64) -> rusqlite::Result<()> {
+    c.exec("INSERT INTO card_failures (last8, cun, at_ms) VALUES (?1, ?2, ?3)", params![last8, cun, at_ms])?;
     Ok(())
 }
 

@@ -4,13 +4,12 @@ use ecosim_domain::validation::AllSome;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use ecosim_core::accounts::{Authorised, roles};
 use ecosim_core::idempotency;
-use ecosim_core::problem::{Fields, Problem, from_json};
+use ecosim_core::problem::{Fields, JsonBytes, Problem, from_json};
 use ecosim_domain::codes::Msisdn;
 use serde::Serialize;
 
@@ -59,7 +58,7 @@ pub(crate) async fn send(
     caller: Authorised<roles::SmsSender>,
     headers: HeaderMap,
     // The raw body is the idempotency fingerprint, so it is read as bytes here.
-    body: Bytes,
+    JsonBytes(body): JsonBytes,
 ) -> Result<Response, Problem> {
     let (key, replay) = idempotency::precheck(&gw.store, &headers, caller.name(), &body)?;
     if let Some(answer) = replay {
