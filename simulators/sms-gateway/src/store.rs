@@ -32,6 +32,28 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX mails_by_recipient ON mails (recipient);
     CREATE UNIQUE INDEX mails_once ON mails (recipient, message_id) WHERE message_id IS NOT NULL;",
     ecosim_core::idempotency::MIGRATION,
+    // A message to many recipients is stored once (#13): its content, and a mailbox
+    // row per recipient pointing at it.
+    "CREATE TABLE mail_contents (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        sender TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        body TEXT NOT NULL,
+        message_id TEXT,
+        received_at TEXT NOT NULL
+    );
+    CREATE TABLE mailbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        recipient TEXT NOT NULL,
+        content INTEGER NOT NULL REFERENCES mail_contents (id),
+        message_id TEXT
+    );
+    INSERT INTO mail_contents (id, sender, subject, body, message_id, received_at)
+        SELECT id, sender, subject, body, message_id, received_at FROM mails;
+    INSERT INTO mailbox (recipient, content, message_id) SELECT recipient, id, message_id FROM mails ORDER BY id;
+    DROP TABLE mails;
+    CREATE INDEX mailbox_by_recipient ON mailbox (recipient);
+    CREATE UNIQUE INDEX mailbox_once ON mailbox (recipient, message_id) WHERE message_id IS NOT NULL;",
 ];
 
 /// An SMS as the API shows it.
@@ -138,20 +160,45 @@ pub(crate) struct Mail {
     pub(crate) received_at: String,
 }
 
-/// Files an e-mail for one recipient (once per `Message-ID`).
-pub(crate) fn insert_mail(tx: &Connection, m: &Mail) -> rusqlite::Result<()> {
+/// Files an e-mail once for all its recipients: one content row, and a mailbox row
+/// per recipient that does not hold its `Message-ID` yet. Returns the recipients
+/// it was filed for.
+pub(crate) fn insert_mail(tx: &Connection, m: &NewMail<'_>) -> rusqlite::Result<usize> {
     tx.exec(
-        "INSERT OR IGNORE INTO mails (recipient, sender, subject, body, message_id, received_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![m.to, m.from, m.subject, m.body, m.message_id, m.received_at],
+        "INSERT INTO mail_contents (sender, subject, body, message_id, received_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![m.from, m.subject, m.body, m.message_id, m.received_at],
     )?;
-    Ok(())
+    let content = tx.last_insert_rowid();
+    let mut filed = 0;
+    for to in m.to {
+        filed += tx.exec(
+            "INSERT OR IGNORE INTO mailbox (recipient, content, message_id) VALUES (?1, ?2, ?3)",
+            params![to, content, m.message_id],
+        )?;
+    }
+    if filed == 0 {
+        // A retry every recipient already holds: keep no orphan content.
+        tx.exec("DELETE FROM mail_contents WHERE id = ?1", [content])?;
+    }
+    Ok(filed)
+}
+
+/// An e-mail to file: one content, many recipients.
+#[derive(Debug, Clone)]
+pub(crate) struct NewMail<'a> {
+    pub(crate) from: &'a str,
+    pub(crate) to: &'a [String],
+    pub(crate) subject: &'a str,
+    pub(crate) body: &'a str,
+    pub(crate) message_id: Option<&'a str>,
+    pub(crate) received_at: &'a str,
 }
 
 /// Every e-mail received for `address`, oldest first.
 pub(crate) fn mails_to(c: &Connection, address: &str) -> rusqlite::Result<Vec<Mail>> {
     let mut stmt = c.prepare_cached(
-        "SELECT sender, recipient, subject, body, message_id, received_at FROM mails WHERE recipient = ?1 ORDER BY id",
+        "SELECT c.sender, b.recipient, c.subject, c.body, c.message_id, c.received_at
+         FROM mailbox b JOIN mail_contents c ON c.id = b.content WHERE b.recipient = ?1 ORDER BY b.id",
     )?;
     stmt.query_map([address], |r| {
         Ok(Mail {
