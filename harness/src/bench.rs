@@ -140,3 +140,125 @@ async fn delivered(http: &reqwest::Client, gateway: &str) -> anyhow::Result<u64>
     anyhow::ensure!(state["simulator"]["per_mittente"].is_object(), "the gateway's state has no counts by sender");
     Ok(state["simulator"]["per_mittente"][ecosim_domain::messages::CUN_SMS_SENDER].as_u64().unwrap_or(0))
 }
+
+/// What an anonymous-load memory run measured.
+#[derive(Debug, Clone)]
+pub struct MemoryUnderLoad {
+    /// Requests sent (every one refused 401: no credentials).
+    pub requests: usize,
+    /// Bytes in each request body.
+    pub body_bytes: usize,
+    /// Time the requests took.
+    pub elapsed: Duration,
+    /// Resident memory before the first request and after the last, and the
+    /// process's peak (client and ecosystem share the process).
+    pub rss_before: Option<u64>,
+    /// See `rss_before`.
+    pub rss_after: Option<u64>,
+    /// See `rss_before`.
+    pub rss_peak: Option<u64>,
+    /// What the journal kept at the end: entries and bytes, and its budget.
+    pub journal_kept: usize,
+    /// See `journal_kept`.
+    pub journal_bytes: usize,
+    /// See `journal_kept`.
+    pub journal_budget: usize,
+}
+
+impl MemoryUnderLoad {
+    /// Prints the figures.
+    pub fn print(&self) {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        let show = |b: Option<u64>| b.map_or("n/a".to_owned(), |b| format!("{:.0} MiB", mib(b)));
+        println!(
+            "{} anonymous POSTs of {} bytes to Sistema TS (each 401), in {:.1} s ({:.0}/s)",
+            self.requests,
+            self.body_bytes,
+            self.elapsed.as_secs_f64(),
+            self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+        );
+        println!(
+            "  resident memory: {} before, {} after, peak {} (load generator included)",
+            show(self.rss_before),
+            show(self.rss_after),
+            show(self.rss_peak)
+        );
+        println!(
+            "  journal: {} exchanges kept in {:.1} MiB of its {:.0} MiB budget ({} bytes each)",
+            self.journal_kept,
+            mib(self.journal_bytes as u64),
+            mib(self.journal_budget as u64),
+            self.journal_bytes / self.journal_kept.max(1)
+        );
+    }
+}
+
+/// Resident set size (`VmRSS`) and its peak (`VmHWM`), from `/proc/self/status` (Linux).
+pub fn resident() -> (Option<u64>, Option<u64>) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map(|kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Sends `requests` anonymous POSTs of `body_bytes` each to Sistema TS's intake, with
+/// `concurrency` in flight, and reports what memory they cost (the journal keeps
+/// each 401 within its default budget).
+pub async fn memory_under_anonymous_load(
+    requests: usize,
+    body_bytes: usize,
+    concurrency: usize,
+) -> anyhow::Result<MemoryUnderLoad> {
+    let mut config = Config { population: 2_000, ..Config::for_tests(7) };
+    config.thread_per_system = true;
+    let journal_budget = config.journal.budget.0;
+    let eco = Ecosystem::start(config).await?;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).tcp_nodelay(true).build()?;
+    let url = format!("{}/ts/v1/test-results", eco.url(System::SistemaTs));
+    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(body_bytes.saturating_sub(10)));
+    let (rss_before, _) = resident();
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..requests {
+        let permit = gate.clone().acquire_owned().await?;
+        let (http, url, body) = (http.clone(), url.clone(), body.clone());
+        tasks.spawn(async move {
+            let res = http.post(url).header("content-type", "application/json").body(body).send().await;
+            drop(permit);
+            match res {
+                Ok(r) if r.status().as_u16() == 401 => Ok(()),
+                Ok(r) => Err(anyhow::anyhow!("Sistema TS answered {} to an anonymous call", r.status())),
+                Err(e) => Err(anyhow::Error::from(e)),
+            }
+        });
+        // Reap as we go: a million finished tasks are not kept.
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let elapsed = started.elapsed();
+    let (rss_after, rss_peak) = resident();
+    let journal = eco.context().journal();
+    let (journal_kept, journal_bytes) = (journal.len(), journal.bytes());
+    eco.shutdown().await;
+    Ok(MemoryUnderLoad {
+        requests,
+        body_bytes,
+        elapsed,
+        rss_before,
+        rss_after,
+        rss_peak,
+        journal_kept,
+        journal_bytes,
+        journal_budget,
+    })
+}

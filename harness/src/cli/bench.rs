@@ -24,6 +24,20 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 20)]
         times: usize,
     },
+    /// Memory under anonymous load: POSTs without credentials to Sistema TS (each
+    /// refused 401, each journaled), with resident memory and the journal's size
+    /// (target: bounded by the journal budget, whatever the count or the body size).
+    Memory {
+        /// How many requests.
+        #[arg(long, default_value_t = 1_000_000)]
+        requests: usize,
+        /// Bytes in each body.
+        #[arg(long, default_value_t = 200)]
+        body_bytes: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// End-to-end CUN journeys (lab -> SAR -> Sistema TS -> SMS delivered), in process
     /// over loopback HTTP, a thread per system (target: 5,000 journeys/s in memory).
     Cun {
@@ -71,6 +85,11 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             // The ecosystem runs a thread per system; the lab client gets one of its own.
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(crate::bench::cun_journeys(journeys, concurrency, data_dir, negatives))?.print();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Memory { requests, body_bytes, concurrency } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(crate::bench::memory_under_anonymous_load(requests, body_bytes, concurrency))?.print();
             Ok(ExitCode::SUCCESS)
         }
         Command::Population { size, seed } => {
