@@ -48,7 +48,10 @@ impl VirtualApp {
     /// An app talking to the Immuni backend at `immuni_url`, its randomness from `seed`.
     pub fn new(immuni_url: &str, seed: u64) -> Self {
         Self {
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(ecosim_core::client::POOL_IDLE)
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
             immuni: immuni_url.trim_end_matches('/').to_owned(),
             rng: SeededRng::derive(seed, "virtual-app"),
         }

@@ -104,7 +104,10 @@ impl<'e> Runner<'e> {
             eco,
             suts,
             first_seq: eco.context().journal().last_seq(),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .pool_idle_timeout(ecosim_core::client::POOL_IDLE)
+                .build()
+                .unwrap_or_else(|_| reqwest::Client::new()),
             app: tokio::sync::Mutex::new(VirtualApp::new(&eco.url(System::Immuni), seed)),
             vars: HashMap::from([
                 ("today".to_owned(), eco.context().clock().today().to_string()),

@@ -10,12 +10,18 @@ use reqwest::{Method, RequestBuilder, Response};
 
 use crate::accounts::Account;
 
+/// How long a client keeps an idle pooled connection: under the servers' idle limit
+/// (`[connections] header_timeout`, 10 s by default), so a connection is never reused
+/// just as the server closes it.
+pub const POOL_IDLE: Duration = Duration::from_secs(5);
+
 /// A pooled client for calls between systems (keep-alive, 10 s timeout, no proxy).
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(2))
         .pool_max_idle_per_host(1024)
+        .pool_idle_timeout(POOL_IDLE)
         .tcp_nodelay(true)
         .no_proxy()
         .build()
