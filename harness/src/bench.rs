@@ -262,3 +262,104 @@ pub async fn memory_under_anonymous_load(
         journal_budget,
     })
 }
+
+/// What an intake-over-time run measured: one block per virtual day.
+#[derive(Debug, Clone)]
+pub struct IntakeOverTime {
+    /// Results sent per virtual day.
+    pub per_day: usize,
+    /// Each day's throughput (results/s), in order.
+    pub days: Vec<f64>,
+    /// Results Sistema TS held at the end (retention keeps about 14 days' worth).
+    pub held_at_end: u64,
+    /// Resident memory at the end and its peak (load generator included).
+    pub rss: (Option<u64>, Option<u64>),
+}
+
+impl IntakeOverTime {
+    /// Prints the figures.
+    pub fn print(&self) {
+        let total = self.per_day * self.days.len();
+        println!(
+            "Sistema TS intake (POST /ts/v1/test-results, positive, no contacts), {total} results, {} per virtual day",
+            self.per_day
+        );
+        for (i, rate) in self.days.iter().enumerate() {
+            println!("  day {:>2}: {rate:>8.0} results/s", i + 1);
+        }
+        if let (Some(first), Some(last)) = (self.days.first(), self.days.last()) {
+            println!(
+                "  last day / first day: {:.2}; {} results held at the end (the rest purged after 14 days)",
+                last / first,
+                self.held_at_end
+            );
+        }
+        let mib = |b: Option<u64>| b.map_or("n/a".to_owned(), |b| format!("{:.0} MiB", b as f64 / 1048576.0));
+        println!(
+            "  resident memory at the end {}, peak {} (load generator included)",
+            mib(self.rss.0),
+            mib(self.rss.1)
+        );
+    }
+}
+
+/// Sends `days` x `per_day` test results straight to Sistema TS (each with an
+/// `Idempotency-Key`, so every table the intake writes grows with it), moving the
+/// shared clock a day after each day's results, and reports each day's throughput:
+/// flat when purges keep the tables at about 14 days' worth.
+pub async fn intake_over_time(days: usize, per_day: usize, concurrency: usize) -> anyhow::Result<IntakeOverTime> {
+    let mut config = Config { population: 20_000, ..Config::for_tests(11) };
+    config.thread_per_system = true;
+    let eco = Ecosystem::start(config).await?;
+    let ctx = eco.context().clone();
+    let people: Vec<(String, String)> =
+        ctx.population().iter().map(|c| (c.codice_fiscale().to_string(), format!("sar-{}", c.region().code))).collect();
+    anyhow::ensure!(!people.is_empty(), "an empty population");
+    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).tcp_nodelay(true).build()?;
+    let url = format!("{}/ts/v1/test-results", eco.url(System::SistemaTs));
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut rates = Vec::with_capacity(days);
+    for day in 0..days {
+        let today = ctx.clock().today().to_string();
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..per_day {
+            let (cf, sar) = people[(day * per_day + i) % people.len()].clone();
+            let permit = gate.clone().acquire_owned().await?;
+            let (http, url, today) = (http.clone(), url.clone(), today.clone());
+            tasks.spawn(async move {
+                let body = json!({
+                    "codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
+                    "data_esecuzione": today, "struttura": "BENCH-LAB",
+                });
+                let res = http
+                    .post(url)
+                    .basic_auth(&sar, Some(format!("{sar}-secret")))
+                    .header("idempotency-key", format!("bench-{day}-{i}"))
+                    .json(&body)
+                    .send()
+                    .await;
+                drop(permit);
+                match res {
+                    Ok(r) if r.status().as_u16() == 201 => Ok(()),
+                    Ok(r) => Err(anyhow::anyhow!("Sistema TS answered {}", r.status())),
+                    Err(e) => Err(anyhow::Error::from(e)),
+                }
+            });
+            while let Some(done) = tasks.try_join_next() {
+                done??;
+            }
+        }
+        while let Some(done) = tasks.join_next().await {
+            done??;
+        }
+        rates.push(per_day as f64 / started.elapsed().as_secs_f64().max(1e-9));
+        let next = ctx.clock().now() + jiff::SignedDuration::from_hours(24);
+        ctx.move_clock(next).await.map_err(|e| anyhow::anyhow!("the clock did not move: {e}"))?;
+    }
+    let state: Value = http.get(format!("{}/_admin/state", eco.url(System::SistemaTs))).send().await?.json().await?;
+    let held_at_end = state["simulator"]["test_results"].as_u64().unwrap_or(0);
+    let rss = resident();
+    eco.shutdown().await;
+    Ok(IntakeOverTime { per_day, days: rates, held_at_end, rss })
+}

@@ -38,6 +38,20 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Sistema TS's intake over virtual days: results straight to Sistema TS, the
+    /// clock moved a day after each day's, throughput per day (target: the last
+    /// day within 20% of the first, as purges keep the tables at 14 days' worth).
+    Intake {
+        /// Virtual days.
+        #[arg(long, default_value_t = 20)]
+        days: usize,
+        /// Results per day.
+        #[arg(long, default_value_t = 50_000)]
+        per_day: usize,
+        /// Requests in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
     /// End-to-end CUN journeys (lab -> SAR -> Sistema TS -> SMS delivered), in process
     /// over loopback HTTP, a thread per system (target: 5,000 journeys/s in memory).
     Cun {
@@ -90,6 +104,11 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Memory { requests, body_bytes, concurrency } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(crate::bench::memory_under_anonymous_load(requests, body_bytes, concurrency))?.print();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Intake { days, per_day, concurrency } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(crate::bench::intake_over_time(days, per_day, concurrency))?.print();
             Ok(ExitCode::SUCCESS)
         }
         Command::Population { size, seed } => {

@@ -15,6 +15,7 @@
 //! [retention]
 //! test_results = "14d"
 //! otp_ttl = "150s"
+//! idempotency_keys = "14d"        # how long a retry with the same key replays
 //!
 //! [timing]
 //! fast = false                    # true: no artificial waits (Immuni's ~150 ms)
@@ -327,6 +328,9 @@ pub struct Retention {
     pub test_results: HumanDuration,
     /// How long an authorised OTP lives at Immuni (IMM-OTP).
     pub otp_ttl: HumanDuration,
+    /// How long an `Idempotency-Key` is remembered (Sistema TS forgets a key sooner,
+    /// with the test result it made).
+    pub idempotency_keys: HumanDuration,
 }
 
 /// How AVN forwards doses to Sistema TS.
@@ -590,6 +594,7 @@ impl Default for Retention {
         Self {
             test_results: HumanDuration(SignedDuration::from_hours(14 * 24)),
             otp_ttl: HumanDuration(SignedDuration::from_secs(150)),
+            idempotency_keys: HumanDuration(SignedDuration::from_hours(14 * 24)),
         }
     }
 }

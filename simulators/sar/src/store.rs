@@ -79,4 +79,5 @@ pub(crate) static MIGRATIONS: &[&str] = &[
         aggiornato_il TEXT NOT NULL,
         PRIMARY KEY (regione, assistito)
     );",
+    ecosim_core::idempotency::EXPIRY_MIGRATION,
 ];

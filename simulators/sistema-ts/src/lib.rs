@@ -40,10 +40,15 @@
 //! Every field is validated (400 naming each bad field); a codice fiscale unknown
 //! to the registry, a test date in the future or older than the retention window is
 //! 422 with the requirement id. `Idempotency-Key` makes retries safe: same key and
-//! body, same answer; same key, other body, 409. CUNs are unique nationwide and
-//! never reissued. Records are purged when the shared clock passes their retention
-//! (14 days by default, ORD-3.2); the CUN's history (issued, corrected, notified,
-//! purged) stays, with no personal data. With `invio_cun_da_ts: true` Sistema TS
+//! body, same answer; same key, other body, 409. CUNs are unique nationwide among
+//! live records (ORD-4). Records are purged when the shared clock passes their
+//! retention (14 days by default, ORD-3.2), and with each everything kept about it:
+//! earlier versions, the CUN's registry entry and history (issued, corrected,
+//! notified, unlocked: no personal data, read with the record), its HIS
+//! verifications and the `Idempotency-Key` that made it (a retry after the purge is
+//! a new request, refused as too old: never a replay of a CUN that is gone); failed
+//! checks past the brute-force window are swept at the same time. No table grows
+//! with the results ever received. With `invio_cun_da_ts: true` Sistema TS
 //! sends the CUN itself by SMS and e-mail from its durable outbox (ORD-6.2).
 //!
 //! Vaccinations (Flow 3): doses from AVN are kept and checked (person known to the

@@ -10,7 +10,7 @@ use ecosim_core::{Context, Problem, System};
 use ecosim_domain::codes::Cun;
 use jiff::Timestamp;
 
-use crate::store::{self, cun::Happened};
+use crate::store;
 
 /// Sistema TS.
 pub struct SistemaTs {
@@ -94,11 +94,20 @@ impl SistemaTs {
         });
     }
 
+    /// Deletes an expired record and everything kept about it (ORD-3.2): its earlier
+    /// versions, its CUN's registry entry, history and HIS verifications, the
+    /// `Idempotency-Key` that made it (a retry is then a new request, refused as too
+    /// old, never a replay of a CUN that is gone); and sweeps failed checks older than
+    /// the brute-force window. Nothing about the record outlives it, so no table grows
+    /// with the results ever received.
     fn purge(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+        let failures_before = self.failure_window_start();
         self.store.transaction(|tx| {
             if let Some(cun) = store::test_results::purge(tx, id, now.as_millisecond())? {
-                store::cun::record(tx, &cun, now, &Happened::Purged { requirement: "ORD-3.2" })?;
+                store::cun::forget(tx, &cun)?;
+                ecosim_core::idempotency::forget(tx, id)?;
             }
+            store::unlock::sweep_failures(tx, failures_before)?;
             Ok::<_, StoreError>(())
         })
     }

@@ -54,6 +54,7 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     DROP TABLE mails;
     CREATE INDEX mailbox_by_recipient ON mailbox (recipient);
     CREATE UNIQUE INDEX mailbox_once ON mailbox (recipient, message_id) WHERE message_id IS NOT NULL;",
+    ecosim_core::idempotency::EXPIRY_MIGRATION,
 ];
 
 /// An SMS as the API shows it.

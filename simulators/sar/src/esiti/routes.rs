@@ -58,7 +58,8 @@ pub(crate) async fn create(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, Problem> {
     let region = caller.region.clone();
-    let (key, replay) = idempotency::precheck(&sar.store, &headers, caller.name(), &body)?;
+    let (key, replay) =
+        idempotency::precheck(&sar.store, &headers, caller.name(), &body, idempotency::Window::of(&sar.ctx))?;
     if let Some(answer) = replay {
         return Ok(answer);
     }
@@ -102,7 +103,7 @@ pub(crate) async fn create(
         let answer = Accepted { id, stato: "accettato" };
         if let Some(key) = &key {
             let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
-            idempotency::remember(tx, key, 202, &text)?;
+            idempotency::remember(tx, key, 202, &text, None)?;
         }
         Ok::<_, Problem>(Ok((answer, item)))
     })?;

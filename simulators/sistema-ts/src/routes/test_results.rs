@@ -142,7 +142,8 @@ pub(crate) async fn create(
 ) -> Result<Response, Problem> {
     let region = caller.region.clone();
     // The raw body is the idempotency fingerprint, so it is read as bytes here.
-    let (key, replay) = idempotency::precheck(&ts.store, &headers, caller.name(), &body)?;
+    let (key, replay) =
+        idempotency::precheck(&ts.store, &headers, caller.name(), &body, idempotency::Window::of(&ts.ctx))?;
     if let Some(answer) = replay {
         return Ok(answer);
     }
@@ -216,7 +217,7 @@ pub(crate) async fn create(
         };
         if let Some(key) = &key {
             let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
-            idempotency::remember(tx, key, 201, &text)?;
+            idempotency::remember(tx, key, 201, &text, Some(&answer.id))?;
         }
         Ok::<_, Problem>(Ok((id, answer)))
     })?;

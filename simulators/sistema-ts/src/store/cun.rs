@@ -1,4 +1,5 @@
-//! The CUN registry (every CUN ever issued, never purged) and what happened to each.
+//! The CUN registry (every CUN of a live record: none is issued twice) and what
+//! happened to each; both go with the record when it is purged (ORD-3.2).
 
 use ecosim_core::store::CachedSql;
 use jiff::Timestamp;
@@ -13,7 +14,7 @@ pub(crate) fn register(tx: &Connection, cun: &str, now: Timestamp) -> rusqlite::
 }
 
 /// What happened to a CUN; the variant's fields are the event's `dettaglio`. No
-/// personal data: the history outlives the record.
+/// personal data; read with the record, purged with it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub(crate) enum Happened<'a> {
@@ -32,8 +33,6 @@ pub(crate) enum Happened<'a> {
     },
     /// Sistema TS sent it to the citizen on this channel (ORD-6.2).
     Notified { canale: &'a str, requirement: &'static str },
-    /// The record was purged (ORD-3.2).
-    Purged { requirement: &'static str },
 }
 
 impl Happened<'_> {
@@ -44,9 +43,18 @@ impl Happened<'_> {
             Self::Corrected { .. } => "corrected",
             Self::Unlocked { .. } => "unlocked",
             Self::Notified { .. } => "notified",
-            Self::Purged { .. } => "purged",
         }
     }
+}
+
+/// Forgets `cun` with its record: its registry entry, history, HIS verifications
+/// and the failed checks against it.
+pub(crate) fn forget(tx: &Connection, cun: &str) -> rusqlite::Result<()> {
+    tx.exec("DELETE FROM cun_events WHERE cun = ?1", [cun])?;
+    tx.exec("DELETE FROM cun_verifications WHERE cun = ?1", [cun])?;
+    tx.exec("DELETE FROM card_failures WHERE cun = ?1", [cun])?;
+    tx.exec("DELETE FROM cun_registry WHERE cun = ?1", [cun])?;
+    Ok(())
 }
 
 /// Records what happened to `cun` at `at`.

@@ -117,4 +117,8 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     // Brute force per CUN too (#13): a failed check against a CUN that exists names it.
     "ALTER TABLE card_failures ADD COLUMN cun TEXT;
     CREATE INDEX card_failures_by_cun ON card_failures (cun, at_ms) WHERE cun IS NOT NULL;",
+    // Since #13 the registry, the history and the key go with the record when it is
+    // purged (`SistemaTs::purge`): the comments of the first migration describe
+    // the first version.
+    ecosim_core::idempotency::EXPIRY_MIGRATION,
 ];

@@ -21,6 +21,11 @@ pub(crate) fn add_failure(c: &Connection, last8: &str, cun: Option<&str>, at_ms:
     Ok(())
 }
 
+/// Deletes failed checks made before `before_ms` (out of every window).
+pub(crate) fn sweep_failures(c: &Connection, before_ms: i64) -> rusqlite::Result<usize> {
+    c.exec("DELETE FROM card_failures WHERE at_ms <= ?1", [before_ms])
+}
+
 /// Whether `cun` was already used for an unlock (invalidated).
 pub(crate) fn used(c: &Connection, cun: &str) -> rusqlite::Result<bool> {
     c.row("SELECT EXISTS (SELECT 1 FROM cun_verifications WHERE cun = ?1 AND invalidated_at IS NOT NULL)", [cun], |r| {

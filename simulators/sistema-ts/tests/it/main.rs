@@ -223,17 +223,35 @@ async fn a_region_corrects_a_record_and_the_history_says_so() {
 }
 
 #[tokio::test]
-async fn records_are_purged_after_fourteen_days_on_the_shared_clock() {
+async fn records_are_purged_after_fourteen_days_with_everything_kept_about_them() {
     let t = spawn_ts().await;
-    let created = send(&t, "sar-160", &result_for(&t, "160")).await;
-    let path = format!("/ts/v1/test-results/{}", created["cun"].as_str().expect("cun"));
+    let body = result_for(&t, "160");
+    let post = || {
+        t.http
+            .post(t.url(System::SistemaTs, "/ts/v1/test-results"))
+            .basic_auth("sar-160", Some("sar-160-secret"))
+            .header("Idempotency-Key", "retention-1")
+            .json(&body)
+            .send()
+    };
+    let created: Value = post().await.expect("sent").json().await.expect("json");
+    let cun = created["cun"].as_str().expect("cun").to_owned();
+    let path = format!("/ts/v1/test-results/{cun}");
     t.admin(System::SistemaTs, "/clock", json!({"advance": "13d"})).await;
     assert_eq!(t.get_as("sar-160", System::SistemaTs, &path).await.status(), 200);
+    let replayed = post().await.expect("retry");
+    assert_eq!(replayed.status(), 201, "within retention the key replays");
     t.admin(System::SistemaTs, "/clock", json!({"advance": "2d"})).await;
     assert_eq!(t.get_as("sar-160", System::SistemaTs, &path).await.status(), 404);
     let state = t.get_json(System::SistemaTs, "/_admin/state").await;
-    assert_eq!(state["simulator"]["test_results"], 0);
-    assert_eq!(state["simulator"]["cun_registry"], 1, "the CUN is never issued again");
+    let held = &state["simulator"];
+    for table in ["test_results", "cun_registry", "cun_events", "idempotency", "cun_verifications"] {
+        assert_eq!(held[table], 0, "{table} after the purge: {state}");
+    }
+    // The same key after the purge is a new request, refused as too old: never the
+    // 201 of a CUN that is gone.
+    let late = post().await.expect("late retry");
+    assert_eq!(late.status(), 422, "{:?}", late.text().await);
 }
 
 #[tokio::test]

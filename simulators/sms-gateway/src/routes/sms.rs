@@ -60,7 +60,8 @@ pub(crate) async fn send(
     // The raw body is the idempotency fingerprint, so it is read as bytes here.
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, Problem> {
-    let (key, replay) = idempotency::precheck(&gw.store, &headers, caller.name(), &body)?;
+    let (key, replay) =
+        idempotency::precheck(&gw.store, &headers, caller.name(), &body, idempotency::Window::of(&gw.ctx))?;
     if let Some(answer) = replay {
         return Ok(answer);
     }
@@ -107,7 +108,7 @@ pub(crate) async fn send(
             &NewMessage { message: message.clone(), account: caller.name(), callback_url: req.callback_url.as_deref() },
         )?;
         if let Some(key) = &key {
-            idempotency::remember(tx, key, 202, &accepted_text)?;
+            idempotency::remember(tx, key, 202, &accepted_text, None)?;
         }
         Ok::<_, Problem>(None)
     })?;
