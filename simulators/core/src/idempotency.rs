@@ -154,7 +154,7 @@ pub fn remember(conn: &Connection, key: &Key, status: u16, body: &str, resource:
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![key.account, key.key, key.request_hash, status, body, key.window.now_ms, resource],
     )?;
-    if WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % SWEEP_EVERY == 0 {
+    if WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed).is_multiple_of(SWEEP_EVERY) {
         sweep(conn, key.window)?;
     }
     Ok(())
