@@ -7,6 +7,7 @@ mod cun;
 mod dgc;
 mod ecosystem;
 mod immuni;
+mod openapi;
 mod privileges;
 mod scenarios;
 mod sistema_ts;

@@ -24,6 +24,7 @@
 //! | [`ids`] | deterministic UUIDs |
 //! | [`mail`] | a minimal SMTP client |
 //! | [`mask`] | the journal's identifiers masked |
+//! | [`openapi`] | answers checked against their OpenAPI schema (tests) |
 //! | [`store`] | SQLite per simulator, in memory or on disk, versioned migrations |
 //! | [`config`] | the TOML configuration |
 //! | [`context`] | the shared context |
@@ -49,6 +50,7 @@ pub mod ids;
 pub mod journal;
 pub mod mail;
 pub mod mask;
+pub mod openapi;
 pub mod outbox;
 pub mod problem;
 pub mod server;

@@ -186,6 +186,11 @@ async fn the_mobility_feed_gives_a_region_its_residents_doses_from_elsewhere() {
     assert_eq!(status, 200, "{feed}");
     assert_eq!(feed["somministrazioni"][0]["id_regionale"], "d-7", "{feed}");
     assert!(feed["somministrazioni"][0]["ricevuta_il"].is_string(), "{feed}");
+    // The feed is exactly what the OpenAPI document says it is.
+    let doc: serde_json::Value = serde_json::from_str(ecosim_avn::OPENAPI).expect("the document");
+    let schema = ecosim_core::openapi::response_schema(&doc, "GET", "/avn/v1/regioni/{codice}/mobilita", 200)
+        .expect("documented");
+    assert_eq!(ecosim_core::openapi::undocumented(&doc, schema, &feed, ""), Vec::<String>::new());
     let (status, _) = call(&avn, "avr-160", Method::GET, "/avn/v1/regioni/030/mobilita", None).await;
     assert_eq!(status, 403, "another region's feed");
 }

@@ -15,6 +15,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ecosim_core::Problem;
 use ecosim_core::accounts::{Caller, Role};
 use ecosim_core::store::StoreError;
 use ecosim_domain::codes::{CardLast8, is_sha256_hex};
@@ -120,6 +121,30 @@ fn answer(ts: &SistemaTs, status: StatusCode) -> Response {
     (status, Json(Refusal { response_code: status.as_u16(), id_transaction: ts.ids.next() })).into_response()
 }
 
+/// Only Immuni's service account calls the HIS.
+fn immuni_only(caller: Result<Caller, Problem>) -> Result<Caller, Problem> {
+    let caller = caller?;
+    caller.require_role(&[Role::Service])?;
+    caller.require_service(&["immuni"])?;
+    Ok(caller)
+}
+
+/// A caller refused (401 without credentials, 403 for any account but Immuni's),
+/// in the HIS's own shape like its other refusals, the reason in `X-Ecosim-Detail`.
+fn refused(ts: &SistemaTs, p: &Problem) -> Response {
+    let mut res = answer(ts, p.status_code());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&p.detail.replace(['\r', '\n'], " ")) {
+        res.headers_mut().insert("x-ecosim-detail", v);
+    }
+    if p.status == 401 {
+        res.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static("Basic realm=\"ecosim\""),
+        );
+    }
+    res
+}
+
 /// The request's fields, if it is a JSON document (declared `application/json` and
 /// nothing after the value) of the right shape; the HIS's only refusal of a
 /// malformed request is its 400.
@@ -136,12 +161,12 @@ fn cun_sha(req: &HisRequest) -> Option<String> {
 /// `POST /his/v1/cun/verify` `{"cun": "<sha256 of CUN-xxxxxxxxxx>", "last_his_number": "12345678"}`.
 pub(crate) async fn verify(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
+    caller: Result<Caller, Problem>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(p) = caller.require_role(&[Role::Service]).and_then(|_| caller.require_service(&["immuni"])) {
-        return p.into_response();
+    if let Err(p) = immuni_only(caller) {
+        return refused(&ts, &p);
     }
     let Some(req) = fields(&headers, &body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     let last8 = req.last_his_number.as_deref().and_then(|l| CardLast8::parse(l).ok());
@@ -186,12 +211,12 @@ fn verify_inner(ts: &SistemaTs, cun_sha: &str, last8: &CardLast8) -> Result<Resu
 /// `POST /his/v1/cun/invalidate` `{"cun": "<sha>", "id_test_verification": "<uuid>"}`.
 pub(crate) async fn invalidate(
     State(ts): State<Arc<SistemaTs>>,
-    caller: Caller,
+    caller: Result<Caller, Problem>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(p) = caller.require_role(&[Role::Service]).and_then(|_| caller.require_service(&["immuni"])) {
-        return p.into_response();
+    if let Err(p) = immuni_only(caller) {
+        return refused(&ts, &p);
     }
     let Some(req) = fields(&headers, &body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     let id = req.id_test_verification.as_deref().filter(|s| !s.is_empty());
