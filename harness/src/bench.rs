@@ -354,6 +354,7 @@ pub async fn intake_over_time(days: usize, per_day: usize, concurrency: usize) -
             done??;
         }
         rates.push(per_day as f64 / started.elapsed().as_secs_f64().max(1e-9));
+        eprintln!("  (day {} of {days}: {:.0} results/s)", day + 1, rates[day]);
         let next = ctx.clock().now() + jiff::SignedDuration::from_hours(24);
         ctx.move_clock(next).await.map_err(|e| anyhow::anyhow!("the clock did not move: {e}"))?;
     }
@@ -362,4 +363,76 @@ pub async fn intake_over_time(days: usize, per_day: usize, concurrency: usize) -
     let rss = resident();
     eco.shutdown().await;
     Ok(IntakeOverTime { per_day, days: rates, held_at_end, rss })
+}
+
+/// What an idle-connections run measured.
+#[derive(Debug, Clone)]
+pub struct IdleConnections {
+    /// Idle sockets held open on Sistema TS's port (half with half-sent headers).
+    pub idle: usize,
+    /// Each health check's status and time, made while they are open.
+    pub health: Vec<(u16, Duration)>,
+    /// Descriptors the process held beyond the idle sockets themselves (the
+    /// ecosystem's listeners and the connections it kept).
+    pub held_by_ecosystem: usize,
+    /// The per-listener cap.
+    pub cap: usize,
+}
+
+impl IdleConnections {
+    /// Prints the figures.
+    pub fn print(&self) {
+        let ok = self.health.iter().filter(|(s, _)| *s == 200).count();
+        let mut ms: Vec<f64> = self.health.iter().map(|(_, d)| d.as_secs_f64() * 1000.0).collect();
+        ms.sort_by(f64::total_cmp);
+        println!("{} idle sockets open on Sistema TS's port (half with half-sent headers):", self.idle);
+        println!(
+            "  health: {ok} of {} answered 200, median {:.1} ms, worst {:.1} ms",
+            self.health.len(),
+            ms.get(ms.len() / 2).copied().unwrap_or(0.0),
+            ms.last().copied().unwrap_or(0.0)
+        );
+        println!(
+            "  descriptors held by the ecosystem: {} (cap {} per listener: the oldest idle ones were closed)",
+            self.held_by_ecosystem, self.cap
+        );
+    }
+}
+
+fn open_descriptors() -> usize {
+    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+}
+
+/// Opens `idle` sockets on Sistema TS's port that send half a request (or nothing)
+/// and wait, then checks health 20 times with a fresh connection each.
+pub async fn idle_connections(idle: usize) -> anyhow::Result<IdleConnections> {
+    use tokio::io::AsyncWriteExt;
+    let mut config = Config { population: 2_000, ..Config::for_tests(7) };
+    config.thread_per_system = true;
+    let cap = config.connections.max;
+    let eco = Ecosystem::start(config).await?;
+    let url = eco.url(System::SistemaTs);
+    let addr = url.trim_start_matches("http://").to_owned();
+    let before = open_descriptors();
+    let mut sockets = Vec::with_capacity(idle);
+    for i in 0..idle {
+        let mut s = tokio::net::TcpStream::connect(&addr).await?;
+        if i % 2 == 0 {
+            s.write_all(b"GET /_admin/health HTTP/1.1\r\nhost: x\r\n").await?;
+        }
+        sockets.push(s);
+    }
+    // Let the listener catch up with the last connections.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut health = Vec::with_capacity(20);
+    for _ in 0..20 {
+        let http = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+        let started = Instant::now();
+        let status = http.get(format!("{url}/_admin/health")).send().await.map_or(0, |r| r.status().as_u16());
+        health.push((status, started.elapsed()));
+    }
+    let held_by_ecosystem = open_descriptors().saturating_sub(before).saturating_sub(sockets.len());
+    drop(sockets);
+    eco.shutdown().await;
+    Ok(IdleConnections { idle, health, held_by_ecosystem, cap })
 }

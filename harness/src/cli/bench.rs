@@ -52,6 +52,14 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// Idle connections: sockets that send half a request (or nothing) and wait, on
+    /// Sistema TS's port, while health is checked (target: health answers; the
+    /// ecosystem holds no more than its cap).
+    Connections {
+        /// How many idle sockets (this process holds them too: mind `ulimit -n`).
+        #[arg(long, default_value_t = 15_000)]
+        idle: usize,
+    },
     /// End-to-end CUN journeys (lab -> SAR -> Sistema TS -> SMS delivered), in process
     /// over loopback HTTP, a thread per system (target: 5,000 journeys/s in memory).
     Cun {
@@ -109,6 +117,11 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Intake { days, per_day, concurrency } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(crate::bench::intake_over_time(days, per_day, concurrency))?.print();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Connections { idle } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            runtime.block_on(crate::bench::idle_connections(idle))?.print();
             Ok(ExitCode::SUCCESS)
         }
         Command::Population { size, seed } => {

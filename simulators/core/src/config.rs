@@ -16,6 +16,7 @@
 //! test_results = "14d"
 //! otp_ttl = "150s"
 //! idempotency_keys = "14d"        # how long a retry with the same key replays
+//! uploads = "14d"                 # how long Immuni keeps uploads and their keys
 //!
 //! [timing]
 //! fast = false                    # true: no artificial waits (Immuni's ~150 ms)
@@ -331,6 +332,8 @@ pub struct Retention {
     /// How long an `Idempotency-Key` is remembered (Sistema TS forgets a key sooner,
     /// with the test result it made).
     pub idempotency_keys: HumanDuration,
+    /// How long Immuni keeps an upload and its exposure keys.
+    pub uploads: HumanDuration,
 }
 
 /// How AVN forwards doses to Sistema TS.
@@ -595,6 +598,7 @@ impl Default for Retention {
             test_results: HumanDuration(SignedDuration::from_hours(14 * 24)),
             otp_ttl: HumanDuration(SignedDuration::from_secs(150)),
             idempotency_keys: HumanDuration(SignedDuration::from_hours(14 * 24)),
+            uploads: HumanDuration(SignedDuration::from_hours(14 * 24)),
         }
     }
 }

@@ -35,6 +35,10 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     );",
     // Keys of an inconsistent batch, dropped as the real backend did: how many, and why.
     "ALTER TABLE uploads ADD COLUMN teks_dropped TEXT;",
+    // Retention (#13): expired OTPs and old uploads are swept as new ones are written.
+    "CREATE INDEX otps_by_expiry ON otps (expires_ms);
+    ALTER TABLE uploads ADD COLUMN at_ms INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX uploads_by_time ON uploads (at_ms);",
 ];
 
 /// An authorised OTP.
@@ -71,6 +75,8 @@ pub(crate) fn authorise(
     if alive.is_some() {
         return Ok(Authorised::Collision);
     }
+    // OTPs nobody used expire unread: swept as others are written.
+    tx.exec("DELETE FROM otps WHERE expires_ms <= ?1", [now.as_millisecond()])?;
     tx.exec(
         "INSERT OR REPLACE INTO otps (key, symptoms_started_on, id_test_verification, expires_ms, authorised_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -125,11 +131,13 @@ pub(crate) struct Dropped {
     pub(crate) reason: String,
 }
 
-/// Writes an upload.
-pub(crate) fn insert_upload(c: &Connection, u: &Upload) -> rusqlite::Result<()> {
+/// Writes an upload received at `at_ms`, and deletes those received before
+/// `keep_from_ms` (past the retention of exposure keys).
+pub(crate) fn insert_upload(c: &Connection, u: &Upload, at_ms: i64, keep_from_ms: i64) -> rusqlite::Result<()> {
+    c.exec("DELETE FROM uploads WHERE at_ms > 0 AND at_ms < ?1", [keep_from_ms])?;
     c.exec(
-        "INSERT INTO uploads (at, province, countries_of_interest, teks, summaries, symptoms_started_on, from_cun, teks_dropped)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO uploads (at, province, countries_of_interest, teks, summaries, symptoms_started_on, from_cun, teks_dropped, at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             u.at,
             u.province,
@@ -143,6 +151,7 @@ pub(crate) fn insert_upload(c: &Connection, u: &Upload) -> rusqlite::Result<()> 
                 .map(serde_json::to_string)
                 .transpose()
                 .map_err(|e| rusqlite::Error::ToSqlConversionFailure(e.into()))?,
+            at_ms,
         ],
     )?;
     Ok(())

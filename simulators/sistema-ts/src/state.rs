@@ -23,6 +23,9 @@ pub struct SistemaTs {
     pub(crate) sms: SystemClient,
     pub(crate) immuni: SystemClient,
     pub(crate) pn_dgc: SystemClient,
+    /// The instants a purge is scheduled at (one job per instant, whatever the
+    /// number of records expiring then).
+    purges: std::sync::Mutex<std::collections::BTreeSet<i64>>,
 }
 
 impl std::fmt::Debug for SistemaTs {
@@ -55,6 +58,7 @@ impl SistemaTs {
             sms,
             immuni,
             pn_dgc,
+            purges: Default::default(),
         });
         ts.schedule_purges()?;
         Ok(ts)
@@ -74,38 +78,44 @@ impl SistemaTs {
     }
 
     fn schedule_purges(self: &Arc<Self>) -> Result<(), StoreError> {
-        for (id, expires_ms) in self.store.with(store::test_results::expiries)? {
+        for expires_ms in self.store.with(store::test_results::expiries)? {
             if let Ok(at) = Timestamp::from_millisecond(expires_ms) {
-                self.schedule_purge(id, at);
+                self.schedule_purge(at);
             }
         }
         Ok(())
     }
 
-    /// Deletes record `id` when the clock reaches `at` (ORD-3.2).
-    pub(crate) fn schedule_purge(self: &Arc<Self>, id: String, at: Timestamp) {
+    /// Purges the records expiring at `at` when the clock reaches it (ORD-3.2): one
+    /// clock job per instant, however many records expire then.
+    pub(crate) fn schedule_purge(self: &Arc<Self>, at: Timestamp) {
+        let fresh = self.purges.lock().unwrap_or_else(|p| p.into_inner()).insert(at.as_millisecond());
+        if !fresh {
+            return;
+        }
         let weak = Arc::downgrade(self);
         self.ctx.clock().schedule_at(at, move |now| {
-            if let Some(ts) = weak.upgrade()
-                && let Err(e) = ts.purge(&id, now)
-            {
-                tracing::error!(error = %e, id, "cannot purge an expired test result");
+            if let Some(ts) = weak.upgrade() {
+                ts.purges.lock().unwrap_or_else(|p| p.into_inner()).remove(&at.as_millisecond());
+                if let Err(e) = ts.purge(now) {
+                    tracing::error!(error = %e, "cannot purge expired test results");
+                }
             }
         });
     }
 
-    /// Deletes an expired record and everything kept about it (ORD-3.2): its earlier
-    /// versions, its CUN's registry entry, history and HIS verifications, the
+    /// Deletes every expired record and everything kept about it (ORD-3.2): its
+    /// earlier versions, its CUN's registry entry, history and HIS verifications, the
     /// `Idempotency-Key` that made it (a retry is then a new request, refused as too
     /// old, never a replay of a CUN that is gone); and sweeps failed checks older than
-    /// the brute-force window. Nothing about the record outlives it, so no table grows
+    /// the brute-force window. Nothing about a record outlives it, so no table grows
     /// with the results ever received.
-    fn purge(&self, id: &str, now: Timestamp) -> Result<(), StoreError> {
+    fn purge(&self, now: Timestamp) -> Result<(), StoreError> {
         let failures_before = self.failure_window_start();
         self.store.transaction(|tx| {
-            if let Some(cun) = store::test_results::purge(tx, id, now.as_millisecond())? {
+            for (id, cun) in store::test_results::purge_expired(tx, now.as_millisecond())? {
                 store::cun::forget(tx, &cun)?;
-                ecosim_core::idempotency::forget(tx, id)?;
+                ecosim_core::idempotency::forget(tx, &id)?;
             }
             store::unlock::sweep_failures(tx, failures_before)?;
             Ok::<_, StoreError>(())

@@ -101,7 +101,9 @@ pub(crate) async fn upload(State(im): State<Arc<Immuni>>, headers: HeaderMap, bo
         from_cun: otp.id_test_verification.is_some(),
         teks_dropped: dropped.clone(),
     };
-    im.store.with(|c| store::insert_upload(c, &upload))?;
+    // Exposure keys are kept 14 days (the real backend's retention), uploads with them.
+    let keep_from = now.checked_sub(im.ctx.config().retention.uploads.0).unwrap_or(now).as_millisecond();
+    im.store.with(|c| store::insert_upload(c, &upload, now.as_millisecond(), keep_from))?;
     if let Some(id) = otp.id_test_verification {
         let res = im
             .his

@@ -213,3 +213,20 @@ async fn unknown_routes_and_methods_answer_in_immunis_format() {
     assert_eq!(res.status(), 405);
     assert_eq!(res.text().await.expect("body"), r#"{"error_code":1000,"message":"An unknown error occurred."}"#);
 }
+
+#[tokio::test]
+async fn uploads_and_unused_otps_go_when_their_time_is_over() {
+    let (im, _his) = immuni(200).await;
+    let mut rng = SeededRng::new(21);
+    assert_eq!(upload_inconsistent(&im, Otp::generate(&mut rng).as_str()).await.status(), 204);
+    // An OTP authorised and never used, then the clock moves past both retentions.
+    assert_eq!(authorise(&im, Otp::generate(&mut rng).as_str()).await.0, 204);
+    im.ctx.move_clock(im.ctx.clock().now() + jiff::SignedDuration::from_hours(15 * 24)).await.expect("moved");
+    assert_eq!(upload_inconsistent(&im, Otp::generate(&mut rng).as_str()).await.status(), 204);
+    let uploads: Value =
+        reqwest::get(format!("{}/_admin/uploads", im.url)).await.expect("answer").json().await.expect("json");
+    assert_eq!(uploads["uploads"].as_array().map(Vec::len), Some(1), "the 15-day-old upload is gone: {uploads}");
+    let state: Value =
+        reqwest::get(format!("{}/_admin/state", im.url)).await.expect("answer").json().await.expect("json");
+    assert_eq!(state["simulator"]["otps"], 0, "the unused OTP expired and was swept: {state}");
+}

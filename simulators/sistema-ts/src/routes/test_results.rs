@@ -219,12 +219,12 @@ pub(crate) async fn create(
             let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
             idempotency::remember(tx, key, 201, &text, Some(&answer.id))?;
         }
-        Ok::<_, Problem>(Ok((id, answer)))
+        Ok::<_, Problem>(Ok(answer))
     })?;
     match created {
         Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
-        Ok((id, answer)) => {
-            ts.schedule_purge(id, expires);
+        Ok(answer) => {
+            ts.schedule_purge(expires);
             if result.invio_cun_da_ts || result.esito == ecosim_domain::test_result::Esito::Negativo {
                 ts.outbox.wake();
             }

@@ -121,4 +121,6 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     // purged (`SistemaTs::purge`): the comments of the first migration describe
     // the first version.
     ecosim_core::idempotency::EXPIRY_MIGRATION,
+    // Purges take every record due at once (#13).
+    "CREATE INDEX test_results_by_expiry ON test_results (expires_ms);",
 ];

@@ -142,22 +142,24 @@ pub(crate) fn correct(tx: &Connection, id: &str, r: &TestResult) -> rusqlite::Re
     Ok(())
 }
 
-/// Every record's id and expiry (Unix ms), to schedule the purges.
-pub(crate) fn expiries(c: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
-    let mut stmt = c.prepare("SELECT id, expires_ms FROM test_results")?;
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+/// Every distinct expiry (Unix ms) of the records held, to schedule the purges.
+pub(crate) fn expiries(c: &Connection) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = c.prepare("SELECT DISTINCT expires_ms FROM test_results")?;
+    stmt.query_map([], |r| r.get(0))?.collect()
 }
 
-/// Deletes record `id` and its versions if expired at `now_ms`; its CUN if it was.
-pub(crate) fn purge(tx: &Connection, id: &str, now_ms: i64) -> rusqlite::Result<Option<String>> {
-    let cun: Option<String> = tx
-        .row("SELECT cun FROM test_results WHERE id = ?1 AND expires_ms <= ?2", params![id, now_ms], |r| r.get(0))
-        .optional()?;
-    if cun.is_some() {
+/// Deletes every record expired at `now_ms` with its versions; returns their ids
+/// and CUNs.
+pub(crate) fn purge_expired(tx: &Connection, now_ms: i64) -> rusqlite::Result<Vec<(String, String)>> {
+    let expired: Vec<(String, String)> = {
+        let mut stmt = tx.prepare_cached("SELECT id, cun FROM test_results WHERE expires_ms <= ?1")?;
+        stmt.query_map([now_ms], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<rusqlite::Result<_>>()?
+    };
+    for (id, _) in &expired {
         tx.exec("DELETE FROM test_result_versions WHERE test_result = ?1", [id])?;
         tx.exec("DELETE FROM test_results WHERE id = ?1", [id])?;
     }
-    Ok(cun)
+    Ok(expired)
 }
 
 /// What an unlock looks a record up by.
