@@ -89,15 +89,12 @@ pub async fn cun_journeys(
     let sar = eco.url(System::Sar);
     let gateway = eco.url(System::SmsGateway);
     let before = delivered(&http, &gateway).await?;
-    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for i in 0..journeys {
+    drive(journeys, concurrency, |i| {
         let (cf, mobile, lab) = people[i % people.len()].clone();
-        let permit = gate.clone().acquire_owned().await?;
         let (http, sar) = (http.clone(), sar.clone());
         let day = today.to_string();
-        tasks.spawn(async move {
+        async move {
             let body = json!({
                 "codice_fiscale": cf, "esito": if i % 100 < usize::from(negatives) { "NEGATIVO" } else { "POSITIVO" },
                 "tipo_test": "MOLECOLARE", "data_esecuzione": day, "struttura": "BENCH-LAB",
@@ -108,18 +105,12 @@ pub async fn cun_journeys(
                 .basic_auth(&lab, Some(format!("{lab}-secret")))
                 .json(&body)
                 .send()
-                .await;
-            drop(permit);
-            match res {
-                Ok(r) if r.status().as_u16() == 202 => Ok(()),
-                Ok(r) => Err(anyhow::anyhow!("the SAR answered {}", r.status())),
-                Err(e) => Err(e.into()),
-            }
-        });
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
+                .await?;
+            anyhow::ensure!(res.status().as_u16() == 202, "the SAR answered {}", res.status());
+            Ok(())
+        }
+    })
+    .await?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let n = delivered(&http, &gateway).await? - before;
@@ -222,29 +213,16 @@ pub async fn memory_under_anonymous_load(
     let url = format!("{}/ts/v1/test-results", eco.url(System::SistemaTs));
     let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(body_bytes.saturating_sub(10)));
     let (rss_before, _) = resident();
-    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..requests {
-        let permit = gate.clone().acquire_owned().await?;
+    drive(requests, concurrency, |_| {
         let (http, url, body) = (http.clone(), url.clone(), body.clone());
-        tasks.spawn(async move {
-            let res = http.post(url).header("content-type", "application/json").body(body).send().await;
-            drop(permit);
-            match res {
-                Ok(r) if r.status().as_u16() == 401 => Ok(()),
-                Ok(r) => Err(anyhow::anyhow!("Sistema TS answered {} to an anonymous call", r.status())),
-                Err(e) => Err(anyhow::Error::from(e)),
-            }
-        });
-        // Reap as we go: a million finished tasks are not kept.
-        while let Some(done) = tasks.try_join_next() {
-            done??;
+        async move {
+            let res = http.post(url).header("content-type", "application/json").body(body).send().await?;
+            anyhow::ensure!(res.status().as_u16() == 401, "Sistema TS answered {} to an anonymous call", res.status());
+            Ok(())
         }
-    }
-    while let Some(done) = tasks.join_next().await {
-        done??;
-    }
+    })
+    .await?;
     let elapsed = started.elapsed();
     let (rss_after, rss_peak) = resident();
     let journal = eco.context().journal();
@@ -317,17 +295,14 @@ pub async fn intake_over_time(days: usize, per_day: usize, concurrency: usize) -
     anyhow::ensure!(!people.is_empty(), "an empty population");
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).tcp_nodelay(true).build()?;
     let url = format!("{}/ts/v1/test-results", eco.url(System::SistemaTs));
-    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut rates = Vec::with_capacity(days);
     for day in 0..days {
         let today = ctx.clock().today().to_string();
         let started = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for i in 0..per_day {
+        drive(per_day, concurrency, |i| {
             let (cf, sar) = people[(day * per_day + i) % people.len()].clone();
-            let permit = gate.clone().acquire_owned().await?;
             let (http, url, today) = (http.clone(), url.clone(), today.clone());
-            tasks.spawn(async move {
+            async move {
                 let body = json!({
                     "codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
                     "data_esecuzione": today, "struttura": "BENCH-LAB",
@@ -338,21 +313,12 @@ pub async fn intake_over_time(days: usize, per_day: usize, concurrency: usize) -
                     .header("idempotency-key", format!("bench-{day}-{i}"))
                     .json(&body)
                     .send()
-                    .await;
-                drop(permit);
-                match res {
-                    Ok(r) if r.status().as_u16() == 201 => Ok(()),
-                    Ok(r) => Err(anyhow::anyhow!("Sistema TS answered {}", r.status())),
-                    Err(e) => Err(anyhow::Error::from(e)),
-                }
-            });
-            while let Some(done) = tasks.try_join_next() {
-                done??;
+                    .await?;
+                anyhow::ensure!(res.status().as_u16() == 201, "Sistema TS answered {}", res.status());
+                Ok(())
             }
-        }
-        while let Some(done) = tasks.join_next().await {
-            done??;
-        }
+        })
+        .await?;
         rates.push(per_day as f64 / started.elapsed().as_secs_f64().max(1e-9));
         eprintln!("  (day {} of {days}: {:.0} results/s)", day + 1, rates[day]);
         let next = ctx.clock().now() + jiff::SignedDuration::from_hours(24);
@@ -393,7 +359,7 @@ impl IdleConnections {
             ms.last().copied().unwrap_or(0.0)
         );
         println!(
-            "  descriptors held by the ecosystem: {} (cap {} per listener: the oldest idle ones were closed)",
+            "  descriptors held by the ecosystem: {} (cap {} per listener; beyond it the oldest idle connections are closed)",
             self.held_by_ecosystem, self.cap
         );
     }
@@ -435,4 +401,32 @@ pub async fn idle_connections(idle: usize) -> anyhow::Result<IdleConnections> {
     drop(sockets);
     eco.shutdown().await;
     Ok(IdleConnections { idle, health, held_by_ecosystem, cap })
+}
+
+/// Runs `n` calls made by `call(i)` with at most `concurrency` in flight, reaping
+/// finished ones as it goes (a million finished tasks are not kept); the first
+/// error ends the run.
+async fn drive<F, Fut>(n: usize, concurrency: usize, call: F) -> anyhow::Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let permit = gate.clone().acquire_owned().await?;
+        let work = call(i);
+        tasks.spawn(async move {
+            let done = work.await;
+            drop(permit);
+            done
+        });
+        while let Some(done) = tasks.try_join_next() {
+            done??;
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
 }
