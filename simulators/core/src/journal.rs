@@ -162,7 +162,6 @@ struct State {
     dropped: u64,
     /// Bytes the kept entries account for (see [`Exchange::cost`]).
     bytes: usize,
-    limits: Limits,
 }
 
 /// How much the journal keeps.
@@ -213,6 +212,8 @@ pub struct JournalPage {
 #[derive(Clone)]
 pub struct Journal {
     state: Arc<Mutex<State>>,
+    /// Fixed at creation, so read without the lock.
+    limits: Limits,
     notify: Arc<Notify>,
 }
 
@@ -230,9 +231,10 @@ impl Journal {
 
     /// An empty journal within `limits`.
     pub fn with_limits(limits: Limits) -> Self {
-        let limits = Limits { cap: limits.cap.max(1), budget: limits.budget, body_cap: limits.body_cap };
+        let limits = Limits { cap: limits.cap.max(1), ..limits };
         Self {
-            state: Arc::new(Mutex::new(State { entries: VecDeque::new(), next_seq: 1, dropped: 0, bytes: 0, limits })),
+            state: Arc::new(Mutex::new(State { entries: VecDeque::new(), next_seq: 1, dropped: 0, bytes: 0 })),
+            limits,
             notify: Arc::new(Notify::new()),
         }
     }
@@ -243,10 +245,9 @@ impl Journal {
 
     /// Appends an exchange; returns its sequence number.
     pub fn record(&self, e: NewExchange) -> u64 {
-        let body_cap = self.lock().limits.body_cap;
         // Copied outside the lock: a 64 KiB copy must not hold up other systems.
-        let request_body = e.request_body.capped(body_cap);
-        let response_body = e.response_body.capped(body_cap);
+        let request_body = e.request_body.capped(self.limits.body_cap);
+        let response_body = e.response_body.capped(self.limits.body_cap);
         let mut st = self.lock();
         let seq = st.next_seq;
         st.next_seq += 1;
@@ -268,7 +269,8 @@ impl Journal {
         });
         st.bytes += st.entries.back().map_or(0, Exchange::cost);
         // The newest entry always stays, whatever it costs (its bodies are capped).
-        while st.entries.len() > 1 && (st.entries.len() > st.limits.cap || st.bytes > st.limits.budget) {
+        let Limits { cap, budget, .. } = self.limits;
+        while st.entries.len() > 1 && (st.entries.len() > cap || st.bytes > budget) {
             if let Some(old) = st.entries.pop_front() {
                 st.bytes -= old.cost();
                 st.dropped += 1;

@@ -121,14 +121,6 @@ fn answer(ts: &SistemaTs, status: StatusCode) -> Response {
     (status, Json(Refusal { response_code: status.as_u16(), id_transaction: ts.ids.next() })).into_response()
 }
 
-/// Only Immuni's service account calls the HIS.
-fn immuni_only(caller: Result<Caller, Problem>) -> Result<Caller, Problem> {
-    let caller = caller?;
-    caller.require_role(&[Role::Service])?;
-    caller.require_service(&["immuni"])?;
-    Ok(caller)
-}
-
 /// A caller refused (401 without credentials, 403 for any account but Immuni's),
 /// in the HIS's own shape like its other refusals, the reason in `X-Ecosim-Detail`.
 fn refused(ts: &SistemaTs, p: &Problem) -> Response {
@@ -145,12 +137,27 @@ fn refused(ts: &SistemaTs, p: &Problem) -> Response {
     res
 }
 
-/// The request's fields, if it is a JSON document (declared `application/json` and
-/// nothing after the value) of the right shape; the HIS's only refusal of a
-/// malformed request is its 400.
-fn fields(headers: &HeaderMap, body: &[u8]) -> Option<HisRequest> {
-    ecosim_core::problem::require_json(headers).ok()?;
-    serde_json::from_slice(body).ok()
+/// A HIS request as both calls read it: only from Immuni's service account (else
+/// [`refused`]), and only a JSON document (declared `application/json`, nothing
+/// after the value) of the right shape, else the HIS's one refusal of a malformed
+/// request, its 400.
+fn his_request(
+    ts: &SistemaTs,
+    caller: Result<Caller, Problem>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<HisRequest, Box<Response>> {
+    let immuni_only = caller.and_then(|c| {
+        c.require_role(&[Role::Service])?;
+        c.require_service(&["immuni"]).map(|_| ())
+    });
+    if let Err(p) = immuni_only {
+        return Err(Box::new(refused(ts, &p)));
+    }
+    ecosim_core::problem::require_json(headers)
+        .ok()
+        .and_then(|()| serde_json::from_slice(body).ok())
+        .ok_or_else(|| Box::new(answer(ts, StatusCode::BAD_REQUEST)))
 }
 
 /// The CUN hash of a request, lower-cased, if well formed.
@@ -165,10 +172,10 @@ pub(crate) async fn verify(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(p) = immuni_only(caller) {
-        return refused(&ts, &p);
-    }
-    let Some(req) = fields(&headers, &body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
+    let req = match his_request(&ts, caller, &headers, &body) {
+        Ok(req) => req,
+        Err(refusal) => return *refusal,
+    };
     let last8 = req.last_his_number.as_deref().and_then(|l| CardLast8::parse(l).ok());
     let (Some(cun_sha), Some(last8)) = (cun_sha(&req), last8) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     match verify_inner(&ts, &cun_sha, &last8) {
@@ -215,10 +222,10 @@ pub(crate) async fn invalidate(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(p) = immuni_only(caller) {
-        return refused(&ts, &p);
-    }
-    let Some(req) = fields(&headers, &body) else { return answer(&ts, StatusCode::BAD_REQUEST) };
+    let req = match his_request(&ts, caller, &headers, &body) {
+        Ok(req) => req,
+        Err(refusal) => return *refusal,
+    };
     let id = req.id_test_verification.as_deref().filter(|s| !s.is_empty());
     let (Some(cun_sha), Some(id)) = (cun_sha(&req), id) else { return answer(&ts, StatusCode::BAD_REQUEST) };
     let now = ts.ctx.clock().now();
