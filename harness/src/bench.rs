@@ -430,3 +430,263 @@ where
     }
     Ok(())
 }
+
+/// One route of `ecosim bench http`: each round's run against ecosim and against
+/// the bare axum server, measured back to back.
+#[derive(Debug, Clone)]
+pub struct RouteRatio {
+    /// What was measured on ecosim (and what on the bare server).
+    pub name: &'static str,
+    /// The bare route it is compared with.
+    pub bare_route: &'static str,
+    /// ecosim's runs, one per round.
+    pub ecosim: Vec<crate::loadgen::Saturation>,
+    /// The bare server's runs, one per round.
+    pub bare: Vec<crate::loadgen::Saturation>,
+}
+
+impl RouteRatio {
+    fn median(runs: &[crate::loadgen::Saturation]) -> Option<&crate::loadgen::Saturation> {
+        let mut sorted: Vec<&crate::loadgen::Saturation> = runs.iter().collect();
+        sorted.sort_by(|a, b| a.per_second().total_cmp(&b.per_second()));
+        sorted.get(sorted.len() / 2).copied()
+    }
+
+    /// The median of each round's ratio (ecosim / bare, same round).
+    pub fn ratio(&self) -> f64 {
+        let mut ratios: Vec<f64> =
+            self.ecosim.iter().zip(&self.bare).map(|(e, b)| e.per_second() / b.per_second().max(1e-9)).collect();
+        ratios.sort_by(f64::total_cmp);
+        ratios.get(ratios.len() / 2).copied().unwrap_or(0.0)
+    }
+}
+
+/// What `ecosim bench http` measured.
+#[derive(Debug, Clone)]
+pub struct HttpRatios {
+    /// Per route.
+    pub routes: Vec<RouteRatio>,
+    /// Seconds per run, connections, and whether each system had its own thread.
+    pub seconds: u64,
+    /// See `seconds`.
+    pub connections: usize,
+    /// See `seconds`.
+    pub thread_per_system: bool,
+}
+
+impl HttpRatios {
+    /// Prints the figures (medians over the rounds).
+    pub fn print(&self) {
+        let rounds = self.routes.first().map_or(0, |r| r.ecosim.len());
+        println!(
+            "ecosim vs bare axum 0.8 in the same process, {} connections, {} s x {rounds} rounds, interleaved; {}",
+            self.connections,
+            self.seconds,
+            if self.thread_per_system { "a thread per system" } else { "one runtime for all systems (as `up`)" }
+        );
+        println!(
+            "  {:<34} {:>10} {:>10} {:>6}   {:>28}   {:>20}",
+            "route", "ecosim/s", "bare/s", "ratio", "ecosim p50 / p99 / p99.9 ms", "bare p50 / p99 ms"
+        );
+        for r in &self.routes {
+            let (Some(e), Some(b)) = (RouteRatio::median(&r.ecosim), RouteRatio::median(&r.bare)) else { continue };
+            println!(
+                "  {:<34} {:>10.0} {:>10.0} {:>6.2}   {:>8.2} / {:>7.2} / {:>7.2}   {:>9.2} / {:>8.2}",
+                r.name,
+                e.per_second(),
+                b.per_second(),
+                r.ratio(),
+                e.ms(0.5),
+                e.ms(0.99),
+                e.ms(0.999),
+                b.ms(0.5),
+                b.ms(0.99)
+            );
+            let errors: u64 = r.ecosim.iter().chain(&r.bare).map(|s| s.errors).sum();
+            if errors > 0 {
+                let first = r.ecosim.iter().chain(&r.bare).find_map(|s| s.first_error.clone()).unwrap_or_default();
+                println!("    {errors} unexpected answers (first: {first})");
+            }
+        }
+        println!("  (bare: GET /health answers a small JSON; POST /echo parses the JSON body and sends it back)");
+    }
+}
+
+/// The bare axum server the ratios are measured against: `GET /health` and a JSON
+/// echo, on a multi-thread runtime of its own (two workers, as a default axum
+/// service on this machine).
+fn bare_axum() -> anyhow::Result<(std::net::SocketAddr, tokio::runtime::Runtime)> {
+    use axum::routing::{get, post};
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let app = axum::Router::new()
+        .route("/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route("/echo", post(|axum::Json(v): axum::Json<Value>| async move { axum::Json(v) }));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    Ok((addr, runtime))
+}
+
+fn addr_of(url: &str) -> anyhow::Result<std::net::SocketAddr> {
+    Ok(url.trim_start_matches("http://").parse()?)
+}
+
+fn basic(user: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-secret")))
+}
+
+/// `ecosim bench http`: each route of ecosim against the bare axum server, in one
+/// process, interleaved round by round (`seconds` each, `connections` keep-alive
+/// connections, closed loop). The ecosystem runs in memory with `timing.fast` (no
+/// artificial waits), on its own runtime; after each ecosim run the bench waits
+/// for the work the run set off (the SAR's deliveries) before the next run.
+pub fn http_ratios(
+    seconds: u64,
+    rounds: usize,
+    connections: usize,
+    thread_per_system: bool,
+    only: Option<&str>,
+) -> anyhow::Result<HttpRatios> {
+    use crate::loadgen::{Prepared, saturate};
+    let mut config = Config {
+        population: 20_000,
+        journal: ecosim_core::config::JournalConfig { cap: 10_000, ..Default::default() },
+        ..Config::for_tests(7)
+    };
+    config.retry.concurrency = 256;
+    config.thread_per_system = thread_per_system;
+    let eco_runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let eco = eco_runtime.block_on(Ecosystem::start(config))?;
+    let (bare, _bare_runtime) = bare_axum()?;
+    let ctx = eco.context().clone();
+    let today = ctx.clock().today().to_string();
+    let people: Vec<(String, String, String)> = ctx
+        .population()
+        .iter()
+        .filter(|c| c.mobile().is_some() && !c.is_minor_on(ctx.clock().today()))
+        .map(|c| {
+            (c.codice_fiscale().to_string(), c.mobile().map(|m| m.to_string()).unwrap_or_default(), c.region().code.to_owned())
+        })
+        .collect();
+    anyhow::ensure!(!people.is_empty(), "no adult with a mobile number");
+    let json_type = || ("content-type", "application/json".to_owned());
+    let ts_intake: Vec<Prepared> = people
+        .iter()
+        .map(|(cf, _, region)| {
+            let body = json!({"codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
+                "data_esecuzione": today, "struttura": "BENCH-LAB"});
+            Prepared::new(
+                "POST",
+                "/ts/v1/test-results",
+                &[json_type(), ("authorization", basic(&format!("sar-{region}")))],
+                body.to_string().as_bytes(),
+            )
+        })
+        .collect();
+    let sar_intake: Vec<Prepared> = people
+        .iter()
+        .map(|(cf, mobile, region)| {
+            let body = json!({"codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
+                "data_esecuzione": today, "struttura": "BENCH-LAB", "contatti": {"cellulare": mobile}});
+            Prepared::new(
+                "POST",
+                "/sar/v1/esiti",
+                &[json_type(), ("authorization", basic(&format!("lab-{region}")))],
+                body.to_string().as_bytes(),
+            )
+        })
+        .collect();
+    let echo: Vec<Prepared> = ts_intake
+        .iter()
+        .zip(&people)
+        .map(|(_, (cf, _, _))| {
+            let body = json!({"codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
+                "data_esecuzione": today, "struttura": "BENCH-LAB"});
+            Prepared::new("POST", "/echo", &[json_type()], body.to_string().as_bytes())
+        })
+        .collect();
+    let client = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let ts = addr_of(&eco.url(System::SistemaTs))?;
+    let sar = addr_of(&eco.url(System::Sar))?;
+    let immuni = addr_of(&eco.url(System::Immuni))?;
+    // One OTP, authorised by Sistema TS; check-otp reads it and does not consume it.
+    let otp = crate::app::VirtualApp::new(&eco.url(System::Immuni), 7).new_otp();
+    client.block_on(async {
+        let res = reqwest::Client::new()
+            .post(format!("{}/v1/otp", eco.url(System::Immuni)))
+            .header("authorization", basic("sistema-ts"))
+            .json(&json!({"otp": otp.as_str(), "symptoms_started_on": today}))
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success(), "Immuni refused the OTP: {}", res.status());
+        anyhow::Ok(())
+    })?;
+    let check_otp = Prepared::new(
+        "POST",
+        "/v1/ingestion/check-otp",
+        &[
+            ("content-type", "application/json; charset=utf-8".to_owned()),
+            ("authorization", format!("Bearer {}", otp.sha256())),
+            ("immuni-dummy-data", "0".to_owned()),
+        ],
+        json!({"padding": "0123456789abcdef".repeat(16)}).to_string().as_bytes(),
+    );
+    let health = Prepared::new("GET", "/_admin/health", &[], b"");
+    let bare_health = Prepared::new("GET", "/health", &[], b"");
+    let check_echo = Prepared::new(
+        "POST",
+        "/echo",
+        &[json_type()],
+        json!({"padding": "0123456789abcdef".repeat(16)}).to_string().as_bytes(),
+    );
+    let duration = Duration::from_secs(seconds.max(1));
+    let shared = |v: Vec<Prepared>| Arc::new(v);
+    let (ts_intake, sar_intake, echo) = (shared(ts_intake), shared(sar_intake), shared(echo));
+    type Make = Arc<dyn Fn(u64) -> Prepared + Send + Sync>;
+    let pick = |v: &Arc<Vec<Prepared>>| -> Make {
+        let v = v.clone();
+        Arc::new(move |n| v[n as usize % v.len()].clone())
+    };
+    let one = |p: &Prepared| -> Make {
+        let p = p.clone();
+        Arc::new(move |_| p.clone())
+    };
+    let cases: Vec<(&'static str, &'static str, std::net::SocketAddr, u16, Make, u16, Make)> = vec![
+        ("GET /_admin/health (Sistema TS)", "GET /health", ts, 200, one(&health), 200, one(&bare_health)),
+        ("POST /ts/v1/test-results", "POST /echo", ts, 201, pick(&ts_intake), 200, pick(&echo)),
+        ("POST /sar/v1/esiti", "POST /echo", sar, 202, pick(&sar_intake), 200, pick(&echo)),
+        ("POST /v1/ingestion/check-otp", "POST /echo", immuni, 204, one(&check_otp), 200, one(&check_echo)),
+    ];
+    let mut routes = Vec::new();
+    for (name, bare_route, addr, expect, make, bare_expect, bare_make) in cases {
+        if only.is_some_and(|o| !name.contains(o)) {
+            continue;
+        }
+        let mut row = RouteRatio { name, bare_route, ecosim: Vec::new(), bare: Vec::new() };
+        for round in 0..rounds.max(1) {
+            let run = |addr, expect, make: Make| {
+                client.block_on(saturate(addr, connections, duration, expect, move |n| make(n)))
+            };
+            // Alternate which goes first, so neither always runs on a warmer machine.
+            if round % 2 == 0 {
+                row.bare.push(run(bare, bare_expect, bare_make.clone())?);
+                row.ecosim.push(run(addr, expect, make.clone())?);
+            } else {
+                row.ecosim.push(run(addr, expect, make.clone())?);
+                row.bare.push(run(bare, bare_expect, bare_make.clone())?);
+            }
+            // What the run set off (the SAR's deliveries) finishes before the next.
+            client.block_on(ctx.activity().settle(Duration::from_secs(300)));
+            eprintln!(
+                "  ({name}, round {}: ecosim {:.0}/s, bare {:.0}/s)",
+                round + 1,
+                row.ecosim.last().map_or(0.0, |s| s.per_second()),
+                row.bare.last().map_or(0.0, |s| s.per_second())
+            );
+        }
+        routes.push(row);
+    }
+    eco_runtime.block_on(eco.shutdown());
+    Ok(HttpRatios { routes, seconds: duration.as_secs(), connections, thread_per_system })
+}

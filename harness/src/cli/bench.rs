@@ -60,6 +60,26 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 15_000)]
         idle: usize,
     },
+    /// Requests per second on a few routes against a bare axum server in the same
+    /// process, and their ratio (target: Sistema TS's intake at >= 0.5 of bare axum),
+    /// with latency percentiles.
+    Http {
+        /// Seconds per run.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Rounds (each route: one ecosim run and one bare run per round); medians are reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Keep-alive connections.
+        #[arg(long, default_value_t = 64)]
+        connections: usize,
+        /// Give each system its own thread and runtime (`thread_per_system`).
+        #[arg(long)]
+        thread_per_system: bool,
+        /// Only the routes whose name contains this (e.g. `test-results`).
+        #[arg(long)]
+        only: Option<String>,
+    },
     /// End-to-end CUN journeys (lab -> SAR -> Sistema TS -> SMS delivered), in process
     /// over loopback HTTP, a thread per system (target: 5,000 journeys/s in memory).
     Cun {
@@ -107,6 +127,10 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             // The ecosystem runs a thread per system; the lab client gets one of its own.
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(crate::bench::cun_journeys(journeys, concurrency, data_dir, negatives))?.print();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Http { seconds, rounds, connections, thread_per_system, only } => {
+            crate::bench::http_ratios(seconds, rounds, connections, thread_per_system, only.as_deref())?.print();
             Ok(ExitCode::SUCCESS)
         }
         Command::Memory { requests, body_bytes, concurrency } => {

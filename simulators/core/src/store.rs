@@ -97,7 +97,10 @@ impl Store {
     /// that has shipped, add the next.
     pub fn open(location: &StoreLocation, name: &str, migrations: &'static [&'static str]) -> Result<Self, StoreError> {
         let (conn, path) = match location {
-            StoreLocation::Memory => (Connection::open_in_memory()?, None),
+            StoreLocation::Memory => {
+                let conn = Connection::open_in_memory()?;
+                (conn, None)
+            }
             StoreLocation::Dir(dir) => {
                 std::fs::create_dir_all(dir).map_err(|source| StoreError::Dir { path: dir.clone(), source })?;
                 let path = dir.join(format!("{name}.sqlite"));
