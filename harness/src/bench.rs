@@ -566,7 +566,11 @@ pub fn http_ratios(
         .iter()
         .filter(|c| c.mobile().is_some() && !c.is_minor_on(ctx.clock().today()))
         .map(|c| {
-            (c.codice_fiscale().to_string(), c.mobile().map(|m| m.to_string()).unwrap_or_default(), c.region().code.to_owned())
+            (
+                c.codice_fiscale().to_string(),
+                c.mobile().map(|m| m.to_string()).unwrap_or_default(),
+                c.region().code.to_owned(),
+            )
         })
         .collect();
     anyhow::ensure!(!people.is_empty(), "no adult with a mobile number");

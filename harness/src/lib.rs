@@ -15,6 +15,7 @@ pub mod bench;
 pub mod certify;
 pub mod cli;
 pub mod ecosystem;
+pub mod load;
 pub mod loadgen;
 pub mod mutants;
 pub mod scenario;

@@ -202,7 +202,8 @@ where
             anyhow::Ok((ok, errors, latency, first_error))
         });
     }
-    let mut total = Saturation { ok: 0, errors: 0, elapsed: Duration::ZERO, latency: latency_histogram(), first_error: None };
+    let mut total =
+        Saturation { ok: 0, errors: 0, elapsed: Duration::ZERO, latency: latency_histogram(), first_error: None };
     while let Some(done) = tasks.join_next().await {
         let (ok, errors, latency, first_error) = done??;
         total.ok += ok;

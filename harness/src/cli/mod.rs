@@ -5,10 +5,13 @@
 mod bench;
 mod certify;
 mod codes;
+mod load;
 mod mutants;
 mod population;
 mod run;
 mod up;
+
+pub(crate) use run::sut_config;
 
 use std::process::ExitCode;
 
@@ -43,6 +46,10 @@ enum Command {
     /// Break each requirement in turn (a mutant in the system that owns it) and run
     /// the scenarios citing it: which scenario catches it; exit 0 only if all are caught.
     Mutants(mutants::Args),
+    /// Drive lab results at a constant rate (open loop) through the reference SAR or a
+    /// vendor's, and check every acknowledged result got one CUN and one SMS; exit 0
+    /// only if nothing was lost, duplicated or refused.
+    Load(load::Args),
     /// Measure throughput and memory.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -64,6 +71,7 @@ pub fn main() -> ExitCode {
         }
         Command::Mutants(args) => mutants::run(args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Load(args) => load::run(args),
     };
     match result {
         Ok(code) => code,

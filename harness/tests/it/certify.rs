@@ -11,7 +11,7 @@ use ecosim_reports::{Profile, Verdict};
 
 /// National simulators on port 0 with the clock at the wall-clock now (the clock
 /// contract), as `ecosim certify` starts them.
-async fn national() -> Ecosystem {
+pub(crate) async fn national() -> Ecosystem {
     ecosim_core::telemetry::init_for_tests();
     let mut config = Config::for_tests(42);
     config.clock.start = jiff::Timestamp::now();
@@ -155,13 +155,13 @@ async fn each_defect_of_the_reference_sar_fails_the_requirement_it_breaks() {
 
 /// A SAR written outside this repository's code, in Python from the vendor guide
 /// (`harness/tests/vendor-sar/sar.py`), started as its own process.
-struct PythonSar {
+pub(crate) struct PythonSar {
     child: std::process::Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl PythonSar {
-    fn start(eco: &Ecosystem, defects: &[&str]) -> Self {
+    pub(crate) fn start(eco: &Ecosystem, defects: &[&str]) -> Self {
         use std::io::BufRead as _;
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vendor-sar/sar.py");
         let mut cmd = std::process::Command::new("python3");

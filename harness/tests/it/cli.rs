@@ -240,3 +240,55 @@ fn verify_exits_1_on_a_folder_that_is_not_a_bundle() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("does not verify: manifest.json"), "{}", stdout(&o));
 }
+
+#[test]
+fn load_drives_the_reference_sar_and_writes_a_clean_json_summary() {
+    let dir = tempfile::tempdir().expect("a folder");
+    let file = dir.path().join("load.json");
+    let o = ecosim(&[
+        "load",
+        "--rate",
+        "200/s",
+        "--duration",
+        "2s",
+        "--negatives",
+        "50%",
+        "--minors",
+        "20%",
+        "--quiet",
+        "--json",
+        file.to_str().expect("a path"),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
+    assert!(stdout(&o).contains("lost 0, duplicated 0"), "{}", stdout(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).expect("the summary")).expect("JSON");
+    assert_eq!(summary["due"], 400);
+    assert_eq!(summary["acknowledged"], 400);
+    assert_eq!(summary["cun_sms"], 400);
+    assert!(summary["latency_ms"]["p99"].as_f64().is_some_and(|ms| ms > 0.0), "{summary}");
+}
+
+#[test]
+fn load_refuses_a_bad_rate_or_share_naming_it() {
+    for (args, says) in [
+        (["load", "--rate", "fast"], "--rate"),
+        (["load", "--negatives", "120%"], "--negatives"),
+        (["load", "--duration", "0s"], "--duration"),
+    ] {
+        let o = ecosim(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn bench_http_reports_a_ratio_against_bare_axum() {
+    let o = ecosim(&["bench", "http", "--seconds", "1", "--rounds", "1", "--only", "health", "--connections", "4"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    let row = out.lines().find(|l| l.contains("GET /_admin/health")).expect("a row for health");
+    let ratio: f64 = row.split_whitespace().nth(5).and_then(|r| r.parse().ok()).expect("a ratio column");
+    assert!(ratio > 0.0, "{out}");
+}

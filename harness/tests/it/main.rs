@@ -7,6 +7,7 @@ mod cun;
 mod dgc;
 mod ecosystem;
 mod immuni;
+mod load;
 mod openapi;
 mod privileges;
 mod scenarios;
