@@ -25,6 +25,10 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// A group transaction ([`Store::grouped`]) did not commit, or the work in it
+    /// was lost to a panic; nothing of it was kept.
+    #[error("group commit: {0}")]
+    Group(String),
     /// The database is newer than this build.
     #[error("database {name} has schema version {found}, newer than this ecosim ({known})")]
     TooNew {
@@ -75,10 +79,18 @@ pub enum StoreLocation {
     Dir(PathBuf),
 }
 
+/// Work waiting for the next group transaction: it runs on the connection and
+/// says whether to keep its writes, and how to hand its result over once the
+/// group's commit is known (`None`: committed).
+type GroupJob = Box<dyn FnOnce(&Connection) -> (bool, Deliver) + Send>;
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+
 /// A simulator's database.
 pub struct Store {
     name: String,
     conn: Mutex<Connection>,
+    /// Writes waiting to be combined ([`Store::grouped`]).
+    group: Mutex<Vec<GroupJob>>,
     migrations: &'static [&'static str],
     path: Option<PathBuf>,
     generation: u64,
@@ -125,6 +137,7 @@ impl Store {
         let store = Self {
             name: name.to_owned(),
             conn: Mutex::new(conn),
+            group: Mutex::new(Vec::new()),
             migrations,
             path,
             generation: u64::try_from(generation).unwrap_or(0),
@@ -181,7 +194,72 @@ impl Store {
 
     /// Runs `f` with the connection.
     pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        self.blocking(|| Ok(f(&self.lock())?))
+        let out = self.blocking(|| Ok(f(&self.lock())?));
+        self.combine();
+        out
+    }
+
+    /// Runs `f` in a transaction shared with the other writes waiting at the same
+    /// time (group commit): whoever finds the connection free runs every waiting
+    /// write, each in its own savepoint (a write that returns `Err` or panics is
+    /// rolled back alone), then commits once and hands each its result. The answer
+    /// comes only after that commit, so nothing acknowledged is lost; on disk one
+    /// fsync serves the whole group. Writes run in the order they arrived.
+    pub async fn grouped<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job: GroupJob = Box::new(move |conn| {
+            let out = f(conn);
+            let keep = out.is_ok();
+            let deliver: Deliver = Box::new(move |failed| {
+                let out = match failed {
+                    None => out,
+                    Some(why) => Err(E::from(StoreError::Group(why.to_owned()))),
+                };
+                let _ = tx.send(out);
+            });
+            (keep, deliver)
+        });
+        self.group.lock().unwrap_or_else(|p| p.into_inner()).push(job);
+        self.combine();
+        rx.await.unwrap_or_else(|_| {
+            Err(E::from(StoreError::Group(
+                "the write did not run to the end (a panic, or no transaction could begin); nothing of it was kept"
+                    .into(),
+            )))
+        })
+    }
+
+    /// Runs the waiting writes if the connection is free (see [`Self::grouped`]).
+    /// Whoever holds the connection calls this after releasing it, so a write that
+    /// found it busy is never left waiting.
+    fn combine(&self) {
+        loop {
+            if self.group.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                return;
+            }
+            let Some(conn) = (match self.conn.try_lock() {
+                Ok(c) => Some(c),
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            }) else {
+                // The holder runs them once it lets go.
+                return;
+            };
+            let jobs = std::mem::take(&mut *self.group.lock().unwrap_or_else(|p| p.into_inner()));
+            if jobs.is_empty() {
+                drop(conn);
+                continue;
+            }
+            let delivers = self.blocking(|| run_group(&conn, jobs));
+            drop(conn);
+            for (deliver, failed) in delivers {
+                deliver(failed.as_deref());
+            }
+        }
     }
 
     /// Runs `f` in a transaction, committed if `f` returns `Ok`, rolled back if it
@@ -195,7 +273,7 @@ impl Store {
                 }
             }
         }
-        self.blocking(|| {
+        let out = self.blocking(|| {
             let conn = self.lock();
             conn.exec("BEGIN", []).map_err(|e| E::from(e.into()))?;
             let mut open = Open(&conn, false);
@@ -203,7 +281,9 @@ impl Store {
             open.0.exec("COMMIT", []).map_err(|e| E::from(e.into()))?;
             open.1 = true;
             Ok(out)
-        })
+        });
+        self.combine();
+        out
     }
 
     /// Empties every table (schema kept): `POST /_admin/reset`.
@@ -253,6 +333,85 @@ mod tests {
         "ALTER TABLE cun ADD COLUMN region TEXT NOT NULL DEFAULT '000';",
     ];
 
+    fn count(s: &Store) -> i64 {
+        s.with(|c| c.query_row("SELECT COUNT(*) FROM cun", [], |r| r.get(0))).expect("count")
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn grouped_writes_commit_together_and_each_failure_is_rolled_back_alone() {
+        let store = std::sync::Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open"));
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..400u32 {
+            let store = store.clone();
+            tasks.spawn(async move {
+                let out = store
+                    .grouped(move |c| {
+                        c.execute("INSERT INTO cun (code, esito) VALUES (?1, 'POSITIVO')", [format!("C{i}")])?;
+                        match i % 10 {
+                            // Written, then refused: its write must not stay.
+                            3 => Err(StoreError::Group(format!("refused {i}"))),
+                            // Written, then a panic: likewise, and the others go on.
+                            7 => panic!("job {i} panics"),
+                            _ => Ok(i),
+                        }
+                    })
+                    .await;
+                (i, out)
+            });
+        }
+        let mut seen = 0;
+        while let Some(done) = tasks.join_next().await {
+            let (i, out) = done.expect("a task");
+            match (i % 10, out) {
+                (3, Err(StoreError::Group(why))) => assert_eq!(why, format!("refused {i}")),
+                (7, Err(StoreError::Group(why))) => assert!(why.contains("did not run to the end"), "{why}"),
+                (_, Ok(n)) => assert_eq!(n, i),
+                (_, other) => panic!("job {i}: {other:?}"),
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 400);
+        assert_eq!(count(&store), 320, "the 80 refused or panicking writes were rolled back, the rest kept");
+        assert!(store.with(|c| Ok(c.is_autocommit())).expect("state"), "no transaction left open");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_grouped_write_that_finds_the_connection_busy_runs_when_it_is_released() {
+        let store = std::sync::Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open"));
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .with(|_| {
+                        held_tx.send(()).expect("send");
+                        release_rx.recv().expect("released");
+                        Ok(())
+                    })
+                    .expect("with");
+            })
+        };
+        held_rx.recv().expect("held");
+        let write = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .grouped(|c| {
+                        Ok::<_, StoreError>(c.execute("INSERT INTO cun (code, esito) VALUES ('X', 'NEGATIVO')", [])?)
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(!write.is_finished(), "the write waits while the connection is held");
+        release_tx.send(()).expect("release");
+        holder.join().expect("holder");
+        let written = tokio::time::timeout(std::time::Duration::from_secs(5), write).await;
+        assert!(matches!(written, Ok(Ok(Ok(1)))), "{written:?}");
+        assert_eq!(count(&store), 1);
+    }
+
     #[test]
     fn migrations_run_once_and_data_survives_a_reopen() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -299,4 +458,47 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(s.counts().expect("counts")["cun"], 0);
     }
+}
+
+/// One group transaction: each job in a savepoint, one commit. Returns each job's
+/// hand-over with why it failed, if it did (`None`: its result stands).
+fn run_group(conn: &Connection, jobs: Vec<GroupJob>) -> Vec<(Deliver, Option<String>)> {
+    let mut out = Vec::with_capacity(jobs.len());
+    if let Err(e) = conn.exec("BEGIN", []) {
+        // Nothing runs: each job is dropped with its sender, its caller told so.
+        tracing::error!(error = %e, "group commit: cannot begin a transaction");
+        return out;
+    }
+    let mut kept = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if conn.exec("SAVEPOINT grouped", []).is_err() {
+            continue;
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
+            Ok((keep, deliver)) => {
+                if keep {
+                    let _ = conn.exec("RELEASE grouped", []);
+                } else {
+                    let _ = conn.exec("ROLLBACK TO grouped", []);
+                    let _ = conn.exec("RELEASE grouped", []);
+                }
+                kept.push((deliver, keep));
+            }
+            Err(_) => {
+                // The job is gone with its sender: its caller hears it panicked.
+                let _ = conn.exec("ROLLBACK TO grouped", []);
+                let _ = conn.exec("RELEASE grouped", []);
+            }
+        }
+    }
+    let committed = conn.exec("COMMIT", []);
+    let failed = committed.err().map(|e| {
+        let _ = conn.exec("ROLLBACK", []);
+        format!("the commit failed: {e}")
+    });
+    for (deliver, keep) in kept {
+        // A write that failed on its own keeps its own error, commit or not.
+        out.push((deliver, if keep { failed.clone() } else { None }));
+    }
+    out
 }
