@@ -324,6 +324,49 @@ impl Store {
     }
 }
 
+/// One group transaction: each job in a savepoint, one commit. Returns each job's
+/// hand-over with why it failed, if it did (`None`: its result stands).
+fn run_group(conn: &Connection, jobs: Vec<GroupJob>) -> Vec<(Deliver, Option<String>)> {
+    let mut out = Vec::with_capacity(jobs.len());
+    if let Err(e) = conn.exec("BEGIN", []) {
+        // Nothing runs: each job is dropped with its sender, its caller told so.
+        tracing::error!(error = %e, "group commit: cannot begin a transaction");
+        return out;
+    }
+    let mut kept = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        if conn.exec("SAVEPOINT grouped", []).is_err() {
+            continue;
+        }
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
+            Ok((keep, deliver)) => {
+                if keep {
+                    let _ = conn.exec("RELEASE grouped", []);
+                } else {
+                    let _ = conn.exec("ROLLBACK TO grouped", []);
+                    let _ = conn.exec("RELEASE grouped", []);
+                }
+                kept.push((deliver, keep));
+            }
+            Err(_) => {
+                // The job is gone with its sender: its caller hears it panicked.
+                let _ = conn.exec("ROLLBACK TO grouped", []);
+                let _ = conn.exec("RELEASE grouped", []);
+            }
+        }
+    }
+    let committed = conn.exec("COMMIT", []);
+    let failed = committed.err().map(|e| {
+        let _ = conn.exec("ROLLBACK", []);
+        format!("the commit failed: {e}")
+    });
+    for (deliver, keep) in kept {
+        // A write that failed on its own keeps its own error, commit or not.
+        out.push((deliver, if keep { failed.clone() } else { None }));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -458,47 +501,4 @@ mod tests {
         assert!(r.is_err());
         assert_eq!(s.counts().expect("counts")["cun"], 0);
     }
-}
-
-/// One group transaction: each job in a savepoint, one commit. Returns each job's
-/// hand-over with why it failed, if it did (`None`: its result stands).
-fn run_group(conn: &Connection, jobs: Vec<GroupJob>) -> Vec<(Deliver, Option<String>)> {
-    let mut out = Vec::with_capacity(jobs.len());
-    if let Err(e) = conn.exec("BEGIN", []) {
-        // Nothing runs: each job is dropped with its sender, its caller told so.
-        tracing::error!(error = %e, "group commit: cannot begin a transaction");
-        return out;
-    }
-    let mut kept = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        if conn.exec("SAVEPOINT grouped", []).is_err() {
-            continue;
-        }
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
-            Ok((keep, deliver)) => {
-                if keep {
-                    let _ = conn.exec("RELEASE grouped", []);
-                } else {
-                    let _ = conn.exec("ROLLBACK TO grouped", []);
-                    let _ = conn.exec("RELEASE grouped", []);
-                }
-                kept.push((deliver, keep));
-            }
-            Err(_) => {
-                // The job is gone with its sender: its caller hears it panicked.
-                let _ = conn.exec("ROLLBACK TO grouped", []);
-                let _ = conn.exec("RELEASE grouped", []);
-            }
-        }
-    }
-    let committed = conn.exec("COMMIT", []);
-    let failed = committed.err().map(|e| {
-        let _ = conn.exec("ROLLBACK", []);
-        format!("the commit failed: {e}")
-    });
-    for (deliver, keep) in kept {
-        // A write that failed on its own keeps its own error, commit or not.
-        out.push((deliver, if keep { failed.clone() } else { None }));
-    }
-    out
 }
