@@ -399,9 +399,11 @@ impl<W: Work> Outbox<W> {
         items
     }
 
-    fn finish(&self, item: &Item<W>, outcome: &Outcome, hook: Option<&FinishHook<W>>) -> Result<(), StoreError> {
+    /// Records an attempt's outcome, in a group transaction with the other writes
+    /// of the moment (one commit, on disk one fsync, for many outcomes).
+    async fn finish(&self, item: Item<W>, outcome: Outcome, hook: Option<FinishHook<W>>) -> Result<(), StoreError> {
         let now = now_ms();
-        let (state, next, error, text) = match outcome {
+        let (state, next, error, text) = match &outcome {
             Outcome::Recorded => return Ok(()),
             Outcome::Done => ("done", now, None, "done".to_owned()),
             Outcome::Failed(e) => ("failed", now, Some(e.clone()), format!("failed: {e}")),
@@ -410,13 +412,15 @@ impl<W: Work> Outbox<W> {
                 ("pending", now + wait.as_millis() as i64, Some(error.clone()), format!("retry: {error}"))
             }
         };
-        self.store.transaction(|tx| {
-            write_attempt(tx, item.id, item.attempts, state, next, error.as_deref(), &text)?;
-            if let Some(hook) = hook {
-                hook(tx, item, outcome)?;
-            }
-            Ok::<_, StoreError>(())
-        })
+        self.store
+            .grouped(move |tx| {
+                write_attempt(tx, item.id, item.attempts, state, next, error.as_deref(), &text)?;
+                if let Some(hook) = hook {
+                    hook(tx, &item, &outcome)?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .await
     }
 
     /// Runs the worker until `stop` turns true. Items are handled concurrently, up
@@ -466,8 +470,9 @@ impl<W: Work> Outbox<W> {
                 let hook = hook.clone();
                 tokio::spawn(async move {
                     let outcome = handler(item.clone()).await;
-                    if let Err(e) = this.finish(&item, &outcome, hook.as_ref()) {
-                        tracing::error!(error = %e, item = item.id, "outbox: cannot record an attempt");
+                    let id = item.id;
+                    if let Err(e) = this.finish(item, outcome, hook).await {
+                        tracing::error!(error = %e, item = id, "outbox: cannot record an attempt");
                     }
                     this.in_flight.fetch_sub(1, Ordering::SeqCst);
                     this.wake.notify_one();

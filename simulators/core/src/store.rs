@@ -224,6 +224,9 @@ impl Store {
             (keep, deliver)
         });
         self.group.lock().unwrap_or_else(|p| p.into_inner()).push(job);
+        // Let the other tasks ready to run add their writes first: on a
+        // single-threaded runtime nothing could join the group otherwise.
+        tokio::task::yield_now().await;
         self.combine();
         rx.await.unwrap_or_else(|_| {
             Err(E::from(StoreError::Group(

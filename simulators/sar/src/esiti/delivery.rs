@@ -129,26 +129,38 @@ pub(crate) async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcom
     let cf = defects.has(SarDefect::CfInMessage).then(|| p.codice_fiscale.clone()).flatten();
     let stored_cun = if defects.has(SarDefect::ForgetCun) { None } else { Some(cun.as_str()) };
     // The CUN, the notifications and this attempt's record: one commit.
-    let stored = sar.store.transaction(|tx| {
-        store::cun_received(tx, id, stored_cun)?;
-        outbox::record_done(tx, item)?;
-        let mut claimed = Vec::new();
-        let notice =
-            |to: &String| Notice { to: to.clone(), cun: cun.as_str().to_owned(), date: date.clone(), cf: cf.clone() };
-        for work in
-            [sms_to.map(|to| Work::Sms(notice(to))), email_to.map(|to| Work::Email(notice(to)))].into_iter().flatten()
-        {
-            claimed.extend(outbox::enqueue_claimed(tx, id, &work)?);
-        }
-        // A channel a defect suppresses is one with nothing to deliver.
-        if sms_to.is_none() && esito.sms_to.is_some() {
-            store::channel_none(tx, id, Channel::Sms)?;
-        }
-        if email_to.is_none() && esito.email_to.is_some() {
-            store::channel_none(tx, id, Channel::Email)?;
-        }
-        Ok::<_, StoreError>(claimed)
-    });
+    let (id, item, esito_sms, esito_email) =
+        (id.to_owned(), item.clone(), esito.sms_to.is_some(), esito.email_to.is_some());
+    let (sms_to, email_to, stored_cun) = (sms_to.cloned(), email_to.cloned(), stored_cun.map(str::to_owned));
+    let stored = sar
+        .store
+        .grouped(move |tx| {
+            let (id, sms_to, email_to) = (id.as_str(), sms_to.as_ref(), email_to.as_ref());
+            store::cun_received(tx, id, stored_cun.as_deref())?;
+            outbox::record_done(tx, &item)?;
+            let mut claimed = Vec::new();
+            let notice = |to: &String| Notice {
+                to: to.clone(),
+                cun: cun.as_str().to_owned(),
+                date: date.clone(),
+                cf: cf.clone(),
+            };
+            for work in [sms_to.map(|to| Work::Sms(notice(to))), email_to.map(|to| Work::Email(notice(to)))]
+                .into_iter()
+                .flatten()
+            {
+                claimed.extend(outbox::enqueue_claimed(tx, id, &work)?);
+            }
+            // A channel a defect suppresses is one with nothing to deliver.
+            if sms_to.is_none() && esito_sms {
+                store::channel_none(tx, id, Channel::Sms)?;
+            }
+            if email_to.is_none() && esito_email {
+                store::channel_none(tx, id, Channel::Email)?;
+            }
+            Ok::<_, StoreError>(claimed)
+        })
+        .await;
     match stored {
         Ok(claimed) => {
             sar.outbox.dispatch(claimed);

@@ -96,22 +96,24 @@ pub(crate) async fn send(
         accepted_at: now.clone(),
         delivered_at: delivered.then(|| now.clone()),
     };
-    let raced = gw.store.transaction(|tx| {
-        // Checked again inside the transaction: two racing retries send one message.
-        if let Some(key) = &key
-            && let Some(stored) = idempotency::replay(tx, key)?
-        {
-            return Ok(Some(stored));
-        }
-        store::insert_message(
-            tx,
-            &NewMessage { message: message.clone(), account: caller.name(), callback_url: req.callback_url.as_deref() },
-        )?;
-        if let Some(key) = &key {
-            idempotency::remember(tx, key, 202, &accepted_text, None)?;
-        }
-        Ok::<_, Problem>(None)
-    })?;
+    let (account, callback) = (caller.name().to_owned(), req.callback_url.clone());
+    // Group commit: shared with the messages arriving at the same time.
+    let raced = gw
+        .store
+        .grouped(move |tx| {
+            // Checked again inside the transaction: two racing retries send one message.
+            if let Some(key) = &key
+                && let Some(stored) = idempotency::replay(tx, key)?
+            {
+                return Ok(Some(stored));
+            }
+            store::insert_message(tx, &NewMessage { message, account: &account, callback_url: callback.as_deref() })?;
+            if let Some(key) = &key {
+                idempotency::remember(tx, key, 202, &accepted_text, None)?;
+            }
+            Ok::<_, Problem>(None)
+        })
+        .await?;
     if let Some((status, stored)) = raced {
         return Ok(idempotency::replayed(status, stored));
     }
