@@ -41,7 +41,8 @@ pub struct LoadOptions {
     pub base_port: u16,
     /// Seed of the ecosystem (population, codes).
     pub seed: u64,
-    /// How long to wait, after the last result, for the flow to drain.
+    /// After the last answer, how long the flow may make no progress (no new
+    /// record, no new SMS) before the run stops waiting for it to drain.
     pub drain: Duration,
     /// Results in flight at most; a result due when this many wait is not sent
     /// and counted (`not_sent`): the generator never queues silently.
@@ -65,7 +66,7 @@ impl Default for LoadOptions {
             sut: None,
             base_port: 8080,
             seed: 42,
-            drain: Duration::from_secs(300),
+            drain: Duration::from_secs(60),
             max_in_flight: 20_000,
             connections: 256,
             samples: 200,
@@ -148,7 +149,8 @@ pub struct LoadSummary {
     pub ts_records: u64,
     /// New CUN SMS at the gateway during the run (every SMS but the green pass's).
     pub cun_sms: u64,
-    /// Acknowledged results with no record or no SMS when the drain ended.
+    /// Acknowledged results with no record or no SMS when the drain ended (the flow
+    /// had stopped moving for the drain limit).
     pub lost: u64,
     /// Records or SMS beyond one per acknowledged result.
     pub duplicated: u64,
@@ -451,16 +453,22 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
     let (mut records, mut sms);
     sms = 0;
     let mut last_sms_seen = answered;
+    let mut last_progress = answered;
+    let mut progress = (0, 0);
     loop {
         let (r, s) = counts(&http, &ts, &gateway).await?;
         let (r, s) = (r.saturating_sub(records_before), s.saturating_sub(sms_before));
         if s > sms {
             last_sms_seen = Instant::now();
         }
+        if (r, s) != progress {
+            (progress, last_progress) = ((r, s), Instant::now());
+        }
         (records, sms) = (r, s);
         let waiting = tally.watched.lock().unwrap_or_else(|p| p.into_inner()).len();
         let done = records >= acknowledged && sms >= acknowledged && waiting == 0;
-        if done || answered.elapsed() >= options.drain {
+        // Given up only when nothing moved for `drain`: a slow flow is waited for.
+        if done || last_progress.elapsed() >= options.drain {
             break;
         }
         if options.progress {

@@ -46,8 +46,9 @@ pub(crate) struct Args {
     /// Seed of the ecosystem.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// How long to wait after the last answer for every SMS.
-    #[arg(long, value_parser = parse_span, default_value = "5m")]
+    /// After the last answer, how long the flow may stand still (no new record or
+    /// SMS) before the run stops waiting for every SMS; a slow flow is waited for.
+    #[arg(long, value_parser = parse_span, default_value = "1m")]
     drain: Duration,
     /// Results waiting for an answer at most; beyond, a due result is not sent (and counted).
     #[arg(long, default_value_t = 20_000)]
