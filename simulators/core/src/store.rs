@@ -210,6 +210,23 @@ impl Store {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.grouped_then(f, |_| {}).await
+    }
+
+    /// As [`Self::grouped`], and `then` runs with the result once the group has
+    /// committed, whether or not the caller is still waiting: a request whose
+    /// client went away after its write still wakes the outbox, schedules its
+    /// purge... (what comes after an `await` would not run then). Keep `then` short
+    /// and non-blocking: it runs on the thread that led the group.
+    pub async fn grouped_then<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+        then: impl FnOnce(&T) + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, E>>();
         let job: GroupJob = Box::new(move |conn| {
             let out = f(conn);
@@ -219,6 +236,9 @@ impl Store {
                     None => out,
                     Some(why) => Err(E::from(StoreError::Group(why.to_owned()))),
                 };
+                if let Ok(value) = &out {
+                    then(value);
+                }
                 let _ = tx.send(out);
             });
             (keep, deliver)
@@ -456,6 +476,50 @@ mod tests {
         let written = tokio::time::timeout(std::time::Duration::from_secs(5), write).await;
         assert!(matches!(written, Ok(Ok(Ok(1)))), "{written:?}");
         assert_eq!(count(&store), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_grouped_write_whose_caller_went_away_still_commits_and_runs_what_follows() {
+        let store = std::sync::Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open"));
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        let holder = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                store
+                    .with(|_| {
+                        held_tx.send(()).expect("send");
+                        release_rx.recv().expect("released");
+                        Ok(())
+                    })
+                    .expect("with");
+            })
+        };
+        held_rx.recv().expect("held");
+        let followed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let write = {
+            let (store, followed) = (store.clone(), followed.clone());
+            tokio::spawn(async move {
+                store
+                    .grouped_then(
+                        |c| {
+                            Ok::<_, StoreError>(
+                                c.execute("INSERT INTO cun (code, esito) VALUES ('Y', 'POSITIVO')", [])?,
+                            )
+                        },
+                        move |_| followed.store(true, std::sync::atomic::Ordering::SeqCst),
+                    )
+                    .await
+            })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        // The client goes away: the handler's future is dropped while it waits.
+        write.abort();
+        assert!(write.await.is_err_and(|e| e.is_cancelled()));
+        release_tx.send(()).expect("release");
+        holder.join().expect("holder");
+        assert_eq!(count(&store), 1, "the write was queued, so it commits");
+        assert!(followed.load(std::sync::atomic::Ordering::SeqCst), "what follows the commit ran");
     }
 
     #[test]

@@ -79,48 +79,52 @@ pub(crate) async fn create(
     let email_to = result.email.as_ref().map(|e| e.to_string());
     let now = sar.ctx.clock().now();
     let lab = caller.name().to_owned();
-    let work = sar.clone();
+    let (work, after) = (sar.clone(), sar.clone());
     // Group commit: shared with the reports arriving at the same time; the 202
-    // waits for the commit.
+    // waits for the commit, and the worker gets the report even if the lab is gone.
     let outcome = sar
         .store
-        .grouped(move |tx| {
-            let sar = work;
-            if let Some(key) = &key
-                && let Some(stored) = idempotency::replay(tx, key)?
-            {
-                return Ok(Err(stored));
-            }
-            let id = sar.ids.next();
-            let payload = String::from_utf8_lossy(&body);
-            store::insert(
-                tx,
-                &NewEsito {
-                    id: &id,
-                    lab: &lab,
-                    region: &region,
-                    payload: &payload,
-                    sms_to: sms_to.as_deref(),
-                    email_to: email_to.as_deref(),
-                    created_at: now.to_string(),
-                },
-            )?;
-            // Claimed at once: the worker starts on it without scanning the queue.
-            let item = outbox::enqueue_claimed(tx, &id, &Work::Ts { id: id.clone() })?;
-            let answer = Accepted { id, stato: "accettato" };
-            if let Some(key) = &key {
-                let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
-                idempotency::remember(tx, key, 202, &text, None)?;
-            }
-            Ok::<_, Problem>(Ok((answer, item)))
-        })
+        .grouped_then(
+            move |tx| {
+                let sar = work;
+                if let Some(key) = &key
+                    && let Some(stored) = idempotency::replay(tx, key)?
+                {
+                    return Ok(Err(stored));
+                }
+                let id = sar.ids.next();
+                let payload = String::from_utf8_lossy(&body);
+                store::insert(
+                    tx,
+                    &NewEsito {
+                        id: &id,
+                        lab: &lab,
+                        region: &region,
+                        payload: &payload,
+                        sms_to: sms_to.as_deref(),
+                        email_to: email_to.as_deref(),
+                        created_at: now.to_string(),
+                    },
+                )?;
+                // Claimed at once: the worker starts on it without scanning the queue.
+                let item = outbox::enqueue_claimed(tx, &id, &Work::Ts { id: id.clone() })?;
+                let answer = Accepted { id, stato: "accettato" };
+                if let Some(key) = &key {
+                    let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
+                    idempotency::remember(tx, key, 202, &text, None)?;
+                }
+                Ok::<_, Problem>(Ok((answer, item)))
+            },
+            move |outcome| {
+                if let Ok((_, item)) = outcome {
+                    after.outbox.dispatch(item.clone());
+                }
+            },
+        )
         .await?;
     match outcome {
         Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
-        Ok((answer, item)) => {
-            sar.outbox.dispatch(item);
-            Ok((StatusCode::ACCEPTED, Json(answer)).into_response())
-        }
+        Ok((answer, _)) => Ok((StatusCode::ACCEPTED, Json(answer)).into_response()),
     }
 }
 

@@ -164,81 +164,88 @@ pub(crate) async fn create(
     let expires = now.checked_add(retention).unwrap_or(now);
     let (notify, negative) = (result.invio_cun_da_ts, result.esito == ecosim_domain::test_result::Esito::Negativo);
     let submitted_by = caller.name().to_owned();
-    let work = ts.clone();
+    let (work, after) = (ts.clone(), ts.clone());
     // Group commit: this write shares its transaction (and, on disk, its fsync) with
-    // the others arriving at the same time; the answer waits for the commit.
+    // the others arriving at the same time; the answer waits for the commit, and
+    // what follows a commit happens even if the client is gone by then.
     let created = ts
         .store
-        .grouped(move |tx| {
-            let ts = work;
-            // Checked again inside the transaction: two racing retries make one record.
-            if let Some(key) = &key
-                && let Some(stored) = idempotency::replay(tx, key)?
-            {
-                return Ok(Err(stored));
-            }
-            let id = ts.ids.next();
-            let cun = ts.issue_cun(tx, now)?;
-            store::test_results::insert(
-                tx,
-                &NewRecord {
-                    id: &id,
-                    cun: cun.as_str(),
-                    cun_sha: cun.sha256(),
-                    region: &region,
-                    submitted_by: &submitted_by,
-                    result: &result,
-                    created_at: now.to_string(),
-                    expires_ms: expires.as_millisecond(),
-                },
-            )?;
-            store::cun::record(tx, cun.as_str(), now, &Happened::Issued { regione: &region, da: &submitted_by })?;
-            if result.invio_cun_da_ts && !ts.ctx.config().mutant("ORD-6.2") {
-                crate::outbox::notify::enqueue(tx, &cun, &result)?;
-            }
-            let dgc = result.esito == ecosim_domain::test_result::Esito::Negativo;
-            if dgc && let crate::domain::registry::Lookup::Found(p) = ts.lookup(tx, result.codice_fiscale.as_str())? {
-                // A negative test yields a test certificate (Flow 4).
-                let event = Evento {
-                    id: format!("test:{id}"),
-                    assistito: crate::outbox::dgc::assistito(&p),
-                    contatti: Contatti {
-                        cellulare: result.cellulare.as_ref().map(|m| m.to_string()),
-                        email: result.email.as_ref().map(|e| e.to_string()),
+        .grouped_then(
+            move |tx| {
+                let ts = work;
+                // Checked again inside the transaction: two racing retries make one record.
+                if let Some(key) = &key
+                    && let Some(stored) = idempotency::replay(tx, key)?
+                {
+                    return Ok(Err(stored));
+                }
+                let id = ts.ids.next();
+                let cun = ts.issue_cun(tx, now)?;
+                store::test_results::insert(
+                    tx,
+                    &NewRecord {
+                        id: &id,
+                        cun: cun.as_str(),
+                        cun_sha: cun.sha256(),
+                        region: &region,
+                        submitted_by: &submitted_by,
+                        result: &result,
+                        created_at: now.to_string(),
+                        expires_ms: expires.as_millisecond(),
                     },
-                    test: Some(Test {
-                        cun: cun.to_string(),
-                        tipo_test: result.tipo_test.as_str().to_owned(),
-                        esito: result.esito.as_str().to_owned(),
-                        data_esecuzione: result.data_esecuzione,
-                        struttura: result.struttura.clone(),
-                    }),
-                    vaccinazione: None,
-                    guarigione: None,
+                )?;
+                store::cun::record(tx, cun.as_str(), now, &Happened::Issued { regione: &region, da: &submitted_by })?;
+                if result.invio_cun_da_ts && !ts.ctx.config().mutant("ORD-6.2") {
+                    crate::outbox::notify::enqueue(tx, &cun, &result)?;
+                }
+                let dgc = result.esito == ecosim_domain::test_result::Esito::Negativo;
+                if dgc
+                    && let crate::domain::registry::Lookup::Found(p) = ts.lookup(tx, result.codice_fiscale.as_str())?
+                {
+                    // A negative test yields a test certificate (Flow 4).
+                    let event = Evento {
+                        id: format!("test:{id}"),
+                        assistito: crate::outbox::dgc::assistito(&p),
+                        contatti: Contatti {
+                            cellulare: result.cellulare.as_ref().map(|m| m.to_string()),
+                            email: result.email.as_ref().map(|e| e.to_string()),
+                        },
+                        test: Some(Test {
+                            cun: cun.to_string(),
+                            tipo_test: result.tipo_test.as_str().to_owned(),
+                            esito: result.esito.as_str().to_owned(),
+                            data_esecuzione: result.data_esecuzione,
+                            struttura: result.struttura.clone(),
+                        }),
+                        vaccinazione: None,
+                        guarigione: None,
+                    };
+                    crate::outbox::dgc::enqueue(tx, &event, None)?;
+                }
+                let answer = Issued {
+                    id: id.clone(),
+                    cun: cun.to_string(),
+                    conservato_fino_al: ts.ctx.clock().date_of(expires).to_string(),
                 };
-                crate::outbox::dgc::enqueue(tx, &event, None)?;
-            }
-            let answer = Issued {
-                id: id.clone(),
-                cun: cun.to_string(),
-                conservato_fino_al: ts.ctx.clock().date_of(expires).to_string(),
-            };
-            if let Some(key) = &key {
-                let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
-                idempotency::remember(tx, key, 201, &text, Some(&answer.id))?;
-            }
-            Ok::<_, Problem>(Ok(answer))
-        })
+                if let Some(key) = &key {
+                    let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
+                    idempotency::remember(tx, key, 201, &text, Some(&answer.id))?;
+                }
+                Ok::<_, Problem>(Ok(answer))
+            },
+            move |created| {
+                if created.is_ok() {
+                    after.schedule_purge(expires);
+                    if notify || negative {
+                        after.outbox.wake();
+                    }
+                }
+            },
+        )
         .await?;
     match created {
         Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
-        Ok(answer) => {
-            ts.schedule_purge(expires);
-            if notify || negative {
-                ts.outbox.wake();
-            }
-            Ok((StatusCode::CREATED, Json(answer)).into_response())
-        }
+        Ok(answer) => Ok((StatusCode::CREATED, Json(answer)).into_response()),
     }
 }
 

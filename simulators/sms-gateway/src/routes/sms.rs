@@ -97,34 +97,46 @@ pub(crate) async fn send(
         delivered_at: delivered.then(|| now.clone()),
     };
     let (account, callback) = (caller.name().to_owned(), req.callback_url.clone());
-    // Group commit: shared with the messages arriving at the same time.
-    let raced = gw
-        .store
-        .grouped(move |tx| {
-            // Checked again inside the transaction: two racing retries send one message.
-            if let Some(key) = &key
-                && let Some(stored) = idempotency::replay(tx, key)?
-            {
-                return Ok(Some(stored));
-            }
-            store::insert_message(tx, &NewMessage { message, account: &account, callback_url: callback.as_deref() })?;
-            if let Some(key) = &key {
-                idempotency::remember(tx, key, 202, &accepted_text, None)?;
-            }
-            Ok::<_, Problem>(None)
-        })
-        .await?;
-    if let Some((status, stored)) = raced {
-        return Ok(idempotency::replayed(status, stored));
-    }
-    if let Some(url) = req.callback_url {
+    // The delivery report leaves once the message is committed, even if the
+    // sender is gone by then (a clock move waits for its first attempt).
+    let report = req.callback_url.map(|url| {
         let report = Report {
             id: id.clone(),
             to: to.as_str().to_owned(),
             status: if delivered { "delivered" } else { "failed" },
             at: now,
         };
-        tokio::spawn(deliver_report(gw.http.clone(), url, report, gw.ctx.activity().busy()));
+        (url, report, gw.http.clone(), gw.ctx.activity().busy(), tokio::runtime::Handle::current())
+    });
+    // Group commit: shared with the messages arriving at the same time.
+    let raced = gw
+        .store
+        .grouped_then(
+            move |tx| {
+                // Checked again inside the transaction: two racing retries send one message.
+                if let Some(key) = &key
+                    && let Some(stored) = idempotency::replay(tx, key)?
+                {
+                    return Ok(Some(stored));
+                }
+                store::insert_message(
+                    tx,
+                    &NewMessage { message, account: &account, callback_url: callback.as_deref() },
+                )?;
+                if let Some(key) = &key {
+                    idempotency::remember(tx, key, 202, &accepted_text, None)?;
+                }
+                Ok::<_, Problem>(None)
+            },
+            move |raced| {
+                if let (None, Some((url, report, http, busy, runtime))) = (raced, report) {
+                    runtime.spawn(deliver_report(http, url, report, busy));
+                }
+            },
+        )
+        .await?;
+    if let Some((status, stored)) = raced {
+        return Ok(idempotency::replayed(status, stored));
     }
     Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
 }
