@@ -146,8 +146,11 @@ impl Store {
         Ok(store)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// The connection, for as long as the guard lives. Letting go of it runs the
+    /// group writes that found it busy meanwhile ([`Self::grouped`]): every use of
+    /// the connection goes through here, so none can leave them waiting.
+    fn lock(&self) -> Held<'_> {
+        Held { store: self, conn: Some(self.conn.lock().unwrap_or_else(|p| p.into_inner())) }
     }
 
     /// Runs blocking database work. On disk a commit waits for an fsync: inside a
@@ -194,9 +197,7 @@ impl Store {
 
     /// Runs `f` with the connection.
     pub fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
-        let out = self.blocking(|| Ok(f(&self.lock())?));
-        self.combine();
-        out
+        self.blocking(|| Ok(f(&self.lock())?))
     }
 
     /// Runs `f` in a transaction shared with the other writes waiting at the same
@@ -257,8 +258,8 @@ impl Store {
     }
 
     /// Runs the waiting writes if the connection is free (see [`Self::grouped`]).
-    /// Whoever holds the connection calls this after releasing it, so a write that
-    /// found it busy is never left waiting.
+    /// Whoever holds the connection calls this after releasing it ([`Held`]'s drop),
+    /// so a write that found it busy is never left waiting.
     fn combine(&self) {
         loop {
             if self.group.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
@@ -296,7 +297,7 @@ impl Store {
                 }
             }
         }
-        let out = self.blocking(|| {
+        self.blocking(|| {
             let conn = self.lock();
             conn.exec("BEGIN", []).map_err(|e| E::from(e.into()))?;
             let mut open = Open(&conn, false);
@@ -304,9 +305,7 @@ impl Store {
             open.0.exec("COMMIT", []).map_err(|e| E::from(e.into()))?;
             open.1 = true;
             Ok(out)
-        });
-        self.combine();
-        out
+        })
     }
 
     /// Empties every table (schema kept): `POST /_admin/reset`.
@@ -350,44 +349,57 @@ impl Store {
 /// One group transaction: each job in a savepoint, one commit. Returns each job's
 /// hand-over with why it failed, if it did (`None`: its result stands).
 fn run_group(conn: &Connection, jobs: Vec<GroupJob>) -> Vec<(Deliver, Option<String>)> {
-    let mut out = Vec::with_capacity(jobs.len());
     if let Err(e) = conn.exec("BEGIN", []) {
         // Nothing runs: each job is dropped with its sender, its caller told so.
         tracing::error!(error = %e, "group commit: cannot begin a transaction");
-        return out;
+        return Vec::new();
     }
-    let mut kept = Vec::with_capacity(jobs.len());
+    let mut ran = Vec::with_capacity(jobs.len());
     for job in jobs {
         if conn.exec("SAVEPOINT grouped", []).is_err() {
             continue;
         }
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn))) {
-            Ok((keep, deliver)) => {
-                if keep {
-                    let _ = conn.exec("RELEASE grouped", []);
-                } else {
-                    let _ = conn.exec("ROLLBACK TO grouped", []);
-                    let _ = conn.exec("RELEASE grouped", []);
-                }
-                kept.push((deliver, keep));
-            }
-            Err(_) => {
-                // The job is gone with its sender: its caller hears it panicked.
-                let _ = conn.exec("ROLLBACK TO grouped", []);
-                let _ = conn.exec("RELEASE grouped", []);
-            }
+        // A panicking job is gone with its sender: its caller hears it did not finish.
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(conn)));
+        if !matches!(done, Ok((true, _))) {
+            let _ = conn.exec("ROLLBACK TO grouped", []);
         }
+        let _ = conn.exec("RELEASE grouped", []);
+        ran.extend(done.ok());
     }
-    let committed = conn.exec("COMMIT", []);
-    let failed = committed.err().map(|e| {
+    let failed = conn.exec("COMMIT", []).err().map(|e| {
         let _ = conn.exec("ROLLBACK", []);
         format!("the commit failed: {e}")
     });
-    for (deliver, keep) in kept {
-        // A write that failed on its own keeps its own error, commit or not.
-        out.push((deliver, if keep { failed.clone() } else { None }));
+    // A write that failed on its own keeps its own error, commit or not.
+    ran.into_iter().map(|(keep, deliver)| (deliver, failed.clone().filter(|_| keep))).collect()
+}
+
+/// The connection while a [`Store::lock`] holds it; on drop, the group writes
+/// waiting for it run ([`Store::combine`]).
+struct Held<'s> {
+    store: &'s Store,
+    conn: Option<MutexGuard<'s, Connection>>,
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn.as_deref().expect("held until dropped")
     }
-    out
+}
+
+impl std::ops::DerefMut for Held<'_> {
+    fn deref_mut(&mut self) -> &mut Connection {
+        self.conn.as_deref_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        drop(self.conn.take());
+        self.store.combine();
+    }
 }
 
 #[cfg(test)]
@@ -444,21 +456,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_grouped_write_that_finds_the_connection_busy_runs_when_it_is_released() {
         let store = std::sync::Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open"));
-        let (held_tx, held_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let holder = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                store
-                    .with(|_| {
-                        held_tx.send(()).expect("send");
-                        release_rx.recv().expect("released");
-                        Ok(())
-                    })
-                    .expect("with");
-            })
-        };
-        held_rx.recv().expect("held");
+        // Held as any use of the store holds it (`with`, `transaction`, `counts`...).
+        let held = store.lock();
         let write = {
             let store = store.clone();
             tokio::spawn(async move {
@@ -471,8 +470,7 @@ mod tests {
         };
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         assert!(!write.is_finished(), "the write waits while the connection is held");
-        release_tx.send(()).expect("release");
-        holder.join().expect("holder");
+        drop(held);
         let written = tokio::time::timeout(std::time::Duration::from_secs(5), write).await;
         assert!(matches!(written, Ok(Ok(Ok(1)))), "{written:?}");
         assert_eq!(count(&store), 1);
@@ -481,21 +479,8 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_grouped_write_whose_caller_went_away_still_commits_and_runs_what_follows() {
         let store = std::sync::Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open"));
-        let (held_tx, held_rx) = std::sync::mpsc::channel();
-        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
-        let holder = {
-            let store = store.clone();
-            std::thread::spawn(move || {
-                store
-                    .with(|_| {
-                        held_tx.send(()).expect("send");
-                        release_rx.recv().expect("released");
-                        Ok(())
-                    })
-                    .expect("with");
-            })
-        };
-        held_rx.recv().expect("held");
+        // Held as any use of the store holds it (`with`, `transaction`, `counts`...).
+        let held = store.lock();
         let followed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let write = {
             let (store, followed) = (store.clone(), followed.clone());
@@ -516,8 +501,7 @@ mod tests {
         // The client goes away: the handler's future is dropped while it waits.
         write.abort();
         assert!(write.await.is_err_and(|e| e.is_cancelled()));
-        release_tx.send(()).expect("release");
-        holder.join().expect("holder");
+        drop(held);
         assert_eq!(count(&store), 1, "the write was queued, so it commits");
         assert!(followed.load(std::sync::atomic::Ordering::SeqCst), "what follows the commit ran");
     }
