@@ -575,41 +575,26 @@ pub fn http_ratios(
         .collect();
     anyhow::ensure!(!people.is_empty(), "no adult with a mobile number");
     let json_type = || ("content-type", "application/json".to_owned());
-    let ts_intake: Vec<Prepared> = people
-        .iter()
-        .map(|(cf, _, region)| {
-            let body = json!({"codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
-                "data_esecuzione": today, "struttura": "BENCH-LAB"});
-            Prepared::new(
-                "POST",
-                "/ts/v1/test-results",
-                &[json_type(), ("authorization", basic(&format!("sar-{region}")))],
-                body.to_string().as_bytes(),
-            )
-        })
-        .collect();
-    let sar_intake: Vec<Prepared> = people
-        .iter()
-        .map(|(cf, mobile, region)| {
-            let body = json!({"codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
-                "data_esecuzione": today, "struttura": "BENCH-LAB", "contatti": {"cellulare": mobile}});
-            Prepared::new(
-                "POST",
-                "/sar/v1/esiti",
-                &[json_type(), ("authorization", basic(&format!("lab-{region}")))],
-                body.to_string().as_bytes(),
-            )
-        })
-        .collect();
-    let echo: Vec<Prepared> = ts_intake
-        .iter()
-        .zip(&people)
-        .map(|(_, (cf, _, _))| {
-            let body = json!({"codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
-                "data_esecuzione": today, "struttura": "BENCH-LAB"});
-            Prepared::new("POST", "/echo", &[json_type()], body.to_string().as_bytes())
-        })
-        .collect();
+    // Each citizen's positive result, posted to `path` by `account` (no account: the
+    // bare echo), with contacts for the SAR.
+    let results = |path: &str, account: Option<&str>, contacts: bool| -> Vec<Prepared> {
+        people
+            .iter()
+            .map(|(cf, mobile, region)| {
+                let mut body = json!({"codice_fiscale": cf, "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
+                    "data_esecuzione": today, "struttura": "BENCH-LAB"});
+                if contacts {
+                    body["contatti"] = json!({"cellulare": mobile});
+                }
+                let mut headers = vec![json_type()];
+                headers.extend(account.map(|a| ("authorization", basic(&format!("{a}-{region}")))));
+                Prepared::new("POST", path, &headers, body.to_string().as_bytes())
+            })
+            .collect()
+    };
+    let ts_intake = results("/ts/v1/test-results", Some("sar"), false);
+    let sar_intake = results("/sar/v1/esiti", Some("lab"), true);
+    let echo = results("/echo", None, false);
     let client = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let ts = addr_of(&eco.url(System::SistemaTs))?;
     let sar = addr_of(&eco.url(System::Sar))?;

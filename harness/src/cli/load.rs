@@ -38,8 +38,8 @@ pub(crate) struct Args {
     profile: Option<Profile>,
     /// A vendor's SAR in place of the reference one: `sar=URL`. The national
     /// simulators then listen from --base-port (as `ecosim up`), for it to call.
-    #[arg(long, value_parser = super::run::parse_sut)]
-    sut: Option<(String, String)>,
+    #[arg(long, value_parser = parse_sar)]
+    sut: Option<String>,
     /// With --sut: the first port of the national simulators.
     #[arg(long, default_value_t = 8080)]
     base_port: u16,
@@ -62,6 +62,14 @@ pub(crate) struct Args {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+}
+
+/// `sar=URL` only: the load is lab results, which only a SAR takes.
+fn parse_sar(s: &str) -> Result<String, String> {
+    match super::run::parse_sut(s)? {
+        (kind, url) if kind == "sar" => Ok(url),
+        _ => Err("only a SAR takes lab results: write sar=URL".into()),
+    }
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -94,10 +102,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
         duration: args.duration.unwrap_or(base.duration),
         negatives: args.negatives.unwrap_or(base.negatives),
         minors: args.minors.unwrap_or(base.minors),
-        sut: args.sut.map(|(kind, url)| {
-            debug_assert_eq!(kind, "sar");
-            url
-        }),
+        sut: args.sut,
         base_port: args.base_port,
         seed: args.seed,
         drain: args.drain,

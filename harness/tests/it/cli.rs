@@ -275,6 +275,7 @@ fn load_refuses_a_bad_rate_or_share_naming_it() {
         (["load", "--rate", "fast"], "--rate"),
         (["load", "--negatives", "120%"], "--negatives"),
         (["load", "--duration", "0s"], "--duration"),
+        (["load", "--sut", "avr=http://127.0.0.1:9"], "only a SAR"),
     ] {
         let o = ecosim(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");

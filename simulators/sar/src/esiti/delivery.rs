@@ -124,19 +124,18 @@ pub(crate) async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcom
     };
     let date = p.data_esecuzione.clone().unwrap_or_default();
     let notify = !(defects.has(SarDefect::PositiveOnly) && p.esito.as_deref() != Some("POSITIVO"));
-    let sms_to = esito.sms_to.as_ref().filter(|_| notify);
-    let email_to = esito.email_to.as_ref().filter(|_| notify && !defects.has(SarDefect::NoEmail));
+    let (esito_sms, esito_email) = (esito.sms_to.is_some(), esito.email_to.is_some());
+    let sms_to = esito.sms_to.filter(|_| notify);
+    let email_to = esito.email_to.filter(|_| notify && !defects.has(SarDefect::NoEmail));
     let cf = defects.has(SarDefect::CfInMessage).then(|| p.codice_fiscale.clone()).flatten();
-    let stored_cun = if defects.has(SarDefect::ForgetCun) { None } else { Some(cun.as_str()) };
+    let forget_cun = defects.has(SarDefect::ForgetCun);
     // The CUN, the notifications and this attempt's record: one commit.
-    let (id, item, esito_sms, esito_email) =
-        (id.to_owned(), item.clone(), esito.sms_to.is_some(), esito.email_to.is_some());
-    let (sms_to, email_to, stored_cun) = (sms_to.cloned(), email_to.cloned(), stored_cun.map(str::to_owned));
+    let (id, item) = (id.to_owned(), item.clone());
     let stored = sar
         .store
         .grouped(move |tx| {
             let (id, sms_to, email_to) = (id.as_str(), sms_to.as_ref(), email_to.as_ref());
-            store::cun_received(tx, id, stored_cun.as_deref())?;
+            store::cun_received(tx, id, (!forget_cun).then_some(cun.as_str()))?;
             outbox::record_done(tx, &item)?;
             let mut claimed = Vec::new();
             let notice = |to: &String| Notice {
