@@ -87,3 +87,54 @@ fn every_operation_lists_the_refusals_the_code_makes() {
     assert!(operations > 40, "only {operations} operations");
     assert!(wrong.is_empty(), "{} gaps:\n{}", wrong.len(), wrong.join("\n"));
 }
+
+/// Every `.route(path, method(..).method(..))` a simulator's `lib.rs` registers, as
+/// `METHOD path`: read from the source, so a route added to the code shows up here
+/// without anyone remembering to list it.
+fn routes_in_code(crate_dir: &str) -> std::collections::BTreeSet<String> {
+    let file = format!("{}/../simulators/{crate_dir}/src/lib.rs", env!("CARGO_MANIFEST_DIR"));
+    let source = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+    let route = regex::Regex::new(r#"\.route\(\s*"([^"]+)"\s*,"#).expect("pattern");
+    let method = regex::Regex::new(r"(?:^|[\s.(])(get|post|put|patch|delete)\(").expect("pattern");
+    let starts: Vec<_> =
+        route.captures_iter(&source).map(|c| (c.get(0).expect("match").end(), c[1].to_owned())).collect();
+    let mut out = std::collections::BTreeSet::new();
+    for (i, (start, path)) in starts.iter().enumerate() {
+        // The method routers stand between this route's path and the next route
+        // (or the end of the chain).
+        let rest = &source[*start..];
+        let end = starts.get(i + 1).map_or_else(|| rest.find(';').unwrap_or(rest.len()), |(next, _)| next - start);
+        let methods: Vec<_> = method.captures_iter(&rest[..end]).map(|c| c[1].to_ascii_uppercase()).collect();
+        assert!(!methods.is_empty(), "{file}: no method found for {path}");
+        out.extend(methods.into_iter().map(|m| format!("{m} {path}")));
+    }
+    out
+}
+
+#[test]
+fn every_route_in_the_code_is_documented_and_every_documented_one_exists() {
+    let dirs = [
+        ("sistema-ts", "sistema-ts"),
+        ("immuni", "immuni"),
+        ("avn", "avn"),
+        ("pn-dgc", "pn-dgc"),
+        ("sms-gateway", "sms-gateway"),
+        ("sar", "sar"),
+    ];
+    let mut wrong = Vec::new();
+    for ((system, doc), (_, dir)) in documents().into_iter().zip(dirs) {
+        let code = routes_in_code(dir);
+        assert!(code.len() >= 3, "{system}: only {code:?} found in the source");
+        let mut documented = std::collections::BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("path item").keys() {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    documented.insert(format!("{} {path}", method.to_ascii_uppercase()));
+                }
+            }
+        }
+        wrong.extend(code.difference(&documented).map(|op| format!("{system}: {op} is served but not documented")));
+        wrong.extend(documented.difference(&code).map(|op| format!("{system}: {op} is documented but not served")));
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
