@@ -176,6 +176,20 @@ impl VirtualApp {
         self.send("/v1/ingestion/get-dgc", code_hash, dummy, body, None).await
     }
 
+    /// The hash `get-dgc` sends for `code` of `token_type`: a CUN's bearer for
+    /// `cun`, `NUCG-`/`CUEV-` and the bare code hashed for `nucg`/`cuev`, the code
+    /// itself hashed otherwise (an AUTHCODE, an NRFE).
+    pub fn code_hash(token_type: &str, code: &str) -> Result<String, ecosim_domain::codes::CodeError> {
+        Ok(match token_type {
+            "cun" => Self::cun_token(&Cun::parse(code)?),
+            "nucg" | "cuev" => {
+                let bare = code.rsplit('-').next().unwrap_or(code);
+                sha256_hex(&format!("{}-{bare}", token_type.to_uppercase()))
+            }
+            _ => sha256_hex(code),
+        })
+    }
+
     /// The bearer an app uses after a CUN unlock.
     pub fn cun_token(cun: &Cun) -> String {
         sha256_hex(&cun.to_string())

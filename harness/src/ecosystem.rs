@@ -307,9 +307,23 @@ fn control_plane(ctx: &Context, endpoints: &[(System, String)]) -> Router {
         "population": ctx.population().len(),
         "systems": endpoints.iter().map(|(s, url)| json!({"system": s.name(), "url": url})).collect::<Vec<_>>(),
     });
-    let routes = Router::new().route("/", get(move || async move { axum::Json(summary) }));
+    // A browser gets the workshop dashboard; any other client the JSON summary.
+    let routes = Router::new().route(
+        "/",
+        get(move |headers: axum::http::HeaderMap| async move {
+            if crate::dashboard::wants_page(&headers) {
+                crate::dashboard::page()
+            } else {
+                axum::response::IntoResponse::into_response(axum::Json(summary))
+            }
+        }),
+    );
     boundary::mount(
-        routes.merge(admin::router(ctx.clone(), System::ControlPlane, Arc::new(Stateless))),
+        routes.merge(crate::dashboard::router(ctx, endpoints)).merge(admin::router(
+            ctx.clone(),
+            System::ControlPlane,
+            Arc::new(Stateless),
+        )),
         ctx,
         System::ControlPlane,
     )

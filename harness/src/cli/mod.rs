@@ -2,6 +2,7 @@
 //!
 //! One file per command; each exposes `run(args) -> anyhow::Result<ExitCode>`.
 
+mod app;
 mod bench;
 mod certify;
 mod codes;
@@ -50,6 +51,9 @@ enum Command {
     /// vendor's, and check every acknowledged result got one CUN and one SMS; exit 0
     /// only if nothing was lost, duplicated or refused.
     Load(load::Args),
+    /// The citizen's virtual Immuni app against a running ecosystem: new-otp,
+    /// check-otp, check-cun, upload, get-dgc (hashes, padding and keys done for you).
+    App(app::Args),
     /// Measure throughput and memory.
     #[command(subcommand)]
     Bench(bench::Command),
@@ -72,6 +76,7 @@ pub fn main() -> ExitCode {
         Command::Mutants(args) => mutants::run(args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Load(args) => load::run(args),
+        Command::App(args) => app::run(args),
     };
     match result {
         Ok(code) => code,

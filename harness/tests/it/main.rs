@@ -4,6 +4,7 @@ mod certify;
 mod cli;
 mod clock;
 mod cun;
+mod dashboard;
 mod dgc;
 mod ecosystem;
 mod immuni;

@@ -218,7 +218,8 @@ async fn journalled(edge: Edge, mut req: Request, next: Next) -> Response {
         );
         return res;
     }
-    if is_control(&path) || observer {
+    // The control plane's own page (the dashboard) is not an exchange of the flow.
+    if is_control(&path) || observer || edge.system == System::ControlPlane {
         return routed(&edge, req, next).await;
     }
     let started = Instant::now();

@@ -80,14 +80,7 @@ pub(super) async fn upload(runner: &Runner<'_>, u: &AppUpload, expect: Option<&E
 pub(super) async fn get_dgc(runner: &Runner<'_>, g: &AppGetDgc, expect: Option<&Expect>) -> StepResult {
     let c = runner.citizen(&g.citizen)?.clone();
     let code = runner.render(&g.code)?;
-    let hash = match g.token_type.as_str() {
-        "cun" => VirtualApp::cun_token(&Cun::parse(&code).map_err(|e| StepError::Scenario(format!("code: {e}")))?),
-        "nucg" | "cuev" => {
-            let bare = code.rsplit('-').next().unwrap_or(&code);
-            ecosim_domain::codes::sha256_hex(&format!("{}-{bare}", g.token_type.to_uppercase()))
-        }
-        _ => ecosim_domain::codes::sha256_hex(&code),
-    };
+    let hash = VirtualApp::code_hash(&g.token_type, &code).map_err(|e| StepError::Scenario(format!("code: {e}")))?;
     let expiry = match &g.card_expiry {
         Some(d) => date(runner, d, "card_expiry")?,
         None => c.card().expiry,
