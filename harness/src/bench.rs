@@ -679,3 +679,117 @@ pub fn http_ratios(
     eco_runtime.block_on(eco.shutdown());
     Ok(HttpRatios { routes, seconds: duration.as_secs(), connections, thread_per_system })
 }
+
+/// What a dashboard run measured, in headless Chromium.
+#[derive(Debug, Clone)]
+pub struct DashboardFollow {
+    /// From the navigation's start to the page's `load` event.
+    pub load: Duration,
+    /// From the navigation's start to the live stream being open.
+    pub connected: Duration,
+    /// Exchanges sent per second, and for how long.
+    pub rate: u32,
+    /// Seconds of sending.
+    pub seconds: u32,
+    /// Exchanges the systems journaled during the run.
+    pub sent: u64,
+    /// Exchanges the page received and drew (one arrow row each: folding off).
+    pub rendered: u64,
+    /// After the last exchange was sent, until the page had drawn it.
+    pub trail: Duration,
+    /// The longest gap between two animation frames while it ran (a frozen page shows here).
+    pub worst_frame_gap_ms: f64,
+    /// The page's JavaScript heap at the end, if Chromium says.
+    pub js_heap: Option<u64>,
+}
+
+impl DashboardFollow {
+    /// Prints the figures.
+    pub fn print(&self) {
+        println!("workshop dashboard in headless Chromium (folding off: an arrow row per exchange)");
+        println!(
+            "  page load {:.0} ms, live stream open {:.0} ms after the navigation started",
+            self.load.as_secs_f64() * 1000.0,
+            self.connected.as_secs_f64() * 1000.0
+        );
+        println!(
+            "  {} exchanges/s for {} s: {} journaled, {} drawn, the last drawn {:.0} ms after it was sent",
+            self.rate,
+            self.seconds,
+            self.sent,
+            self.rendered,
+            self.trail.as_secs_f64() * 1000.0
+        );
+        println!("  longest gap between frames {:.0} ms", self.worst_frame_gap_ms);
+        if let Some(heap) = self.js_heap {
+            println!("  JavaScript heap at the end {:.1} MiB", heap as f64 / (1024.0 * 1024.0));
+        }
+    }
+}
+
+/// Opens the dashboard in headless Chromium, then makes `rate` exchanges a second
+/// for `seconds` (anonymous requests to Sistema TS, each journaled) and measures
+/// whether the page keeps up: what it drew, how late, and its longest frame gap.
+pub async fn dashboard_follow(rate: u32, seconds: u32) -> anyhow::Result<DashboardFollow> {
+    let eco = Ecosystem::start(Config::for_tests(42)).await?;
+    let browser = crate::webdriver::Browser::start(1500, 1000).await?;
+    browser.goto(&eco.url(System::ControlPlane)).await?;
+    browser
+        .wait_for("window.ecosimStats && window.ecosimStats.connected", Duration::from_secs(10), "the stream")
+        .await?;
+    let timing = browser
+        .script(
+            "const n = performance.getEntriesByType('navigation')[0]; \
+             const c = performance.getEntriesByName('ecosim-connected')[0]; \
+             return [n.loadEventEnd, c ? c.startTime : null];",
+            vec![],
+        )
+        .await?;
+    let ms = |v: &Value| Duration::from_secs_f64(v.as_f64().unwrap_or(0.0).max(0.0) / 1000.0);
+    let (load, connected) = (ms(&timing[0]), ms(&timing[1]));
+    browser
+        .script(
+            "document.querySelector('#fold').checked = false; window.ecosimStats.maxFrameGapMs = 0; return true;",
+            vec![],
+        )
+        .await?;
+    let before = eco.context().journal().last_seq();
+    let http = reqwest::Client::new();
+    let url = format!("{}/ts/v1/test-results", eco.url(System::SistemaTs));
+    let total = u64::from(rate) * u64::from(seconds);
+    let started = Instant::now();
+    for n in 0..total {
+        let due = started + Duration::from_secs_f64(n as f64 / f64::from(rate.max(1)));
+        tokio::time::sleep_until(due.into()).await;
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move { http.post(url).json(&json!({})).send().await });
+    }
+    let last_sent = Instant::now();
+    let target = before + total;
+    let mut sent = 0;
+    while Instant::now() - last_sent < Duration::from_secs(30) {
+        sent = eco.context().journal().last_seq() - before;
+        let drawn = browser.script("return window.ecosimStats.lastDrawn;", vec![]).await?.as_u64().unwrap_or(0);
+        if sent >= total && drawn >= target {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let trail = last_sent.elapsed();
+    let stats = browser.script("return [window.ecosimStats.rendered, window.ecosimStats.maxFrameGapMs, performance.memory ? performance.memory.usedJSHeapSize : null];", vec![]).await?;
+    // What the page drew before the run began (the tail it opened with) is not counted.
+    let rendered_before = before.min(200);
+    drop(browser);
+    eco.shutdown().await;
+    Ok(DashboardFollow {
+        load,
+        connected,
+        rate,
+        seconds,
+        sent,
+        rendered: stats[0].as_u64().unwrap_or(0).saturating_sub(rendered_before),
+        trail,
+        worst_frame_gap_ms: stats[1].as_f64().unwrap_or(0.0),
+        js_heap: stats[2].as_u64(),
+    })
+}

@@ -10,6 +10,10 @@
 //! | `GET /_admin/dashboard/vaccines` | the vaccine catalogue (the vaccination centre's choice) |
 //! | `GET /_admin/dashboard/phone/{cf}` | the SMS on the citizen's (and a minor's parent's) phone and their e-mails, from the gateway |
 //! | `POST /_admin/dashboard/call` | an operator console's request, sent to a system with an account's credentials |
+//! | `GET /_admin/dashboard/scenarios` | the scenarios a trainer can play (the flows, built in) |
+//! | `POST /_admin/dashboard/play` `{"scenario": "flows/cun-positive-sms"}` | loads one, picks its citizens; nothing runs yet |
+//! | `POST /_admin/dashboard/play/step`, `/play/rest` | runs the next step, or the rest; answers when done |
+//! | `GET /_admin/dashboard/play` | the play: each step's narration and state |
 //! | `POST /_admin/dashboard/app` | the citizen's virtual Immuni app: `new-otp`, `check-otp`, `check-cun`, `upload`, `get-dgc` |
 //!
 //! The consoles build the real APIs' bodies in the page and send them through
@@ -36,6 +40,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::app::{AppAnswer, VirtualApp};
+use crate::ecosystem::EcoHandle;
+use crate::scenario::Scenario;
+use crate::scenario::play::{PlayCommand, PlayState, Stage};
 
 /// The page, HTML, CSS and JavaScript in one file.
 pub const PAGE: &str = include_str!("dashboard/index.html");
@@ -48,6 +55,39 @@ struct Dashboard {
     urls: BTreeMap<System, String>,
     http: reqwest::Client,
     app: tokio::sync::Mutex<VirtualApp>,
+    /// The scenario being played, if any.
+    player: tokio::sync::Mutex<Option<Player>>,
+    /// Citizens earlier plays picked (each play takes new people).
+    taken: Arc<std::sync::Mutex<std::collections::HashSet<CodiceFiscale>>>,
+}
+
+/// A play in progress: its state and the way to move it on.
+struct Player {
+    state: Arc<std::sync::Mutex<PlayState>>,
+    commands: tokio::sync::mpsc::Sender<PlayCommand>,
+}
+
+/// The scenarios a trainer can play, built into the binary (the flows).
+pub const PLAYABLE: &[(&str, &str)] = &[
+    ("flows/cun-positive-sms", include_str!("../../scenarios/flows/cun-positive-sms.yaml")),
+    ("flows/cun-negative-minor", include_str!("../../scenarios/flows/cun-negative-minor.yaml")),
+    ("flows/immuni-call-centre", include_str!("../../scenarios/flows/immuni-call-centre.yaml")),
+    ("flows/immuni-self-unlock", include_str!("../../scenarios/flows/immuni-self-unlock.yaml")),
+    ("flows/dose-recording-mobility", include_str!("../../scenarios/flows/dose-recording-mobility.yaml")),
+    ("flows/green-pass-two-doses", include_str!("../../scenarios/flows/green-pass-two-doses.yaml")),
+];
+
+fn playable(name: &str) -> Result<Scenario, Problem> {
+    let (_, text) = PLAYABLE
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| Problem::invalid_field("scenario", format!("not one of {}", names().join(", "))))?;
+    crate::scenario::parse(std::path::Path::new(&format!("{name}.yaml")), text)
+        .map_err(|e| Problem::internal(format!("the built-in scenario {name}: {e}")))
+}
+
+fn names() -> Vec<&'static str> {
+    PLAYABLE.iter().map(|(n, _)| *n).collect()
 }
 
 /// The dashboard's routes, for the control plane; `urls` are the systems' base URLs.
@@ -57,6 +97,8 @@ pub fn router(ctx: &Context, urls: &[(System, String)]) -> Router {
     let state = Arc::new(Dashboard {
         ctx: ctx.clone(),
         app: tokio::sync::Mutex::new(VirtualApp::new(&immuni, ctx.config().seed)),
+        player: tokio::sync::Mutex::new(None),
+        taken: Arc::default(),
         urls,
         http: reqwest::Client::builder()
             .pool_idle_timeout(ecosim_core::client::POOL_IDLE)
@@ -70,6 +112,10 @@ pub fn router(ctx: &Context, urls: &[(System, String)]) -> Router {
         .route("/_admin/dashboard/phone/{cf}", get(phone))
         .route("/_admin/dashboard/call", post(call))
         .route("/_admin/dashboard/app", post(app))
+        .route("/_admin/dashboard/scenarios", get(scenarios))
+        .route("/_admin/dashboard/play", get(play_state).post(play_start))
+        .route("/_admin/dashboard/play/step", post(play_step))
+        .route("/_admin/dashboard/play/rest", post(play_rest))
         .with_state(state)
 }
 
@@ -372,4 +418,84 @@ async fn app(State(d): State<Arc<Dashboard>>, ApiJson(action): ApiJson<AppAction
         }
     };
     Ok(Json(shown))
+}
+
+async fn scenarios() -> Json<Vec<Value>> {
+    Json(
+        PLAYABLE
+            .iter()
+            .filter_map(|(name, text)| {
+                let sc = crate::scenario::parse(std::path::Path::new(name), text).ok()?;
+                Some(json!({"name": name, "id": sc.id, "title": sc.title, "steps": sc.steps.len()}))
+            })
+            .collect(),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlayRequest {
+    scenario: String,
+}
+
+fn snapshot(p: &Player) -> PlayState {
+    p.state.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+async fn play_start(
+    State(d): State<Arc<Dashboard>>,
+    ApiJson(r): ApiJson<PlayRequest>,
+) -> Result<Json<PlayState>, Problem> {
+    let scenario = playable(&r.scenario)?;
+    let state = Arc::new(std::sync::Mutex::new(crate::scenario::play::initial(&scenario)));
+    let (commands, rx) = tokio::sync::mpsc::channel(4);
+    // Replacing the player drops the old one's sender: its task ends at its next wait.
+    let mut player = d.player.lock().await;
+    *player = Some(Player { state: state.clone(), commands });
+    let (ready, picked) = tokio::sync::oneshot::channel();
+    let stage =
+        Stage { eco: EcoHandle::new(d.ctx.clone()), seed: d.ctx.config().seed, taken: d.taken.clone(), state, ready };
+    tokio::spawn(crate::scenario::play::play(scenario, stage, rx));
+    let _ = picked.await;
+    let s = player.as_ref().map(snapshot).ok_or_else(|| Problem::internal("the player is gone"))?;
+    if let Some(e) = &s.error {
+        return Err(Problem::new(StatusCode::CONFLICT, "cannot-play", e.clone()));
+    }
+    Ok(Json(s))
+}
+
+async fn play_state(State(d): State<Arc<Dashboard>>) -> Result<Json<PlayState>, Problem> {
+    let player = d.player.lock().await;
+    player.as_ref().map(|p| Json(snapshot(p))).ok_or_else(|| Problem::not_found("no scenario is being played"))
+}
+
+async fn play_move(d: &Dashboard, rest: bool) -> Result<Json<PlayState>, Problem> {
+    let (commands, state) = {
+        let player = d.player.lock().await;
+        let p = player
+            .as_ref()
+            .ok_or_else(|| Problem::not_found("no scenario is being played: POST /_admin/dashboard/play"))?;
+        (p.commands.clone(), p.state.clone())
+    };
+    let (done, ran) = tokio::sync::oneshot::channel();
+    let command = if rest { PlayCommand::Rest(done) } else { PlayCommand::Step(done) };
+    if commands.send(command).await.is_err() {
+        let s = state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "play-over",
+            s.error.unwrap_or_else(|| "the scenario has no step left: load it again to replay it".into()),
+        ));
+    }
+    let _ = ran.await;
+    let s = state.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    Ok(Json(s))
+}
+
+async fn play_step(State(d): State<Arc<Dashboard>>) -> Result<Json<PlayState>, Problem> {
+    play_move(&d, false).await
+}
+
+async fn play_rest(State(d): State<Arc<Dashboard>>) -> Result<Json<PlayState>, Problem> {
+    play_move(&d, true).await
 }

@@ -67,6 +67,31 @@ impl EcosystemBuilder {
     }
 }
 
+/// What a scenario needs of a running ecosystem: its context (clock, journal,
+/// registry, accounts) and where each system listens. Cheap to clone; the dashboard
+/// plays scenarios through one.
+#[derive(Debug, Clone)]
+pub struct EcoHandle {
+    ctx: Context,
+}
+
+impl EcoHandle {
+    /// The handle of the ecosystem `ctx` belongs to.
+    pub fn new(ctx: Context) -> Self {
+        Self { ctx }
+    }
+
+    /// The shared context.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The base URL of `system`.
+    pub fn url(&self, system: System) -> String {
+        self.ctx.config().url_of(system)
+    }
+}
+
 /// A running ecosystem.
 pub struct Ecosystem {
     ctx: Context,
@@ -235,6 +260,11 @@ impl Ecosystem {
     /// The shared context (clock, journal, faults, population...).
     pub fn context(&self) -> &Context {
         &self.ctx
+    }
+
+    /// A handle for scenario runs.
+    pub fn handle(&self) -> EcoHandle {
+        EcoHandle::new(self.ctx.clone())
     }
 
     /// Where `system` listens.

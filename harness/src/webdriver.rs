@@ -165,11 +165,18 @@ impl Browser {
         }
     }
 
-    /// Clicks the element `css` selects, as a user does.
+    /// Clicks the element `css` selects, as a user does; if the page redrew it
+    /// between finding and clicking (a stale element), finds it again.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        let id = self.element(css).await?;
-        self.request(reqwest::Method::POST, &self.at(&format!("/element/{id}/click")), Some(json!({}))).await?;
-        Ok(())
+        let mut tries = 0;
+        loop {
+            let id = self.element(css).await?;
+            match self.request(reqwest::Method::POST, &self.at(&format!("/element/{id}/click")), Some(json!({}))).await
+            {
+                Err(e) if tries < 5 && e.to_string().contains("stale element") => tries += 1,
+                other => return other.map(|_| ()),
+            }
+        }
     }
 
     /// Types `text` into the field `css` selects (after clearing it).
@@ -206,7 +213,25 @@ impl Drop for Browser {
             let request =
                 format!("DELETE /session/{} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n", self.session);
             if s.write_all(request.as_bytes()).is_ok() {
-                let _ = s.read_to_end(&mut Vec::new());
+                // Until the answer is complete (its headers and Content-Length bytes):
+                // the driver may keep the connection open whatever the request said.
+                let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+                while let Ok(n @ 1..) = s.read(&mut buf) {
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got);
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                            })
+                            .and_then(|v| v.parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
             }
         }
         let _ = self.driver.kill();

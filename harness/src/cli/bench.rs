@@ -52,6 +52,17 @@ pub(crate) enum Command {
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
     },
+    /// The workshop dashboard in headless Chromium (needs `chromium` and
+    /// `chromium-driver`): page load time, and whether the live diagram keeps up with
+    /// a steady stream of exchanges (target: loads in under a second, follows 100/s).
+    Dashboard {
+        /// Exchanges per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        /// Seconds of sending.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+    },
     /// Idle connections: sockets that send half a request (or nothing) and wait, on
     /// Sistema TS's port, while health is checked (target: health answers; the
     /// ecosystem holds no more than its cap).
@@ -141,6 +152,11 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
         Command::Intake { days, per_day, concurrency } => {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(crate::bench::intake_over_time(days, per_day, concurrency))?.print();
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dashboard { rate, seconds } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            runtime.block_on(crate::bench::dashboard_follow(rate, seconds))?.print();
             Ok(ExitCode::SUCCESS)
         }
         Command::Connections { idle } => {

@@ -114,9 +114,14 @@ fn print_banner(eco: &Ecosystem) {
         println!("  {:<14} http://{addr}   (health: /_admin/health{api})", system.name());
     }
     println!("  {:<14} smtp://{}", "smtp", eco.smtp_addr());
-    if let Some(token) = &c.admin.token {
-        println!();
-        println!("admin API (all but health): Authorization: Bearer {token}");
+    println!();
+    let dashboard = eco.url(ecosim_core::System::ControlPlane);
+    match &c.admin.token {
+        Some(token) => {
+            println!("dashboard (open in a browser): {dashboard}/#token={token}");
+            println!("admin API (all but health): Authorization: Bearer {token}");
+        }
+        None => println!("dashboard (open in a browser): {dashboard}/"),
     }
     if c.masks_journal() {
         println!("journal: identifiers masked (codici fiscali, CUNs, OTPs, card digits)");

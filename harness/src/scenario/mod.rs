@@ -32,6 +32,7 @@
 
 mod actions;
 pub mod model;
+pub mod play;
 pub mod run;
 mod runner;
 

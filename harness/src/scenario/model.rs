@@ -135,6 +135,10 @@ pub struct Step {
     /// name them (a scenario's `requirements` with no step naming them are judged by
     /// the whole scenario).
     pub verifies: Vec<String>,
+    /// A narration line for an audience: what the step shows, in plain words
+    /// (`{{variables}}` filled in). The dashboard's player shows it; reports do not
+    /// need it.
+    pub say: Option<String>,
 }
 
 /// Declares the actions once: the enum, the names the grammar knows, reading one
@@ -151,7 +155,7 @@ macro_rules! actions {
         pub const STEP_NAMES: &[&str] = &[$($name),+];
 
         /// Every key a step may have.
-        const STEP_KEYS: &[&str] = &[$($name,)+ "expect", "verifies"];
+        const STEP_KEYS: &[&str] = &[$($name,)+ "expect", "verifies", "say"];
 
         impl Action {
             /// The action's name in scenario files (`lab.report`).
@@ -239,13 +243,15 @@ impl<'de> Deserialize<'de> for Step {
 
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Step, A::Error> {
                 use serde::de::Error;
-                let (mut action, mut expect, mut verifies) = (None::<Action>, None, None);
+                let (mut action, mut expect, mut verifies, mut say) = (None::<Action>, None, None, None);
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
                         "expect" if expect.is_none() => expect = Some(map.next_value()?),
                         "verifies" if verifies.is_none() => verifies = Some(map.next_value()?),
                         "expect" => return Err(A::Error::duplicate_field("expect")),
                         "verifies" => return Err(A::Error::duplicate_field("verifies")),
+                        "say" if say.is_none() => say = Some(map.next_value()?),
+                        "say" => return Err(A::Error::duplicate_field("say")),
                         name => match (Action::read(name, &mut map)?, &action) {
                             (None, _) => return Err(A::Error::unknown_field(name, STEP_KEYS)),
                             (Some(_), Some(first)) => {
@@ -261,7 +267,7 @@ impl<'de> Deserialize<'de> for Step {
                 let action = action.ok_or_else(|| {
                     A::Error::custom(format!("a step needs an action, one of: {}", STEP_NAMES.join(", ")))
                 })?;
-                Ok(Step { action, expect, verifies: verifies.unwrap_or_default() })
+                Ok(Step { action, expect, verifies: verifies.unwrap_or_default(), say })
             }
         }
 
@@ -283,14 +289,17 @@ impl schemars::JsonSchema for Step {
                 serde_json::json!({
                     "type": "object",
                     "description": description,
-                    "properties": {name: schema, "expect": expect, "verifies": verifies},
+                    "properties": {name: schema, "expect": expect, "verifies": verifies, "say": {
+                        "type": "string",
+                        "description": "A narration line for an audience (the dashboard's player shows it); {{variables}} are filled in."
+                    }},
                     "required": [name],
                     "additionalProperties": false,
                 })
             })
             .collect();
         schemars::json_schema!({
-            "description": "One step: exactly one action, plus an optional expectation (`expect`) and the requirement ids it verifies (`verifies`).",
+            "description": "One step: exactly one action, plus an optional expectation (`expect`), the requirement ids it verifies (`verifies`) and a narration line (`say`).",
             "oneOf": one_of,
         })
     }

@@ -258,7 +258,8 @@ pub async fn run_on_shared(
     let started = Instant::now();
     let first_seq = eco.context().journal().last_seq();
     let mut report = new_report(scenario, file);
-    let mut runner = Runner::new(eco, seed, suts.cloned().unwrap_or_default());
+    let handle = eco.handle();
+    let mut runner = Runner::new(&handle, seed, suts.cloned().unwrap_or_default());
     let setup = runner.pick_citizens(&scenario.given.citizens, taken);
     if let Err(e) = setup {
         report.outcome = Outcome::Failed;

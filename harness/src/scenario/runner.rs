@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::model::{CitizenSpec, Expect};
 use super::run::{DEFAULT_REGION, DELIVERY_MARGIN_SECS, Suts};
 use crate::app::VirtualApp;
-use crate::ecosystem::Ecosystem;
+use crate::ecosystem::EcoHandle;
 
 /// Why a step failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -86,7 +86,7 @@ fn parse_age_band(band: &str) -> Option<(i16, i16)> {
 
 /// One scenario's run: the ecosystem, the systems under test, variables and citizens.
 pub(super) struct Runner<'e> {
-    pub(super) eco: &'e Ecosystem,
+    pub(super) eco: &'e EcoHandle,
     pub(super) suts: Suts,
     pub(super) first_seq: u64,
     http: reqwest::Client,
@@ -97,7 +97,7 @@ pub(super) struct Runner<'e> {
 }
 
 impl<'e> Runner<'e> {
-    pub(super) fn new(eco: &'e Ecosystem, seed: u64, suts: Suts) -> Self {
+    pub(super) fn new(eco: &'e EcoHandle, seed: u64, suts: Suts) -> Self {
         let bound = suts.send_bound_secs();
         let region = suts.region.clone().unwrap_or_else(|| DEFAULT_REGION.to_owned());
         Self {
@@ -172,6 +172,7 @@ impl<'e> Runner<'e> {
             self.vars.insert(format!("{name}.region"), c.region().code.to_owned());
             self.vars.insert(format!("{name}.card8"), c.card().number.last8().as_str().to_owned());
             self.vars.insert(format!("{name}.card_expiry"), c.card().expiry.to_string());
+            self.vars.insert(format!("{name}.nome"), c.name().to_owned());
             self.people.insert(name.clone(), c.clone());
         }
         Ok(())

@@ -181,6 +181,11 @@ fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
         .block_on(async { reqwest::get(format!("{url}/_admin/health")).await?.json().await })
         .expect("health answers");
     assert_eq!(health["status"], "ok");
+    assert!(banner.contains(&format!("dashboard (open in a browser): {url}/")), "{banner}");
+    let page = rt
+        .block_on(async { reqwest::Client::new().get(&url).header("accept", "text/html").send().await?.text().await })
+        .expect("the dashboard");
+    assert!(page.starts_with("<!doctype html>"), "{page}");
     let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
     assert!(killed.success());
     let status = child.wait().expect("exits");

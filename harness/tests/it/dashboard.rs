@@ -261,6 +261,37 @@ async fn in_the_browser_a_positive_result_texts_the_cun_and_the_call_centre_unlo
     )
     .await;
     b.screenshot(&shots().join("3-immuni-unlock-upload.png")).await.expect("screenshot");
+    // The ASL unlocks a new OTP with the codice fiscale and the symptom date.
+    let first_otp = b.script("return document.querySelector('#app-otp').textContent;", vec![]).await.expect("otp");
+    b.click("#app-new-otp").await.expect("new otp");
+    b.wait_for(
+        &format!("document.querySelector('#asl-otp').value.length === 10 && document.querySelector('#asl-otp').value !== {first_otp}"),
+        WAIT,
+        "a second OTP",
+    )
+    .await
+    .expect("otp");
+    b.click("[data-tab='asl']").await.expect("tab");
+    b.click("#asl-send").await.expect("unlock");
+    b.wait_for("/^204/.test(document.querySelector('#asl-answer').innerText)", WAIT, "the ASL's 204")
+        .await
+        .expect("204");
+    b.click("#app-check-otp").await.expect("check");
+    b.wait_for("/^204/.test(document.querySelector('#app-answer').innerText)", WAIT, "check-otp 204")
+        .await
+        .expect("204");
+    labels_include(&b, &["POST /ts/v1/sblocchi/asl"]).await;
+    // In Italian, for the room: every label switches, the diagram stays.
+    let before = b.script("return document.querySelector('#lang').textContent;", vec![]).await.expect("lang");
+    b.click("#lang").await.expect("language");
+    let (want_title, want_button) =
+        if before == "IT" { ("Scambi tra i sistemi", "Sblocca") } else { ("Exchanges between systems", "Unlock") };
+    let shown = b
+        .script("return [document.querySelector('[data-i18n=sequence]').textContent, document.querySelector('#cc-send').textContent];", vec![])
+        .await
+        .expect("labels");
+    assert_eq!(shown, json!([want_title, want_button]));
+    b.screenshot(&shots().join("3-in-the-other-language.png")).await.expect("screenshot");
     // The upload reached Immuni with 14 keys.
     let uploads = t.get_json(System::Immuni, "/_admin/uploads").await;
     assert_eq!(uploads["uploads"][0]["teks"].as_array().map(Vec::len), Some(14), "{uploads}");
@@ -289,6 +320,17 @@ async fn in_the_browser_two_doses_and_a_day_later_the_authcode_opens_the_green_p
         .expect("201");
     }
     labels_include(&b, &["POST /avr/v1/vaccinazioni", "POST /avn/v1/somministrazioni"]).await;
+    // A booster for someone in no risk category: the AVR's rule refuses it (AVR-6c),
+    // and the console says why.
+    b.script("document.querySelector('#vacc-tipo').value = 'booster'; return true;", vec![]).await.expect("booster");
+    b.click("#vacc-send").await.expect("register a booster");
+    b.wait_for("document.querySelector('#vacc-answer .answer.bad')", WAIT, "the refusal").await.expect("refused");
+    let refusal = b.script("return document.querySelector('#vacc-answer').innerText;", vec![]).await.expect("text");
+    let refusal = refusal.as_str().unwrap_or("");
+    assert!(
+        refusal.starts_with("422") && refusal.contains("AVR-"),
+        "a rule's refusal naming its requirement: {refusal}"
+    );
     // A day later AVN forwards, PN-DGC certifies and texts the AUTHCODE.
     b.click("[data-advance='1d']").await.expect("advance");
     b.wait_for("/AUTHCODE [A-Z0-9]+/.test(document.querySelector('#sms').innerText)", WAIT, "the AUTHCODE SMS")
@@ -423,4 +465,100 @@ async fn ecosim_app_unlocks_with_the_cun_uploads_and_fetches_the_green_pass_qr()
     )
     .await;
     assert_eq!(code, 1, "{out}");
+}
+
+#[tokio::test]
+async fn the_dashboard_benchmark_counts_what_the_page_drew() {
+    if browser("bench dashboard").await.is_none() {
+        return;
+    }
+    let f = ecosim_harness::bench::dashboard_follow(20, 1).await.expect("a run");
+    assert_eq!((f.sent, f.rendered), (20, 20), "{f:?}");
+    assert!(f.load > Duration::ZERO && f.connected >= f.load / 2, "{f:?}");
+}
+
+#[tokio::test]
+async fn a_scenario_plays_a_step_at_a_time_with_its_narration() {
+    let t = spawn_ecosystem().await;
+    let (status, v) = post(&t, "/_admin/dashboard/play/step", json!(null)).await;
+    assert_eq!(status, 404, "nothing loaded: {v}");
+    let (status, v) = post(&t, "/_admin/dashboard/play", json!({"scenario": "flows/nope"})).await;
+    assert!(status == 400 && v.to_string().contains("scenario"), "{v}");
+    let (status, v) = post(&t, "/_admin/dashboard/play", json!({"scenario": "flows/cun-positive-sms"})).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["next"], 0);
+    assert!(v["citizens"]["mario"].as_str().is_some_and(|cf| cf.len() == 16), "{v}");
+    // The narration names the person the play picked, not the scenario's placeholder.
+    let cf = v["citizens"]["mario"].as_str().expect("cf").to_owned();
+    let parsed = ecosim_domain::codes::CodiceFiscale::parse(&cf).expect("cf");
+    let nome = t.eco.context().population().by_codice_fiscale(&parsed).expect("in the registry").name();
+    assert_eq!(
+        v["steps"][0]["narration"].as_str(),
+        Some(format!("The lab sends {nome}'s positive swab to its Region's SAR, which forwards it to Sistema TS: Sistema TS answers with a new CUN.").as_str()),
+        "{v}"
+    );
+    // Nothing ran yet: the room sees the narration first.
+    assert!(t.eco.context().journal().since(0).exchanges.is_empty());
+    let (_, v) = post(&t, "/_admin/dashboard/play/step", json!(null)).await;
+    assert_eq!((v["next"].as_u64(), v["steps"][0]["state"].as_str()), (Some(1), Some("passed")), "{v}");
+    assert_eq!(v["steps"][1]["state"], "pending");
+    assert!(t.eco.context().journal().since(0).exchanges.iter().any(|e| e.path == "/sar/v1/esiti"));
+    let (_, v) = post(&t, "/_admin/dashboard/play/rest", json!(null)).await;
+    assert!(v["steps"].as_array().expect("steps").iter().all(|s| s["state"] == "passed"), "{v}");
+    // The narration of a later step has what earlier ones captured filled in.
+    assert!(v["steps"][2]["narration"].as_str().is_some_and(|n| n.contains("CUN-") && !n.contains("{{")), "{v}");
+    let (status, _) = post(&t, "/_admin/dashboard/play/step", json!(null)).await;
+    assert_eq!(status, 409, "no step left");
+    // Played again: new people.
+    let (_, again) = post(&t, "/_admin/dashboard/play", json!({"scenario": "flows/cun-positive-sms"})).await;
+    assert_ne!(again["citizens"]["mario"], v["citizens"]["mario"]);
+}
+
+#[tokio::test]
+async fn in_the_browser_the_trainer_plays_cun_positive_sms_and_pauses_between_steps() {
+    let t = spawn_ecosystem().await;
+    let Some(b) = browser("scenario player").await else { return };
+    b.goto(&t.eco.url(System::ControlPlane)).await.expect("page");
+    b.wait_for("window.ecosimStats && window.ecosimStats.connected", WAIT, "the live stream").await.expect("stream");
+    b.click("[data-tab='play']").await.expect("tab");
+    b.wait_for("document.querySelector('#play-file option')", WAIT, "the scenarios").await.expect("list");
+    b.script("document.querySelector('#play-file').value = 'flows/cun-positive-sms'; return true;", vec![])
+        .await
+        .expect("pick");
+    b.click("#play-start").await.expect("load");
+    b.wait_for(
+        "document.querySelector('#narration').textContent.startsWith('The lab sends ')",
+        WAIT,
+        "the first narration",
+    )
+    .await
+    .expect("narration");
+    b.click("#play-step").await.expect("step");
+    b.wait_for(
+        "document.querySelector('#play-steps li.passed') && document.querySelector('#narration').textContent.startsWith('The SAR texts ')",
+        WAIT,
+        "step 1 done, step 2 narrated",
+    )
+    .await
+    .expect("paused after one step");
+    labels_include(&b, &["POST /sar/v1/esiti", "POST /ts/v1/test-results"]).await;
+    // Paused: the next step waits for the trainer.
+    assert_eq!(
+        b.script("return document.querySelectorAll('#play-steps li.passed').length;", vec![]).await.expect("n"),
+        json!(1)
+    );
+    b.script("document.querySelector('#console-play').scrollIntoView(); return true;", vec![]).await.expect("scroll");
+    b.screenshot(&shots().join("5-scenario-paused.png")).await.expect("screenshot");
+    b.click("#play-run").await.expect("rest");
+    b.wait_for("document.querySelectorAll('#play-steps li.passed').length === 4", WAIT, "every step passed")
+        .await
+        .expect("all");
+    b.wait_for(
+        "/CUN-[A-Z0-9]{10}/.test(document.querySelector('#sms').innerText)",
+        WAIT,
+        "Mario's phone shows the CUN",
+    )
+    .await
+    .expect("sms");
+    b.screenshot(&shots().join("6-scenario-done.png")).await.expect("screenshot");
 }

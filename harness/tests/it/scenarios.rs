@@ -48,7 +48,7 @@ async fn a_failing_scenario_says_what_was_expected_and_what_happened() {
 fn a_misspelt_step_is_reported_with_file_line_and_the_closest_name() {
     let err = load(&repo("harness/tests/fixtures/misspelt.yaml")).expect_err("invalid").to_string();
     let first = err.lines().next().unwrap_or("").replace(env!("CARGO_MANIFEST_DIR"), "<harness>");
-    insta::assert_snapshot!(first, @"<harness>/../harness/tests/fixtures/misspelt.yaml: error: line 5 column 5: unknown field `sms.expekt`, expected one of lab.report, ts.submit, ts.get, ts.correct, sms.expect, mail.expect, journal.expect, journal.absent, sms.absent, mail.absent, clock.advance, fault, app.new_otp, app.check_otp, app.check_cun, app.upload, callcenter.unlock, asl.unlock, avr.vaccinate, http, app.get_dgc, dgc.verify, expect, verifies");
+    insta::assert_snapshot!(first, @"<harness>/../harness/tests/fixtures/misspelt.yaml: error: line 5 column 5: unknown field `sms.expekt`, expected one of lab.report, ts.submit, ts.get, ts.correct, sms.expect, mail.expect, journal.expect, journal.absent, sms.absent, mail.absent, clock.advance, fault, app.new_otp, app.check_otp, app.check_cun, app.upload, callcenter.unlock, asl.unlock, avr.vaccinate, http, app.get_dgc, dgc.verify, expect, verifies, say");
     assert!(err.ends_with("hint: did you mean `sms.expect`?"), "{err}");
 }
 
