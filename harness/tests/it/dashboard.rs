@@ -562,3 +562,39 @@ async fn in_the_browser_the_trainer_plays_cun_positive_sms_and_pauses_between_st
     .expect("sms");
     b.screenshot(&shots().join("6-scenario-done.png")).await.expect("screenshot");
 }
+
+#[tokio::test]
+async fn in_the_browser_the_asl_registers_a_recovery_and_a_day_later_its_green_pass_opens() {
+    let t = spawn_ecosystem().await;
+    let Some(b) = browser("recovery").await else { return };
+    let c = adult_with_phone_and_mail(&t, 6);
+    open(&b, &t, &c).await;
+    b.click("[data-tab='asl']").await.expect("tab");
+    let today = t.eco.context().clock().today();
+    let first = today.checked_sub(jiff::Span::new().days(20)).expect("date").to_string();
+    b.script("document.querySelector('#rec-first').value = arguments[0]; return true;", vec![json!(first)])
+        .await
+        .expect("date");
+    b.click("#rec-send").await.expect("register");
+    b.wait_for("/^201/.test(document.querySelector('#rec-answer').innerText)", WAIT, "the recovery's 201")
+        .await
+        .expect("201");
+    let answer = b.script("return document.querySelector('#rec-answer').innerText;", vec![]).await.expect("text");
+    assert!(answer.as_str().is_some_and(|a| a.contains("\"nucg\"")), "Sistema TS gives the NUCG: {answer}");
+    b.click("[data-advance='1d']").await.expect("advance");
+    b.wait_for("/AUTHCODE [A-Z0-9]+/.test(document.querySelector('#sms').innerText)", WAIT, "the AUTHCODE SMS")
+        .await
+        .expect("authcode");
+    let code =
+        b.script("return document.querySelector('#sms').innerText.match(/AUTHCODE ([A-Z0-9]+)/)[1];", vec![]).await;
+    b.type_into("#app-authcode", code.expect("code").as_str().expect("text")).await.expect("type");
+    b.click("#app-get-dgc").await.expect("get-dgc");
+    b.wait_for(
+        "document.querySelector('#qr-img') && document.querySelector('#qr-img').naturalWidth > 100",
+        WAIT,
+        "the QR",
+    )
+    .await
+    .expect("qr");
+    labels_include(&b, &["POST /ts/v1/guarigioni", "POST /pn-dgc/v1/eventi", "POST /v1/ingestion/get-dgc"]).await;
+}
