@@ -85,17 +85,42 @@ impl PnDgc {
     pub(crate) fn issue_due(&self) -> Result<usize, StoreError> {
         let now = self.ctx.clock().now();
         let due = self.store.with(|c| store::due_events(c, now.as_millisecond()))?;
+        let mut issued = 0;
         for (id, payload) in &due {
             let Ok(event) = serde_json::from_str::<Evento>(payload) else {
                 tracing::error!(id, "unreadable event");
                 continue;
             };
-            self.store.transaction(|tx| Ok::<_, StoreError>(self.issue(tx, &event, now)?))?;
+            if self.issue_pending(&event, now)? {
+                issued += 1;
+            }
         }
-        if !due.is_empty() {
+        if issued > 0 {
             self.outbox.wake();
         }
-        Ok(due.len())
+        Ok(issued)
+    }
+
+    /// Issues the certificate of the event just received when it is due at once (a
+    /// test result's): that event alone, not every due one, so concurrent arrivals do
+    /// not each sign the others' certificates.
+    pub(crate) fn issue_received(&self, e: &Evento) -> Result<(), StoreError> {
+        if self.issue_pending(e, self.ctx.clock().now())? {
+            self.outbox.wake();
+        }
+        Ok(())
+    }
+
+    /// Issues `e`'s certificate if the event still waits for one (checked in the
+    /// issuing transaction: another task may have issued it meanwhile); whether it did.
+    fn issue_pending(&self, e: &Evento, now: Timestamp) -> Result<bool, StoreError> {
+        self.store.transaction(|tx| {
+            if store::held_event(tx, &e.id)?.is_none_or(|h| h.stato != "in_attesa") {
+                return Ok::<_, StoreError>(false);
+            }
+            self.issue(tx, e, now)?;
+            Ok(true)
+        })
     }
 
     /// Builds, signs and stores the certificate of `e`, and queues its AUTHCODE.

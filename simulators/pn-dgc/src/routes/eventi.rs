@@ -79,10 +79,15 @@ pub(crate) async fn create(
         );
     };
     match plan {
-        Plan::Issue(at) if at > now && status == StatusCode::ACCEPTED => pn.issue_at(at),
-        _ => {
-            pn.issue_due()?;
+        // Due later: a clock job issues it then (armed when it first arrived).
+        Plan::Issue(at) if at > now => {
+            if status == StatusCode::ACCEPTED {
+                pn.issue_at(at);
+            }
         }
+        // Due now (or a retry of one whose issuing failed): this event only.
+        Plan::Issue(_) => pn.issue_received(&e)?,
+        Plan::Discard(_) => {}
     }
     Ok((status, Json(view)))
 }

@@ -176,3 +176,38 @@ async fn a_back_dated_first_dose_never_gets_a_certificate_the_later_dose_superse
     assert_eq!(again["motivo"], "superseded: a later dose is certified", "{again}");
     assert_eq!(sms.received_requests().await.map(|r| r.len()), Some(1), "one AUTHCODE, for the 2/2 only");
 }
+
+/// Test results arrive many at once on a peak day: each event is signed once, by the
+/// request that brought it, and none is refused because another request was issuing
+/// it (before, every request issued every due event, so concurrent ones signed each
+/// other's certificates and collided on the certificate's id).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn test_results_arriving_together_are_each_certified_once() {
+    let (pn, sms) = pn_dgc().await;
+    let pn = std::sync::Arc::new(pn);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        let pn = pn.clone();
+        tasks.spawn(async move {
+            let e = test_event(&pn, &format!("peak-{i}"));
+            call(&pn, "sistema-ts", Method::POST, "/pn-dgc/v1/eventi", Some(e)).await
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        statuses.push(r.expect("joined").0);
+    }
+    assert!(statuses.iter().all(|s| *s == 202), "{statuses:?}");
+    let (_, state) = call(&pn, "sistema-ts", Method::GET, "/_admin/state", None).await;
+    assert_eq!(state["simulator"]["certificati"], 64, "{state}");
+    assert_eq!(state["simulator"]["in_attesa"], 0, "{state}");
+    // One AUTHCODE SMS each.
+    for _ in 0..300 {
+        if sms.received_requests().await.unwrap_or_default().len() >= 64 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(sms.received_requests().await.unwrap_or_default().len(), 64);
+}
