@@ -305,8 +305,8 @@ async fn in_the_browser_two_doses_and_a_day_later_the_authcode_opens_the_green_p
     open(&b, &t, &c).await;
     b.click("[data-tab='vacc']").await.expect("tab");
     let today = t.eco.context().clock().today();
-    let first = today.checked_sub(jiff::Span::new().days(28)).expect("date").to_string();
-    for (date, n) in [(first.as_str(), 1), (today.to_string().as_str(), 2)] {
+    let ago = |days: i64| today.checked_sub(jiff::Span::new().days(days)).expect("date").to_string();
+    for (date, n) in [(ago(56), 1), (ago(28), 2)] {
         b.script("document.querySelector('#vacc-date').value = arguments[0]; return true;", vec![json!(date)])
             .await
             .expect("date");
@@ -322,7 +322,12 @@ async fn in_the_browser_two_doses_and_a_day_later_the_authcode_opens_the_green_p
     labels_include(&b, &["POST /avr/v1/vaccinazioni", "POST /avn/v1/somministrazioni"]).await;
     // A booster for someone in no risk category: the AVR's rule refuses it (AVR-6c),
     // and the console says why.
-    b.script("document.querySelector('#vacc-tipo').value = 'booster'; return true;", vec![]).await.expect("booster");
+    b.script(
+        "document.querySelector('#vacc-tipo').value = 'booster'; document.querySelector('#vacc-date').value = arguments[0]; return true;",
+        vec![json!(today.to_string())],
+    )
+    .await
+    .expect("booster");
     b.click("#vacc-send").await.expect("register a booster");
     b.wait_for("document.querySelector('#vacc-answer .answer.bad')", WAIT, "the refusal").await.expect("refused");
     let refusal = b.script("return document.querySelector('#vacc-answer').innerText;", vec![]).await.expect("text");

@@ -117,6 +117,32 @@ async fn avr_6a_first_second_and_booster_doses_and_avr_6c_categories() {
 }
 
 #[tokio::test]
+async fn avr_6a_a_second_dose_on_the_same_day_is_a_duplicate_and_refused() {
+    let t = spawn_ecosystem().await;
+    let c = t.adult_of("160");
+    let first = t.vaccinated("160", &t.dose(&c, "049269018", 30)).await;
+    assert_eq!(first["numero_dose"], 1, "{first}");
+    // The same dose typed in again, and another vaccine on that day: both refused.
+    for aic in ["049269018", "049283017"] {
+        let (status, v) = t.vaccinate("160", &t.dose(&c, aic, 30)).await;
+        assert_eq!(status, 409, "{v}");
+        assert_eq!(v["requirement"], "AVR-6a", "{v}");
+        assert_eq!(v["errors"][0]["field"], "data_somministrazione", "{v}");
+        assert!(v["detail"].as_str().is_some_and(|d| d.contains("one dose a day")), "{v}");
+    }
+    // The next day is a dose 2 (with an interval warning), and the AVR holds two doses.
+    let next = t.vaccinated("160", &t.dose(&c, "049269018", 29)).await;
+    assert_eq!(next["numero_dose"], 2, "{next}");
+    let v: Value = t
+        .get_as("vaccinatore-160", System::Sar, &format!("/avr/v1/assistiti/{}/vaccinazioni", c.codice_fiscale()))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["vaccinazioni"].as_array().map(Vec::len), Some(2), "{v}");
+}
+
+#[tokio::test]
 async fn avr_6b_additional_dose_needs_a_vulnerable_person_with_a_condition() {
     let t = spawn_ecosystem().await;
     let c = t.adult_of("160");

@@ -7,7 +7,7 @@
 //!
 //! | rule | what |
 //! |---|---|
-//! | AVR-6a | the dose number follows the doses known; the operator may force it |
+//! | AVR-6a | the dose number follows the doses known; the operator may force it; a second dose on a day that has one is a duplicate (409, checked by the route before the rules) |
 //! | AVR-6b | an additional dose only for `soggetto_vulnerabile` with a condition other than `nessuna` |
 //! | AVR-6c | a booster only for the listed categories, except a single Janssen dose at least 180 days earlier |
 //! | AVR-6d | after a non-EMA cycle abroad: an mRNA dose from day 28 to day 180 is dose n+1 (booster), later dose 1 of a new cycle |

@@ -137,6 +137,25 @@ fn infected_before(sar: &Sar, region: &str, p: &Person, first_dose: Option<Date>
         .any(|d| any || first_dose.is_none_or(|first| d < first)))
 }
 
+/// AVR-6a: a person gets at most one dose a day. A second registration for a day
+/// that already has one (the AVR's own, AVN's mobility feed or Sistema TS's national
+/// check) is a duplicate: it would take the next dose number and complete a cycle with
+/// two doses given together. The operator corrects the dose already registered instead.
+fn same_day_dose(held: &knowledge::KnownDose, person: &str, date: Date) -> Problem {
+    let fonte = match held.fonte {
+        "avr" | "estero" => "this AVR",
+        "mobilita" => "AVN's mobility feed",
+        _ => "Sistema TS's national check",
+    };
+    Problem::conflict(format!(
+        "{person} already has a dose on {date} ({}, known from {fonte}): one dose a day; correct the dose \
+         already registered instead",
+        held.vaccine.code
+    ))
+    .with_field("data_somministrazione", format!("a dose on {date} is already registered for {person}"))
+    .with_requirement("AVR-6a")
+}
+
 /// `POST /avr/v1/vaccinazioni` (vaccinator account).
 pub(crate) async fn create(
     State(sar): State<Arc<Sar>>,
@@ -148,6 +167,9 @@ pub(crate) async fn create(
     let mut avvisi: Vec<Avviso> = Vec::new();
     let person = knowledge::resolve(&sar, region, req.tipo, &req.valore, req.id_field, &mut avvisi).await?;
     let known = knowledge::doses(&sar, region, &person, &mut avvisi).await;
+    if let Some(same_day) = known.iter().find(|d| d.date == req.date) {
+        return Err(same_day_dose(same_day, &person.id, req.date));
+    }
     let id = sar.dose_ids.next();
     let now = sar.ctx.clock().now().to_string();
 
