@@ -70,8 +70,11 @@ impl CachedSql for Connection {
     }
 }
 
-/// The page cache of an in-memory store, in KiB ([`Store::open_memdb`]).
-const MEMDB_CACHE_KIB: i64 = 16 * 1024;
+/// The page cache of an in-memory store, in KiB ([`Store::open_memdb`]). The
+/// pages live in memdb's own buffer, so the cache only saves a copy; a small one is
+/// faster, as commits walk it: measured on 2026-12-03, the 10,000/s load of 200,000
+/// results drained in 46-48 s with 1 or 4 MiB, 55-56 s with 16 MiB, 77 s with 64 MiB.
+const MEMDB_CACHE_KIB: i64 = 4 * 1024;
 
 /// Where a store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
