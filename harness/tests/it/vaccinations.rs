@@ -143,6 +143,30 @@ async fn avr_6a_a_second_dose_on_the_same_day_is_a_duplicate_and_refused() {
 }
 
 #[tokio::test]
+async fn avr_6a_operators_registering_the_same_person_at_once_get_one_dose_and_conflicts() {
+    let t = spawn_ecosystem().await;
+    let c = t.adult_of("160");
+    let body = t.dose(&c, "049269018", 0);
+    // Each registration reads the person's doses from Sistema TS and AVN before it
+    // writes: all eight read none for the day; the check in the transaction decides.
+    let answers = futures_util::future::join_all((0..8).map(|_| t.vaccinate("160", &body))).await;
+    let mut statuses: Vec<u16> = answers.iter().map(|(s, _)| *s).collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, [201, 409, 409, 409, 409, 409, 409, 409], "{answers:?}");
+    for (_, v) in answers.iter().filter(|(s, _)| *s == 409) {
+        assert_eq!(v["requirement"], "AVR-6a", "{v}");
+        assert_eq!(v["errors"][0]["field"], "data_somministrazione", "{v}");
+    }
+    let v: Value = t
+        .get_as("vaccinatore-160", System::Sar, &format!("/avr/v1/assistiti/{}/vaccinazioni", c.codice_fiscale()))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["vaccinazioni"].as_array().map(Vec::len), Some(1), "{v}");
+}
+
+#[tokio::test]
 async fn avr_6b_additional_dose_needs_a_vulnerable_person_with_a_condition() {
     let t = spawn_ecosystem().await;
     let c = t.adult_of("160");

@@ -141,19 +141,35 @@ fn infected_before(sar: &Sar, region: &str, p: &Person, first_dose: Option<Date>
 /// that already has one (the AVR's own, AVN's mobility feed or Sistema TS's national
 /// check) is a duplicate: it would take the next dose number and complete a cycle with
 /// two doses given together. The operator corrects the dose already registered instead.
-fn same_day_dose(held: &knowledge::KnownDose, person: &str, date: Date) -> Problem {
+fn same_day_dose(vaccine: &str, fonte: &str, person: &str, date: Date) -> Problem {
+    Problem::conflict(format!(
+        "{person} already has a dose on {date} ({vaccine}, known from {fonte}): one dose a day; correct the dose \
+         already registered instead"
+    ))
+    .with_field("data_somministrazione", format!("a dose on {date} is already registered for {person}"))
+    .with_requirement("AVR-6a")
+}
+
+/// The same-day check on the doses read before the rules ran.
+fn known_that_day(known: &[knowledge::KnownDose], person: &str, date: Date) -> Result<(), Problem> {
+    let Some(held) = known.iter().find(|d| d.date == date) else { return Ok(()) };
     let fonte = match held.fonte {
         "avr" | "estero" => "this AVR",
         "mobilita" => "AVN's mobility feed",
         _ => "Sistema TS's national check",
     };
-    Problem::conflict(format!(
-        "{person} already has a dose on {date} ({}, known from {fonte}): one dose a day; correct the dose \
-         already registered instead",
-        held.vaccine.code
-    ))
-    .with_field("data_somministrazione", format!("a dose on {date} is already registered for {person}"))
-    .with_requirement("AVR-6a")
+    Err(same_day_dose(held.vaccine.code, fonte, person, date))
+}
+
+/// The same-day check again inside the registering transaction: two operators
+/// registering the same person at once both read no dose for the day (the reading
+/// waits on Sistema TS and AVN); the second to commit finds the first's here.
+fn none_of_ours_that_day(tx: &rusqlite::Connection, region: &str, person: &str, date: Date) -> Result<(), Problem> {
+    let day = date.to_string();
+    match store::own_doses(tx, region, person)?.into_iter().find(|d| d.data == day) {
+        Some(d) => Err(same_day_dose(&d.aic, "this AVR", person, date)),
+        None => Ok(()),
+    }
 }
 
 /// `POST /avr/v1/vaccinazioni` (vaccinator account).
@@ -167,9 +183,7 @@ pub(crate) async fn create(
     let mut avvisi: Vec<Avviso> = Vec::new();
     let person = knowledge::resolve(&sar, region, req.tipo, &req.valore, req.id_field, &mut avvisi).await?;
     let known = knowledge::doses(&sar, region, &person, &mut avvisi).await;
-    if let Some(same_day) = known.iter().find(|d| d.date == req.date) {
-        return Err(same_day_dose(same_day, &person.id, req.date));
-    }
+    known_that_day(&known, &person.id, req.date)?;
     let id = sar.dose_ids.next();
     let now = sar.ctx.clock().now().to_string();
 
@@ -202,8 +216,9 @@ pub(crate) async fn create(
         };
         sar.store.transaction(|tx| {
             move_doses(&sar, tx, region, &person)?;
+            none_of_ours_that_day(tx, region, &person.id, req.date)?;
             store::insert_dose(tx, &new)?;
-            Ok::<_, StoreError>(())
+            Ok::<_, Problem>(())
         })?;
         return Ok((
             StatusCode::CREATED,
@@ -288,12 +303,13 @@ pub(crate) async fn create(
     let keep = raw.contatti_dgc.as_ref().filter(|c| c.cellulare.is_some() || c.email.is_some());
     let moved = sar.store.transaction(|tx| {
         let moved = move_doses(&sar, tx, region, &person)?;
+        none_of_ours_that_day(tx, region, &person.id, req.date)?;
         if let Some(c) = keep {
             store::hold_contacts(tx, region, &person.id, c, &format!("vaccinazione {id}"), &now)?;
         }
         store::insert_dose(tx, &new)?;
         enqueue_avn(tx, &id, 1, false)?;
-        Ok::<_, StoreError>(moved)
+        Ok::<_, Problem>(moved)
     })?;
     if moved > 0 {
         avvisi.push(Avviso {
