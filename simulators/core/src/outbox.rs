@@ -327,6 +327,20 @@ impl<W: Work> Outbox<W> {
         self.wake.notify_one();
     }
 
+    /// As [`Self::dispatch`], ahead of the items already handed over: for work that
+    /// finishes a journey already under way (the CUN's SMS once Sistema TS gave the
+    /// CUN), so it does not wait behind every journey started since. Their order
+    /// among themselves is kept.
+    pub fn dispatch_first(&self, items: impl IntoIterator<Item = Item<W>>) {
+        let items: Vec<Item<W>> = items.into_iter().collect();
+        let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
+        for item in items.into_iter().rev() {
+            ready.push_front(item);
+        }
+        drop(ready);
+        self.wake.notify_one();
+    }
+
     fn take_ready(&self, limit: usize) -> Vec<Item<W>> {
         let mut ready = self.ready.lock().unwrap_or_else(|p| p.into_inner());
         let n = limit.min(ready.len());
@@ -615,6 +629,38 @@ mod tests {
             let st = store.with(|c| item_state(c, &kind, key)).expect("state").expect("there");
             assert_eq!((st.state.as_str(), st.attempts), ("done", 1), "{key}");
         }
+        let _ = stop_tx.send(true);
+    }
+
+    #[tokio::test]
+    async fn work_dispatched_first_runs_before_the_work_already_waiting_in_its_own_order() {
+        let store = Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("store"));
+        let policy = RetryConfig {
+            base: HumanDuration(SignedDuration::from_millis(5)),
+            cap: HumanDuration(SignedDuration::from_millis(20)),
+            concurrency: 1,
+        };
+        let ob = Outbox::new(store.clone(), policy, SeededRng::new(1));
+        let claim = |key: &str, n: u32| {
+            store.with(|tx| enqueue_claimed(tx, key, &Job::Ts { n })).expect("enqueue").expect("new")
+        };
+        ob.dispatch([claim("a", 1), claim("b", 2), claim("c", 3)]);
+        ob.dispatch_first([claim("x", 4), claim("y", 5)]);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let handler: Handler<Job> = Arc::new(move |item: Item<Job>| {
+            s.lock().unwrap().push(item.key.clone());
+            Box::pin(async { Outcome::Done })
+        });
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(ob.clone().run(handler, stop));
+        for _ in 0..400 {
+            if seen.lock().unwrap().len() == 5 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(*seen.lock().unwrap(), ["x", "y", "a", "b", "c"]);
         let _ = stop_tx.send(true);
     }
 

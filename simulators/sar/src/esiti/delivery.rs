@@ -162,7 +162,8 @@ pub(crate) async fn send_to_ts(sar: &Sar, item: &Item<Work>, id: &str) -> Outcom
         .await;
     match stored {
         Ok(claimed) => {
-            sar.outbox.dispatch(claimed);
+            // The journey's last leg goes before the journeys started since.
+            sar.outbox.dispatch_first(claimed);
             Outcome::Recorded
         }
         // Retrying is safe: the Idempotency-Key gives the same CUN back.
