@@ -297,6 +297,26 @@ async fn in_the_browser_a_positive_result_texts_the_cun_and_the_call_centre_unlo
     assert_eq!(uploads["uploads"][0]["teks"].as_array().map(Vec::len), Some(14), "{uploads}");
 }
 
+/// Advances the clock a day from the page, waits for the AUTHCODE SMS on the phone,
+/// and opens the green pass with it in the virtual app until its QR shows.
+async fn the_next_day_the_authcode_opens_the_qr(b: &Browser) {
+    b.click("[data-advance='1d']").await.expect("advance");
+    b.wait_for("/AUTHCODE [A-Z0-9]+/.test(document.querySelector('#sms').innerText)", WAIT, "the AUTHCODE SMS")
+        .await
+        .expect("authcode");
+    let code =
+        b.script("return document.querySelector('#sms').innerText.match(/AUTHCODE ([A-Z0-9]+)/)[1];", vec![]).await;
+    b.type_into("#app-authcode", code.expect("code").as_str().expect("text")).await.expect("type");
+    b.click("#app-get-dgc").await.expect("get-dgc");
+    b.wait_for(
+        "document.querySelector('#qr-img') && document.querySelector('#qr-img').naturalWidth > 100",
+        WAIT,
+        "the QR",
+    )
+    .await
+    .expect("qr");
+}
+
 #[tokio::test]
 async fn in_the_browser_two_doses_and_a_day_later_the_authcode_opens_the_green_pass_qr() {
     let t = spawn_ecosystem().await;
@@ -337,22 +357,8 @@ async fn in_the_browser_two_doses_and_a_day_later_the_authcode_opens_the_green_p
         "a rule's refusal naming its requirement: {refusal}"
     );
     // A day later AVN forwards, PN-DGC certifies and texts the AUTHCODE.
-    b.click("[data-advance='1d']").await.expect("advance");
-    b.wait_for("/AUTHCODE [A-Z0-9]+/.test(document.querySelector('#sms').innerText)", WAIT, "the AUTHCODE SMS")
-        .await
-        .expect("authcode");
+    the_next_day_the_authcode_opens_the_qr(&b).await;
     labels_include(&b, &["POST /ts/v1/avn/vaccinazioni", "POST /pn-dgc/v1/eventi"]).await;
-    let code =
-        b.script("return document.querySelector('#sms').innerText.match(/AUTHCODE ([A-Z0-9]+)/)[1];", vec![]).await;
-    b.type_into("#app-authcode", code.expect("code").as_str().expect("text")).await.expect("type");
-    b.click("#app-get-dgc").await.expect("get-dgc");
-    b.wait_for(
-        "document.querySelector('#qr-img') && document.querySelector('#qr-img').naturalWidth > 100",
-        WAIT,
-        "the QR",
-    )
-    .await
-    .expect("qr");
     labels_include(&b, &["POST /v1/ingestion/get-dgc", "GET /v1/dgc"]).await;
     b.screenshot(&shots().join("4-green-pass-qr.png")).await.expect("screenshot");
 }
@@ -586,20 +592,6 @@ async fn in_the_browser_the_asl_registers_a_recovery_and_a_day_later_its_green_p
         .expect("201");
     let answer = b.script("return document.querySelector('#rec-answer').innerText;", vec![]).await.expect("text");
     assert!(answer.as_str().is_some_and(|a| a.contains("\"nucg\"")), "Sistema TS gives the NUCG: {answer}");
-    b.click("[data-advance='1d']").await.expect("advance");
-    b.wait_for("/AUTHCODE [A-Z0-9]+/.test(document.querySelector('#sms').innerText)", WAIT, "the AUTHCODE SMS")
-        .await
-        .expect("authcode");
-    let code =
-        b.script("return document.querySelector('#sms').innerText.match(/AUTHCODE ([A-Z0-9]+)/)[1];", vec![]).await;
-    b.type_into("#app-authcode", code.expect("code").as_str().expect("text")).await.expect("type");
-    b.click("#app-get-dgc").await.expect("get-dgc");
-    b.wait_for(
-        "document.querySelector('#qr-img') && document.querySelector('#qr-img').naturalWidth > 100",
-        WAIT,
-        "the QR",
-    )
-    .await
-    .expect("qr");
+    the_next_day_the_authcode_opens_the_qr(&b).await;
     labels_include(&b, &["POST /ts/v1/guarigioni", "POST /pn-dgc/v1/eventi", "POST /v1/ingestion/get-dgc"]).await;
 }

@@ -47,6 +47,14 @@ impl TestEco {
         v
     }
 
+    /// The doses the AVR of `region` holds for `c` (`GET /avr/v1/assistiti/{cf}/vaccinazioni`).
+    async fn doses_held(&self, region: &str, c: &Citizen) -> Vec<Value> {
+        let path = format!("/avr/v1/assistiti/{}/vaccinazioni", c.codice_fiscale());
+        let v: Value =
+            self.get_as(&format!("vaccinatore-{region}"), System::Sar, &path).await.json().await.expect("json");
+        v["vaccinazioni"].as_array().cloned().unwrap_or_else(|| panic!("a list of doses: {v}"))
+    }
+
     /// Waits until `probe` gives `Some`.
     async fn eventually<T, F, Fut>(&self, what: &str, probe: F) -> T
     where
@@ -106,13 +114,7 @@ async fn avr_6a_first_second_and_booster_doses_and_avr_6c_categories() {
     let third = t.vaccinated("160", &booster).await;
     assert_eq!((third["numero_dose"].as_u64(), third["tipo_dose"].as_str()), (Some(3), Some("booster")));
     // The AVR's view of the person has the three doses.
-    let v: Value = t
-        .get_as("vaccinatore-160", System::Sar, &format!("/avr/v1/assistiti/{}/vaccinazioni", c.codice_fiscale()))
-        .await
-        .json()
-        .await
-        .expect("json");
-    let numbers: Vec<_> = v["vaccinazioni"].as_array().expect("list").iter().map(|d| d["dose"].as_u64()).collect();
+    let numbers: Vec<_> = t.doses_held("160", &c).await.iter().map(|d| d["dose"].as_u64()).collect();
     assert_eq!(numbers, [Some(1), Some(2), Some(3)]);
 }
 
@@ -133,13 +135,7 @@ async fn avr_6a_a_second_dose_on_the_same_day_is_a_duplicate_and_refused() {
     // The next day is a dose 2 (with an interval warning), and the AVR holds two doses.
     let next = t.vaccinated("160", &t.dose(&c, "049269018", 29)).await;
     assert_eq!(next["numero_dose"], 2, "{next}");
-    let v: Value = t
-        .get_as("vaccinatore-160", System::Sar, &format!("/avr/v1/assistiti/{}/vaccinazioni", c.codice_fiscale()))
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(v["vaccinazioni"].as_array().map(Vec::len), Some(2), "{v}");
+    assert_eq!(t.doses_held("160", &c).await.len(), 2);
 }
 
 #[tokio::test]
@@ -157,13 +153,7 @@ async fn avr_6a_operators_registering_the_same_person_at_once_get_one_dose_and_c
         assert_eq!(v["requirement"], "AVR-6a", "{v}");
         assert_eq!(v["errors"][0]["field"], "data_somministrazione", "{v}");
     }
-    let v: Value = t
-        .get_as("vaccinatore-160", System::Sar, &format!("/avr/v1/assistiti/{}/vaccinazioni", c.codice_fiscale()))
-        .await
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(v["vaccinazioni"].as_array().map(Vec::len), Some(1), "{v}");
+    assert_eq!(t.doses_held("160", &c).await.len(), 1);
 }
 
 #[tokio::test]

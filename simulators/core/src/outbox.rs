@@ -514,11 +514,16 @@ mod tests {
     }
 
     fn outbox() -> (Arc<Store>, Arc<Outbox<Job>>) {
+        outbox_with(4)
+    }
+
+    /// An outbox running up to `concurrency` items at once.
+    fn outbox_with(concurrency: usize) -> (Arc<Store>, Arc<Outbox<Job>>) {
         let store = Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("store"));
         let policy = RetryConfig {
             base: HumanDuration(SignedDuration::from_millis(5)),
             cap: HumanDuration(SignedDuration::from_millis(20)),
-            concurrency: 4,
+            concurrency,
         };
         let ob = Outbox::new(store.clone(), policy, SeededRng::new(1));
         (store, ob)
@@ -634,13 +639,7 @@ mod tests {
 
     #[tokio::test]
     async fn work_dispatched_first_runs_before_the_work_already_waiting_in_its_own_order() {
-        let store = Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("store"));
-        let policy = RetryConfig {
-            base: HumanDuration(SignedDuration::from_millis(5)),
-            cap: HumanDuration(SignedDuration::from_millis(20)),
-            concurrency: 1,
-        };
-        let ob = Outbox::new(store.clone(), policy, SeededRng::new(1));
+        let (store, ob) = outbox_with(1);
         let claim = |key: &str, n: u32| {
             store.with(|tx| enqueue_claimed(tx, key, &Job::Ts { n })).expect("enqueue").expect("new")
         };
