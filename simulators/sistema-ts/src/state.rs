@@ -64,14 +64,19 @@ impl SistemaTs {
         Ok(ts)
     }
 
-    /// A fresh CUN, never issued before, recorded in the registry (inside `tx`).
-    pub(crate) fn issue_cun(&self, tx: &rusqlite::Connection, now: Timestamp) -> rusqlite::Result<Cun> {
+    /// Writes `record` with a CUN drawn from the seed, drawing again while a record
+    /// held has the one drawn (inside `tx`): no CUN is issued twice.
+    pub(crate) fn insert_with_fresh_cun(
+        &self,
+        tx: &rusqlite::Connection,
+        record: &store::test_results::NewRecord<'_>,
+    ) -> rusqlite::Result<Cun> {
         loop {
             let mut cun = self.cuns.with_rng(Cun::generate);
             if self.ctx.config().mutant("ORD-4") {
                 cun = cun.mutated();
             }
-            if store::cun::register(tx, cun.as_str(), now)? {
+            if store::test_results::insert(tx, record, &cun)? {
                 return Ok(cun);
             }
         }
@@ -105,7 +110,7 @@ impl SistemaTs {
     }
 
     /// Deletes every expired record and everything kept about it (ORD-3.2): its
-    /// earlier versions, its CUN's registry entry, history and HIS verifications, the
+    /// earlier versions, its CUN's history and HIS verifications, the
     /// `Idempotency-Key` that made it (a retry is then a new request, refused as too
     /// old, never a replay of a CUN that is gone); and sweeps failed checks older than
     /// the brute-force window. Nothing about a record outlives it, so no table grows

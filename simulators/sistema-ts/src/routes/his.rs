@@ -22,13 +22,13 @@ use ecosim_domain::codes::{CardLast8, is_sha256_hex};
 use serde::{Deserialize, Serialize};
 
 use crate::state::SistemaTs;
-pub(crate) use crate::store::test_results::{By, Live};
+pub(crate) use crate::store::test_results::Live;
 use crate::store::{self, cun::Happened};
 
-/// The live record whose CUN (or its hash) is `value`.
-pub(crate) fn live_by(ts: &SistemaTs, by: By, value: &str) -> Result<Option<Live>, StoreError> {
+/// The live record whose CUN hashes to `cun_sha`.
+pub(crate) fn live_by(ts: &SistemaTs, cun_sha: &str) -> Result<Option<Live>, StoreError> {
     let now = ts.ctx.clock().now().as_millisecond();
-    ts.store.with(|c| store::test_results::live_by(c, by, value, now))
+    ts.store.with(|c| store::test_results::live_by(c, cun_sha, now))
 }
 
 /// Whether the person's card ends with `last8`.
@@ -49,20 +49,19 @@ pub(crate) enum Check {
     Matched(Live),
 }
 
-/// Checks a CUN (found `by` its text or hash) against the last 8 card digits:
+/// Checks a CUN (found by its hash) against the last 8 card digits:
 /// refused when the CUN is locked; a match when the digits are the person's and
 /// `accept` takes the record (`any_card`: the digits are not compared, a mutant);
 /// otherwise refused when the digits are locked, else a failure counted against
 /// the digits and, when the CUN exists and the digits were wrong, the CUN.
 pub(crate) fn check_pair(
     ts: &SistemaTs,
-    by: By,
-    value: &str,
+    cun_sha: &str,
     last8: &CardLast8,
     any_card: bool,
     accept: impl Fn(&Live) -> bool,
 ) -> Result<Check, StoreError> {
-    let live = live_by(ts, by, value)?;
+    let live = live_by(ts, cun_sha)?;
     if let Some(r) = &live
         && ts.cun_locked(&r.cun)?
     {
@@ -200,7 +199,7 @@ pub(crate) async fn verify(
 
 fn verify_inner(ts: &SistemaTs, cun_sha: &str, last8: &CardLast8) -> Result<Result<Verified, StatusCode>, StoreError> {
     let mutant = |id| ts.ctx.config().mutant(id);
-    let record = match check_pair(ts, By::CunSha, cun_sha, last8, mutant("DM-A.1a"), |r| r.esito == "POSITIVO")? {
+    let record = match check_pair(ts, cun_sha, last8, mutant("DM-A.1a"), |r| r.esito == "POSITIVO")? {
         Check::Matched(record) => record,
         // (mapped to 401 with its detail by `verify`)
         Check::Locked => return Ok(Err(StatusCode::TOO_MANY_REQUESTS)),

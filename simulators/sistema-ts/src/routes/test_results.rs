@@ -69,7 +69,7 @@ impl PublicRecord {
 
     /// With the CUN's history.
     fn with_history(r: &Record, ts: &SistemaTs) -> Result<Self, StoreError> {
-        let storia = ts.store.with(|c| store::cun::history(c, &r.cun))?;
+        let storia = ts.store.with(|c| store::cun::history(c, r))?;
         Ok(Self { storia: Some(storia), ..Self::of(r, ts) })
     }
 }
@@ -180,21 +180,15 @@ pub(crate) async fn create(
                     return Ok(Err(stored));
                 }
                 let id = ts.ids.next();
-                let cun = ts.issue_cun(tx, now)?;
-                store::test_results::insert(
-                    tx,
-                    &NewRecord {
-                        id: &id,
-                        cun: cun.as_str(),
-                        cun_sha: cun.sha256(),
-                        region: &region,
-                        submitted_by: &submitted_by,
-                        result: &result,
-                        created_at: now.to_string(),
-                        expires_ms: expires.as_millisecond(),
-                    },
-                )?;
-                store::cun::record(tx, cun.as_str(), now, &Happened::Issued { regione: &region, da: &submitted_by })?;
+                let record = NewRecord {
+                    id: &id,
+                    region: &region,
+                    submitted_by: &submitted_by,
+                    result: &result,
+                    created_at: now.to_string(),
+                    expires_ms: expires.as_millisecond(),
+                };
+                let cun = ts.insert_with_fresh_cun(tx, &record)?;
                 if result.invio_cun_da_ts && !ts.ctx.config().mutant("ORD-6.2") {
                     crate::outbox::notify::enqueue(tx, &cun, &result)?;
                 }
@@ -257,7 +251,7 @@ fn parse_cun(raw: &str) -> Result<Cun, Problem> {
 /// exactly like an unknown one).
 fn find(ts: &SistemaTs, cun: &Cun, region: &str) -> Result<Record, Problem> {
     let now = ts.ctx.clock().now().as_millisecond();
-    let row = ts.store.with(|c| store::test_results::live(c, cun.as_str(), region, now))?;
+    let row = ts.store.with(|c| store::test_results::live(c, &cun.sha256(), region, now))?;
     row.ok_or_else(|| Problem::not_found(format!("no test result of region {region} with {cun}")))
 }
 

@@ -14,7 +14,7 @@ use ecosim_core::problem::{ApiJson, Fields, Problem, parse_date};
 use ecosim_domain::codes::{CardLast8, CodiceFiscale, Cun, Otp};
 use reqwest::Method;
 
-use crate::routes::his::{By, Check, already_used, check_pair};
+use crate::routes::his::{Check, already_used, check_pair};
 use crate::state::SistemaTs;
 use crate::store::{self, cun::Happened};
 
@@ -77,7 +77,7 @@ pub(crate) async fn call_center(
             .with_requirement("ORD-8.6"));
     }
     // ORD-8.1: CUN + last 8 card digits must match a live result.
-    let record = match check_pair(&ts, By::Cun, cun.as_str(), &last8, mutant("ORD-8.1"), |_| true)? {
+    let record = match check_pair(&ts, &cun.sha256(), &last8, mutant("ORD-8.1"), |_| true)? {
         Check::Matched(record) => record,
         Check::Locked => {
             let mut p = Problem::new(

@@ -1,5 +1,7 @@
-//! The CUN registry (every CUN of a live record: none is issued twice) and what
-//! happened to each; both go with the record when it is purged (ORD-3.2).
+//! What happened to each CUN after it was issued (its issue is read from the
+//! record); the history goes with the record when it is purged (ORD-3.2). No CUN
+//! is issued twice while a record holds it: the hash of the CUN is unique among the
+//! records ([`super::test_results::insert`]).
 
 use ecosim_core::store::CachedSql;
 use jiff::Timestamp;
@@ -7,14 +9,11 @@ use rusqlite::{Connection, params};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Records `cun` as issued; `false` if it was issued before.
-pub(crate) fn register(tx: &Connection, cun: &str, now: Timestamp) -> rusqlite::Result<bool> {
-    Ok(tx.exec("INSERT OR IGNORE INTO cun_registry (cun, issued_at) VALUES (?1, ?2)", params![cun, now.to_string()])?
-        == 1)
-}
+use super::test_results::Record;
 
 /// What happened to a CUN; the variant's fields are the event's `dettaglio`. No
-/// personal data; read with the record, purged with it.
+/// personal data; read with the record, purged with it. `Issued` is not stored: it
+/// is the record's own region, sender and time ([`history`]).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub(crate) enum Happened<'a> {
@@ -47,13 +46,12 @@ impl Happened<'_> {
     }
 }
 
-/// Forgets `cun` with its record: its registry entry, history, HIS verifications
-/// and the failed checks against it.
+/// Forgets `cun` with its record: its history, HIS verifications and the failed
+/// checks against it.
 pub(crate) fn forget(tx: &Connection, cun: &str) -> rusqlite::Result<()> {
     tx.exec("DELETE FROM cun_events WHERE cun = ?1", [cun])?;
     tx.exec("DELETE FROM cun_verifications WHERE cun = ?1", [cun])?;
     tx.exec("DELETE FROM card_failures WHERE cun = ?1", [cun])?;
-    tx.exec("DELETE FROM cun_registry WHERE cun = ?1", [cun])?;
     Ok(())
 }
 
@@ -75,16 +73,25 @@ pub(crate) struct CunEvent {
     pub(crate) dettaglio: Value,
 }
 
-/// What happened to `cun`, oldest first.
-pub(crate) fn history(c: &Connection, cun: &str) -> rusqlite::Result<Vec<CunEvent>> {
+/// What happened to the CUN of `record`, oldest first: its issue, then what the
+/// history kept.
+pub(crate) fn history(c: &Connection, record: &Record) -> rusqlite::Result<Vec<CunEvent>> {
+    let issued = Happened::Issued { regione: &record.region, da: &record.submitted_by };
+    let mut events = vec![CunEvent {
+        at: record.created_at.clone(),
+        evento: issued.kind().to_owned(),
+        dettaglio: serde_json::to_value(&issued).unwrap_or(Value::Null),
+    }];
     let mut stmt = c.prepare_cached("SELECT at, kind, detail FROM cun_events WHERE cun = ?1 ORDER BY id")?;
-    stmt.query_map([cun], |r| {
+    for event in stmt.query_map([&record.cun], |r| {
         let detail: String = r.get(2)?;
         Ok(CunEvent {
             at: r.get(0)?,
             evento: r.get(1)?,
             dettaglio: serde_json::from_str(&detail).unwrap_or(Value::Null),
         })
-    })?
-    .collect()
+    })? {
+        events.push(event?);
+    }
+    Ok(events)
 }

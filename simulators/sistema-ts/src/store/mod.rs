@@ -123,4 +123,123 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     ecosim_core::idempotency::EXPIRY_MIGRATION,
     // Purges take every record due at once (#13).
     "CREATE INDEX test_results_by_expiry ON test_results (expires_ms);",
+    // Fewer B-trees written per result (#14): a CUN is found by its hash (Immuni
+    // sends the hash; anyone else's CUN is hashed first), so the CUN needs no index
+    // of its own and no registry (the unique hash keeps CUNs unique among the records
+    // held, which is what the registry held since #13); a record's issue is read
+    // from the record itself, not kept as an event.
+    "CREATE TABLE test_results_next (
+        id TEXT PRIMARY KEY,
+        cun TEXT NOT NULL,
+        region TEXT NOT NULL,
+        submitted_by TEXT NOT NULL,
+        codice_fiscale TEXT NOT NULL,
+        esito TEXT NOT NULL,
+        tipo_test TEXT NOT NULL,
+        data_esecuzione TEXT NOT NULL,
+        struttura TEXT NOT NULL,
+        cellulare TEXT,
+        email TEXT,
+        invio_cun_da_ts INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        expires_ms INTEGER NOT NULL,
+        cun_sha TEXT NOT NULL
+    );
+    INSERT INTO test_results_next (id, cun, region, submitted_by, codice_fiscale, esito, tipo_test,
+        data_esecuzione, struttura, cellulare, email, invio_cun_da_ts, created_at, expires_ms, cun_sha)
+    SELECT id, cun, region, submitted_by, codice_fiscale, esito, tipo_test,
+        data_esecuzione, struttura, cellulare, email, invio_cun_da_ts, created_at, expires_ms, cun_sha
+    FROM test_results;
+    DROP TABLE test_results;
+    ALTER TABLE test_results_next RENAME TO test_results;
+    CREATE INDEX test_results_by_region_date ON test_results (region, data_esecuzione);
+    CREATE UNIQUE INDEX test_results_by_cun_sha ON test_results (cun_sha);
+    CREATE INDEX test_results_by_cf ON test_results (codice_fiscale);
+    CREATE INDEX test_results_by_expiry ON test_results (expires_ms);
+    DROP TABLE cun_registry;
+    DELETE FROM cun_events WHERE kind = 'issued';",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecosim_core::store::{Store, StoreLocation};
+    use ecosim_domain::codes::Cun;
+    use rusqlite::Connection;
+
+    fn result() -> crate::domain::test_result::TestResult {
+        let raw: crate::domain::test_result::RawTestResult = serde_json::from_value(serde_json::json!({
+            "codice_fiscale": "RSSMRA80A01H501U", "esito": "POSITIVO", "tipo_test": "MOLECOLARE",
+            "data_esecuzione": "2026-12-01", "struttura": "LAB-1"
+        }))
+        .expect("raw");
+        crate::domain::test_result::validate(&raw).expect("valid")
+    }
+
+    fn count(c: &Connection, table: &str) -> i64 {
+        c.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).expect("count")
+    }
+
+    #[test]
+    fn a_cun_held_by_a_record_is_refused_to_the_next_and_nothing_of_it_is_written() {
+        let store = Store::open(&StoreLocation::Memory, "ts", MIGRATIONS).expect("open");
+        let result = result();
+        let record = |id| test_results::NewRecord {
+            id,
+            region: "120",
+            submitted_by: "sar-120",
+            result: &result,
+            created_at: "2026-12-01T10:00:00Z".into(),
+            expires_ms: 1,
+        };
+        let mut rng = ecosim_domain::rng::SeededRng::new(7);
+        let (cun, other) = (Cun::generate(&mut rng), Cun::generate(&mut rng));
+        store
+            .with(|c| {
+                assert!(test_results::insert(c, &record("a"), &cun)?);
+                assert!(!test_results::insert(c, &record("b"), &cun)?, "the same CUN twice");
+                assert!(test_results::insert(c, &record("c"), &other)?);
+                assert_eq!(count(c, "test_results"), 2);
+                let found = test_results::live(c, &cun.sha256(), "120", 0)?.expect("found by the CUN's hash");
+                assert_eq!((found.id.as_str(), found.submitted_by.as_str()), ("a", "sar-120"));
+                Ok(())
+            })
+            .expect("store");
+    }
+
+    #[test]
+    fn the_migration_keeps_the_records_and_reads_their_issue_from_them() {
+        let c = Connection::open_in_memory().expect("open");
+        let (last, before) = MIGRATIONS.split_last().expect("migrations");
+        for m in before {
+            c.execute_batch(m).expect("earlier migration");
+        }
+        c.execute_batch(
+            "INSERT INTO test_results (id, cun, region, submitted_by, codice_fiscale, esito, tipo_test,
+                data_esecuzione, struttura, invio_cun_da_ts, created_at, expires_ms, cun_sha)
+             VALUES ('a', '2B4C6D8F1A', '120', 'lab-120', 'RSSMRA80A01H501U', 'POSITIVO', 'MOLECOLARE',
+                '2026-12-01', 'LAB-1', 0, '2026-12-01T10:00:00Z', 9, 'sha-a');
+             INSERT INTO cun_registry VALUES ('2B4C6D8F1A', '2026-12-01T10:00:00Z');
+             INSERT INTO cun_events (cun, at, kind, detail) VALUES
+                ('2B4C6D8F1A', '2026-12-01T10:00:00Z', 'issued', '{\"regione\":\"120\",\"da\":\"lab-120\"}'),
+                ('2B4C6D8F1A', '2026-12-02T10:00:00Z', 'corrected', '{\"campi\":[\"esito\"],\"da\":\"sar-120\"}');",
+        )
+        .expect("old rows");
+        c.execute_batch(last).expect("migration");
+        let record = test_results::live(&c, "sha-a", "120", 0).expect("read").expect("kept");
+        let events: Vec<(String, String)> =
+            cun::history(&c, &record).expect("history").into_iter().map(|e| (e.evento, e.at)).collect();
+        assert_eq!(
+            events,
+            [
+                ("issued".to_owned(), "2026-12-01T10:00:00Z".to_owned()),
+                ("corrected".to_owned(), "2026-12-02T10:00:00Z".to_owned())
+            ],
+            "the issue once, from the record"
+        );
+        let tables: i64 = c
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'cun_registry'", [], |r| r.get(0))
+            .expect("schema");
+        assert_eq!(tables, 0);
+    }
+}

@@ -2,6 +2,7 @@
 //! lookups the unlocks make.
 
 use ecosim_core::store::CachedSql;
+use ecosim_domain::codes::Cun;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::domain::test_result::TestResult;
@@ -12,6 +13,8 @@ pub(crate) struct Record {
     pub(crate) id: String,
     pub(crate) cun: String,
     pub(crate) region: String,
+    /// The account that sent it.
+    pub(crate) submitted_by: String,
     pub(crate) codice_fiscale: String,
     pub(crate) esito: String,
     pub(crate) tipo_test: String,
@@ -24,33 +27,32 @@ pub(crate) struct Record {
     pub(crate) expires_ms: i64,
 }
 
-const COLUMNS: &str = "id, cun, region, codice_fiscale, esito, tipo_test, data_esecuzione, struttura, cellulare, email, \
-                       invio_cun_da_ts, created_at, expires_ms";
+const COLUMNS: &str = "id, cun, region, submitted_by, codice_fiscale, esito, tipo_test, data_esecuzione, struttura, \
+                       cellulare, email, invio_cun_da_ts, created_at, expires_ms";
 
 fn record_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Record> {
     Ok(Record {
         id: r.get(0)?,
         cun: r.get(1)?,
         region: r.get(2)?,
-        codice_fiscale: r.get(3)?,
-        esito: r.get(4)?,
-        tipo_test: r.get(5)?,
-        data_esecuzione: r.get(6)?,
-        struttura: r.get(7)?,
-        cellulare: r.get(8)?,
-        email: r.get(9)?,
-        invio_cun_da_ts: r.get(10)?,
-        created_at: r.get(11)?,
-        expires_ms: r.get(12)?,
+        submitted_by: r.get(3)?,
+        codice_fiscale: r.get(4)?,
+        esito: r.get(5)?,
+        tipo_test: r.get(6)?,
+        data_esecuzione: r.get(7)?,
+        struttura: r.get(8)?,
+        cellulare: r.get(9)?,
+        email: r.get(10)?,
+        invio_cun_da_ts: r.get(11)?,
+        created_at: r.get(12)?,
+        expires_ms: r.get(13)?,
     })
 }
 
-/// A record as written: the result, who sent it, its CUN and its lifetime.
+/// A record to write (with its CUN): the result, who sent it and its lifetime.
 #[derive(Debug, Clone)]
 pub(crate) struct NewRecord<'a> {
     pub(crate) id: &'a str,
-    pub(crate) cun: &'a str,
-    pub(crate) cun_sha: String,
     pub(crate) region: &'a str,
     pub(crate) submitted_by: &'a str,
     pub(crate) result: &'a TestResult,
@@ -58,18 +60,21 @@ pub(crate) struct NewRecord<'a> {
     pub(crate) expires_ms: i64,
 }
 
-/// Writes a record.
-pub(crate) fn insert(tx: &Connection, n: &NewRecord<'_>) -> rusqlite::Result<()> {
+/// Writes a record with `cun`; `false` (and nothing written) if a record held has
+/// that CUN already (found by the CUN's unique hash: no CUN is issued twice while a
+/// record keeps it).
+pub(crate) fn insert(tx: &Connection, n: &NewRecord<'_>, cun: &Cun) -> rusqlite::Result<bool> {
     let r = n.result;
-    tx.exec(
+    let written = tx.exec(
         &format!(
-            "INSERT INTO test_results ({COLUMNS}, submitted_by, cun_sha)
+            "INSERT INTO test_results ({COLUMNS}, cun_sha)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
         ),
         params![
             n.id,
-            n.cun,
+            cun.as_str(),
             n.region,
+            n.submitted_by,
             r.codice_fiscale.as_str(),
             r.esito.as_str(),
             r.tipo_test.as_str(),
@@ -80,18 +85,25 @@ pub(crate) fn insert(tx: &Connection, n: &NewRecord<'_>) -> rusqlite::Result<()>
             r.invio_cun_da_ts,
             n.created_at,
             n.expires_ms,
-            n.submitted_by,
-            n.cun_sha,
+            cun.sha256(),
         ],
-    )?;
-    Ok(())
+    );
+    match written {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, Some(why)))
+            if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE && why.contains("test_results.cun_sha") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// `region`'s live record for `cun` at `now_ms`.
-pub(crate) fn live(c: &Connection, cun: &str, region: &str, now_ms: i64) -> rusqlite::Result<Option<Record>> {
+/// `region`'s live record whose CUN hashes to `cun_sha`, at `now_ms`.
+pub(crate) fn live(c: &Connection, cun_sha: &str, region: &str, now_ms: i64) -> rusqlite::Result<Option<Record>> {
     c.row(
-        &format!("SELECT {COLUMNS} FROM test_results WHERE cun = ?1 AND region = ?2 AND expires_ms > ?3"),
-        params![cun, region, now_ms],
+        &format!("SELECT {COLUMNS} FROM test_results WHERE cun_sha = ?1 AND region = ?2 AND expires_ms > ?3"),
+        params![cun_sha, region, now_ms],
         record_of,
     )
     .optional()
@@ -162,15 +174,6 @@ pub(crate) fn purge_expired(tx: &Connection, now_ms: i64) -> rusqlite::Result<Ve
     Ok(expired)
 }
 
-/// What an unlock looks a record up by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum By {
-    /// The CUN itself (an operator reads it).
-    Cun,
-    /// The SHA-256 of `CUN-...` (Immuni sends it).
-    CunSha,
-}
-
 /// A live test result found for an unlock.
 #[derive(Debug, Clone)]
 pub(crate) struct Live {
@@ -180,17 +183,12 @@ pub(crate) struct Live {
     pub(crate) data_esecuzione: String,
 }
 
-/// The live record whose CUN (or its hash) is `value`.
-pub(crate) fn live_by(c: &Connection, by: By, value: &str, now_ms: i64) -> rusqlite::Result<Option<Live>> {
-    let column = match by {
-        By::Cun => "cun",
-        By::CunSha => "cun_sha",
-    };
+/// The live record whose CUN hashes to `cun_sha` (the SHA-256 of `CUN-...`: Immuni
+/// sends it; an operator's CUN is hashed first).
+pub(crate) fn live_by(c: &Connection, cun_sha: &str, now_ms: i64) -> rusqlite::Result<Option<Live>> {
     c.row(
-        &format!(
-            "SELECT cun, esito, codice_fiscale, data_esecuzione FROM test_results WHERE {column} = ?1 AND expires_ms > ?2"
-        ),
-        params![value, now_ms],
+        "SELECT cun, esito, codice_fiscale, data_esecuzione FROM test_results WHERE cun_sha = ?1 AND expires_ms > ?2",
+        params![cun_sha, now_ms],
         |r| Ok(Live { cun: r.get(0)?, esito: r.get(1)?, codice_fiscale: r.get(2)?, data_esecuzione: r.get(3)? }),
     )
     .optional()
