@@ -330,6 +330,9 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadSummary> {
                 journal: ecosim_core::config::JournalConfig { cap: 10_000, ..Default::default() },
                 ..Config::for_tests(options.seed)
             };
+            // Up to 256 deliveries at once per outbox; the SAR's run a quarter of
+            // that while lab results arrive (`Outbox::intake`), so its intake keeps
+            // the pace and the queue drains at full width after it.
             config.retry.concurrency = 256;
             config.thread_per_system = true;
             Ecosystem::start(config).await?

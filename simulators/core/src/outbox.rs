@@ -28,7 +28,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -243,7 +243,15 @@ pub struct Outbox<W> {
     in_flight: AtomicUsize,
     /// Claimed items handed over by [`Self::dispatch`], waiting for a free slot.
     ready: Mutex<std::collections::VecDeque<Item<W>>>,
+    /// When the outbox was made, and when its simulator last took a request in
+    /// (microseconds since then; 0: never): see [`Self::intake`].
+    born: std::time::Instant,
+    last_intake_us: AtomicU64,
 }
+
+/// While its simulator has taken a request in within this long, an outbox runs a
+/// quarter of its concurrency ([`Outbox::intake`]).
+pub const INTAKE_WINDOW: Duration = Duration::from_millis(200);
 
 /// An item as read from the queue, before its work is decoded.
 struct Row {
@@ -271,11 +279,33 @@ impl<W: Work> Outbox<W> {
             jitter: Mutex::new(jitter),
             in_flight: AtomicUsize::new(0),
             ready: Mutex::new(std::collections::VecDeque::new()),
+            born: std::time::Instant::now(),
+            last_intake_us: AtomicU64::new(0),
         });
         if let Err(e) = outbox.recover() {
             tracing::error!(error = %e, "outbox: cannot recover interrupted items");
         }
         outbox
+    }
+
+    /// The simulator took a request in: for [`INTAKE_WINDOW`] from now the outbox
+    /// starts no more than a quarter of its concurrency at once. Deliveries share
+    /// their thread with the intake (a thread per system): a front door that answers
+    /// late is worse than a queue that drains later, so deliveries yield to it while
+    /// requests arrive and take every slot again once they stop. (At 10,000 results/s
+    /// the SAR's 256 deliveries at once left its intake 20,000 results behind.)
+    pub fn intake(&self) {
+        let us = u64::try_from(self.born.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
+        self.last_intake_us.store(us, Ordering::Relaxed);
+    }
+
+    /// How many items may run at once now (see [`Self::intake`]).
+    fn limit(&self) -> usize {
+        let full = self.policy.concurrency.max(1);
+        let last = self.last_intake_us.load(Ordering::Relaxed);
+        let now = u64::try_from(self.born.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let busy = last > 0 && now.saturating_sub(last) < INTAKE_WINDOW.as_micros() as u64;
+        if busy { (full / 4).max(1) } else { full }
     }
 
     /// Items a crash left `running` go back to `pending` (once, at construction).
@@ -450,11 +480,11 @@ impl<W: Work> Outbox<W> {
         hook: Option<FinishHook<W>>,
         mut stop: watch::Receiver<bool>,
     ) {
-        let limit = self.policy.concurrency.max(1);
         loop {
             if *stop.borrow() {
                 return;
             }
+            let limit = self.limit();
             let free = limit.saturating_sub(self.in_flight.load(Ordering::SeqCst));
             // Dispatched items first (already claimed), then the queue.
             let mut claimed = self.take_ready(free);
@@ -466,10 +496,14 @@ impl<W: Work> Outbox<W> {
                 }
             }
             if claimed.is_empty() {
-                let wait = match self.next_due_ms() {
+                let mut wait = match self.next_due_ms() {
                     Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(1, 1000) as u64),
                     _ => Duration::from_secs(1),
                 };
+                if limit < self.policy.concurrency.max(1) {
+                    // Slots come back when the intake goes quiet, with no wake-up.
+                    wait = wait.min(INTAKE_WINDOW);
+                }
                 tokio::select! {
                     () = self.wake.notified() => {}
                     () = tokio::time::sleep(wait) => {}
@@ -565,6 +599,52 @@ mod tests {
             attempts.iter().map(|a| a.outcome.as_str()).collect::<Vec<_>>(),
             vec!["retry: 503", "retry: 503", "done"]
         );
+        let _ = stop_tx.send(true);
+    }
+
+    #[tokio::test]
+    async fn while_requests_come_in_a_quarter_of_the_slots_run_and_all_of_them_after() {
+        let (store, ob) = outbox_with(8);
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (r, m) = (running.clone(), most.clone());
+        let handler: Handler<Job> = Arc::new(move |_| {
+            let (r, m) = (r.clone(), m.clone());
+            Box::pin(async move {
+                m.fetch_max(r.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                r.fetch_sub(1, Ordering::SeqCst);
+                Outcome::Done
+            })
+        });
+        store
+            .transaction(|c| {
+                for n in 0..40 {
+                    enqueue(c, &format!("busy-{n}"), &Job::Ts { n })?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .expect("enqueue");
+        ob.intake();
+        let (stop_tx, stop) = watch::channel(false);
+        tokio::spawn(ob.clone().run(handler, stop));
+        // Requests keep arriving for a while: two slots of eight.
+        for _ in 0..10 {
+            ob.intake();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(most.load(Ordering::SeqCst), 2, "a quarter of 8 while requests arrive");
+        until_settled(&store).await;
+        store
+            .transaction(|c| {
+                for n in 0..40 {
+                    enqueue(c, &format!("quiet-{n}"), &Job::Ts { n })?;
+                }
+                Ok::<_, StoreError>(())
+            })
+            .expect("enqueue");
+        ob.wake.notify_one();
+        until_settled(&store).await;
+        assert_eq!(most.load(Ordering::SeqCst), 8, "every slot once they stop");
         let _ = stop_tx.send(true);
     }
 

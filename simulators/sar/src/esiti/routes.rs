@@ -57,6 +57,8 @@ pub(crate) async fn create(
     // The raw body is the idempotency fingerprint, so it is read as bytes here.
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, Problem> {
+    // Labs are answered first: deliveries yield while results arrive.
+    sar.outbox.intake();
     let region = caller.region.clone();
     let (key, replay) =
         idempotency::precheck(&sar.store, &headers, caller.name(), &body, idempotency::Window::of(&sar.ctx))?;
