@@ -25,6 +25,11 @@
 //! caller hands it to [`Outbox::dispatch`]. It is as durable as any other item (a
 //! restart puts `running` items back to `pending`), and saves the worker a read and a
 //! write per item.
+//!
+//! Up to `[retry] concurrency` items run at once; while the simulator takes requests
+//! in ([`Outbox::intake`], the SAR's lab results), a quarter of that, so deliveries
+//! sharing the intake's thread never leave its callers waiting; every slot comes back
+//! [`INTAKE_WINDOW`] after the last request.
 
 use std::future::Future;
 use std::pin::Pin;
