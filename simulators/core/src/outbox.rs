@@ -621,14 +621,17 @@ mod tests {
                 Outcome::Done
             })
         });
-        store
-            .transaction(|c| {
-                for n in 0..40 {
-                    enqueue(c, &format!("busy-{n}"), &Job::Ts { n })?;
-                }
-                Ok::<_, StoreError>(())
-            })
-            .expect("enqueue");
+        let forty = |prefix: &str| {
+            store
+                .transaction(|c| {
+                    for n in 0..40 {
+                        enqueue(c, &format!("{prefix}-{n}"), &Job::Ts { n })?;
+                    }
+                    Ok::<_, StoreError>(())
+                })
+                .expect("enqueue");
+        };
+        forty("busy");
         ob.intake();
         let (stop_tx, stop) = watch::channel(false);
         tokio::spawn(ob.clone().run(handler, stop));
@@ -639,14 +642,7 @@ mod tests {
         }
         assert_eq!(most.load(Ordering::SeqCst), 2, "a quarter of 8 while requests arrive");
         until_settled(&store).await;
-        store
-            .transaction(|c| {
-                for n in 0..40 {
-                    enqueue(c, &format!("quiet-{n}"), &Job::Ts { n })?;
-                }
-                Ok::<_, StoreError>(())
-            })
-            .expect("enqueue");
+        forty("quiet");
         ob.wake.notify_one();
         until_settled(&store).await;
         assert_eq!(most.load(Ordering::SeqCst), 8, "every slot once they stop");
