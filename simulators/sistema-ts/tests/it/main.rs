@@ -118,6 +118,17 @@ fn result_for(t: &TestEco, region: &str) -> Value {
     })
 }
 
+/// `PATCH path` (a record's correction) as `account`.
+async fn correct(t: &TestEco, account: &str, path: &str, body: &Value) -> reqwest::Response {
+    t.http
+        .patch(t.url(System::SistemaTs, path))
+        .basic_auth(account, Some(format!("{account}-secret")))
+        .json(body)
+        .send()
+        .await
+        .expect("patch")
+}
+
 async fn send(t: &TestEco, account: &str, body: &Value) -> Value {
     let res = t.post_as(account, System::SistemaTs, "/ts/v1/test-results", body).await;
     assert_eq!(res.status(), 201, "{:?}", res.text().await);
@@ -181,14 +192,13 @@ async fn a_region_corrects_a_record_and_the_history_says_so() {
     let t = spawn_ts().await;
     let created = send(&t, "sar-160", &result_for(&t, "160")).await;
     let cun = created["cun"].as_str().expect("cun");
-    let res = t
-        .http
-        .patch(t.url(System::SistemaTs, &format!("/ts/v1/test-results/{cun}")))
-        .basic_auth("sar-160", Some("sar-160-secret"))
-        .json(&json!({"esito": "NEGATIVO", "struttura": "ASL-BA-02"}))
-        .send()
-        .await
-        .expect("patch");
+    let res = correct(
+        &t,
+        "sar-160",
+        &format!("/ts/v1/test-results/{cun}"),
+        &json!({"esito": "NEGATIVO", "struttura": "ASL-BA-02"}),
+    )
+    .await;
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.expect("json");
     assert_eq!(v["esito"], "NEGATIVO");
@@ -199,26 +209,12 @@ async fn a_region_corrects_a_record_and_the_history_says_so() {
     assert_eq!(events, ["issued", "corrected"]);
     assert_eq!(v["storia"][1]["dettaglio"]["campi"], json!(["esito", "struttura"]));
     // A correction is validated like a submission.
-    let res = t
-        .http
-        .patch(t.url(System::SistemaTs, &format!("/ts/v1/test-results/{cun}")))
-        .basic_auth("sar-160", Some("sar-160-secret"))
-        .json(&json!({"esito": "BOH"}))
-        .send()
-        .await
-        .expect("patch");
+    let res = correct(&t, "sar-160", &format!("/ts/v1/test-results/{cun}"), &json!({"esito": "BOH"})).await;
     assert_eq!(res.status(), 400);
     let p: Value = res.json().await.expect("problem");
     assert_eq!(p["errors"][0]["field"], "esito");
     // Another region cannot correct it.
-    let res = t
-        .http
-        .patch(t.url(System::SistemaTs, &format!("/ts/v1/test-results/{cun}")))
-        .basic_auth("sar-030", Some("sar-030-secret"))
-        .json(&json!({"esito": "POSITIVO"}))
-        .send()
-        .await
-        .expect("patch");
+    let res = correct(&t, "sar-030", &format!("/ts/v1/test-results/{cun}"), &json!({"esito": "POSITIVO"})).await;
     assert_eq!(res.status(), 404);
 }
 
@@ -238,14 +234,7 @@ async fn records_are_purged_after_fourteen_days_with_everything_kept_about_them(
     let cun = created["cun"].as_str().expect("cun").to_owned();
     let path = format!("/ts/v1/test-results/{cun}");
     // A correction: the CUN's history holds an event of its own to purge.
-    let corrected = t
-        .http
-        .patch(t.url(System::SistemaTs, &path))
-        .basic_auth("sar-160", Some("sar-160-secret"))
-        .json(&json!({"struttura": "ASL-BA-02"}))
-        .send()
-        .await
-        .expect("patch");
+    let corrected = correct(&t, "sar-160", &path, &json!({"struttura": "ASL-BA-02"})).await;
     assert_eq!(corrected.status(), 200);
     let state = t.get_json(System::SistemaTs, "/_admin/state").await;
     assert_eq!(state["simulator"]["cun_events"], 1, "{state}");
