@@ -300,15 +300,19 @@ impl<W: Work> Outbox<W> {
     /// requests arrive and take every slot again once they stop. (At 10,000 results/s
     /// the SAR's 256 deliveries at once left its intake 20,000 results behind.)
     pub fn intake(&self) {
-        let us = u64::try_from(self.born.elapsed().as_micros()).unwrap_or(u64::MAX).max(1);
-        self.last_intake_us.store(us, Ordering::Relaxed);
+        self.last_intake_us.store(self.age_us().max(1), Ordering::Relaxed);
+    }
+
+    /// Microseconds since the outbox was made.
+    fn age_us(&self) -> u64 {
+        u64::try_from(self.born.elapsed().as_micros()).unwrap_or(u64::MAX)
     }
 
     /// How many items may run at once now (see [`Self::intake`]).
     fn limit(&self) -> usize {
         let full = self.policy.concurrency.max(1);
         let last = self.last_intake_us.load(Ordering::Relaxed);
-        let now = u64::try_from(self.born.elapsed().as_micros()).unwrap_or(u64::MAX);
+        let now = self.age_us();
         let busy = last > 0 && now.saturating_sub(last) < INTAKE_WINDOW.as_micros() as u64;
         if busy { (full / 4).max(1) } else { full }
     }
