@@ -23,7 +23,7 @@ struct Batch {
 pub(crate) enum Work {
     /// A batch of doses to Sistema TS, each in its latest version when sent.
     Ts {
-        /// The doses' ids, in the order received.
+        /// The doses' ids, by date of administration then id.
         ids: Vec<String>,
     },
 }

@@ -129,11 +129,13 @@ pub(crate) fn mobility(c: &Connection, region: &str, from: &str) -> rusqlite::Re
     stmt.query_map(params![region, from], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
 }
 
-/// The doses waiting to be forwarded that were received before `cutoff_ms`, by
-/// arrival: `(seq, id)`.
+/// The doses waiting to be forwarded that were received before `cutoff_ms`, by date
+/// of administration then id: `(seq, id)`. Not by arrival: the AVRs deliver doses
+/// concurrently, so two doses recorded one after the other may arrive in either
+/// order, and the same doses must make the same batch.
 pub(crate) fn waiting(tx: &Connection, cutoff_ms: i64) -> rusqlite::Result<Vec<(i64, String)>> {
     let mut stmt = tx.prepare_cached(
-        "SELECT seq, id FROM somministrazioni WHERE inoltro = 'in_attesa' AND received_ms < ?1 ORDER BY seq",
+        "SELECT seq, id FROM somministrazioni WHERE inoltro = 'in_attesa' AND received_ms < ?1 ORDER BY data, id",
     )?;
     stmt.query_map([cutoff_ms], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
 }
@@ -173,4 +175,47 @@ pub(crate) fn mark_forwarded(tx: &Connection, ids: &[String], at: &str) -> rusql
 /// How many doses are not forwarded yet.
 pub(crate) fn not_forwarded(c: &Connection) -> rusqlite::Result<i64> {
     c.row("SELECT COUNT(*) FROM somministrazioni WHERE inoltro != 'inoltrata'", [], |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecosim_core::store::{Store, StoreError, StoreLocation};
+
+    fn received<'a>(id: &'a str, data: &str, received_ms: i64) -> Received<'a> {
+        Received {
+            id,
+            regione_somministrazione: "160",
+            id_regionale: id,
+            regione_residenza: "160",
+            assistito: "RSSMRA80A01H501U",
+            data: data.into(),
+            record: "{}",
+            versione: 1,
+            received_at: "2021-10-26T10:00:00Z".into(),
+            received_ms,
+            received_day: "2021-10-26".into(),
+        }
+    }
+
+    #[test]
+    fn a_batch_is_in_date_then_id_order_whatever_the_order_of_arrival() {
+        let store = Store::open(&StoreLocation::Memory, "avn", MIGRATIONS).expect("open");
+        let arrivals = [("160:c", "2021-10-26", 1), ("160:b", "2021-10-26", 2), ("160:a", "2021-10-27", 3)];
+        let (due, late) = store
+            .transaction(|tx| {
+                for (id, data, ms) in arrivals {
+                    insert(tx, &received(id, data, ms))?;
+                }
+                insert(tx, &received("160:0", "2021-10-25", 10))?;
+                let due = waiting(tx, 5)?;
+                mark_queued(tx, 1, 3, 5)?;
+                Ok::<_, StoreError>((due, waiting(tx, 11)?))
+            })
+            .expect("written");
+        let ids: Vec<&str> = due.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(ids, ["160:b", "160:c", "160:a"], "by date, then id, not by arrival");
+        let late: Vec<&str> = late.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(late, ["160:0"], "the three are queued, the one received after the cutoff waits");
+    }
 }
