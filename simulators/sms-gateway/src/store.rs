@@ -55,6 +55,18 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX mailbox_by_recipient ON mailbox (recipient);
     CREATE UNIQUE INDEX mailbox_once ON mailbox (recipient, message_id) WHERE message_id IS NOT NULL;",
     ecosim_core::idempotency::EXPIRY_MIGRATION,
+    // SMS per sender kept as they are written (#14): counting them with a
+    // `GROUP BY` sorted every message at each `GET /_admin/state`, which load runs
+    // poll while they drain (a million rows: the gateway's thread stalled for it).
+    "CREATE TABLE messages_per_sender (sender TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO messages_per_sender (sender, n) SELECT sender, COUNT(*) FROM messages GROUP BY sender;
+    CREATE TRIGGER messages_counted AFTER INSERT ON messages BEGIN
+        INSERT INTO messages_per_sender (sender, n) VALUES (NEW.sender, 1)
+            ON CONFLICT (sender) DO UPDATE SET n = n + 1;
+    END;
+    CREATE TRIGGER messages_uncounted AFTER DELETE ON messages BEGIN
+        UPDATE messages_per_sender SET n = n - 1 WHERE sender = OLD.sender;
+    END;",
 ];
 
 /// An SMS as the API shows it.
@@ -145,7 +157,7 @@ pub(crate) fn delivered_to(c: &Connection, msisdn: &str) -> rusqlite::Result<Vec
 
 /// How many SMS each sender alias sent.
 pub(crate) fn counts_by_sender(c: &Connection) -> rusqlite::Result<Vec<(String, i64)>> {
-    let mut stmt = c.prepare_cached("SELECT sender, COUNT(*) FROM messages GROUP BY sender ORDER BY sender")?;
+    let mut stmt = c.prepare_cached("SELECT sender, n FROM messages_per_sender WHERE n > 0 ORDER BY sender")?;
     stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
 }
 
@@ -212,4 +224,54 @@ pub(crate) fn mails_to(c: &Connection, address: &str) -> rusqlite::Result<Vec<Ma
         })
     })?
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ecosim_core::store::{Store, StoreLocation};
+
+    fn sms(c: &Connection, id: &str, from: &str) {
+        c.execute(
+            "INSERT INTO messages (id, account, sender, recipient, text, encoding, segments, status, accepted_at)
+             VALUES (?1, 'sistema-ts', ?2, '+393331234567', 'x', 'GSM-7', 1, 'delivered', '2026-12-03T10:00:00Z')",
+            [id, from],
+        )
+        .expect("insert");
+    }
+
+    #[test]
+    fn counts_by_sender_follow_inserts_deletes_rollbacks_and_the_messages_held_before() {
+        // A database of the previous version, with messages in it.
+        let before = &MIGRATIONS[..MIGRATIONS.len() - 1];
+        let dir = std::env::temp_dir().join(format!("ecosim-gw-counts-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let location = StoreLocation::Dir(dir.clone());
+        Store::open(&location, "gw", before)
+            .expect("open")
+            .with(|c| {
+                sms(c, "1", "sistema Ts");
+                sms(c, "2", "sistema Ts");
+                sms(c, "3", "Min Salute");
+                Ok::<_, rusqlite::Error>(())
+            })
+            .expect("written");
+        let store = Store::open(&location, "gw", MIGRATIONS).expect("migrated");
+        let counts = |s: &Store| s.with(counts_by_sender).expect("counts");
+        assert_eq!(counts(&store), [("Min Salute".to_owned(), 1), ("sistema Ts".to_owned(), 2)]);
+
+        store.with(|c| Ok::<_, rusqlite::Error>(sms(c, "4", "Min Salute"))).expect("written");
+        let rolled_back = store.transaction(|tx| {
+            sms(tx, "5", "sistema Ts");
+            Err::<(), _>(ecosim_core::store::StoreError::from(rusqlite::Error::QueryReturnedNoRows))
+        });
+        assert!(rolled_back.is_err());
+        assert_eq!(counts(&store), [("Min Salute".to_owned(), 2), ("sistema Ts".to_owned(), 2)]);
+
+        store.with(|c| c.execute("DELETE FROM messages WHERE id IN ('1', '3', '4')", [])).expect("deleted");
+        assert_eq!(counts(&store), [("sistema Ts".to_owned(), 1)], "a sender with none left is not listed");
+        store.reset().expect("reset");
+        assert_eq!(counts(&store), []);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
