@@ -24,6 +24,7 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX somministrazioni_mobilita ON somministrazioni (regione_residenza, received_day);
     CREATE INDEX somministrazioni_inoltro ON somministrazioni (inoltro, received_ms);",
     ecosim_core::outbox::MIGRATION,
+    ecosim_core::outbox::DUE_MIGRATION,
 ];
 
 /// A dose as received: what is written.

@@ -38,6 +38,7 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX certificati_source ON certificati (source_sha);
     CREATE INDEX certificati_assistito ON certificati (assistito);",
     ecosim_core::outbox::MIGRATION,
+    ecosim_core::outbox::DUE_MIGRATION,
 ];
 
 /// An event as held.

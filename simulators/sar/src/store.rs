@@ -80,4 +80,5 @@ pub(crate) static MIGRATIONS: &[&str] = &[
         PRIMARY KEY (regione, assistito)
     );",
     ecosim_core::idempotency::EXPIRY_MIGRATION,
+    ecosim_core::outbox::DUE_MIGRATION,
 ];

@@ -158,6 +158,7 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX test_results_by_expiry ON test_results (expires_ms);
     DROP TABLE cun_registry;
     DELETE FROM cun_events WHERE kind = 'issued';",
+    ecosim_core::outbox::DUE_MIGRATION,
 ];
 
 #[cfg(test)]
@@ -210,7 +211,8 @@ mod tests {
     #[test]
     fn the_migration_keeps_the_records_and_reads_their_issue_from_them() {
         let c = Connection::open_in_memory().expect("open");
-        let (last, before) = MIGRATIONS.split_last().expect("migrations");
+        let at = MIGRATIONS.iter().position(|m| m.contains("DROP TABLE cun_registry")).expect("the rebuild");
+        let (before, rest) = MIGRATIONS.split_at(at);
         for m in before {
             c.execute_batch(m).expect("earlier migration");
         }
@@ -225,7 +227,9 @@ mod tests {
                 ('2B4C6D8F1A', '2026-12-02T10:00:00Z', 'corrected', '{\"campi\":[\"esito\"],\"da\":\"sar-120\"}');",
         )
         .expect("old rows");
-        c.execute_batch(last).expect("migration");
+        for m in rest {
+            c.execute_batch(m).expect("migration");
+        }
         let record = test_results::live(&c, "sha-a", "120", 0).expect("read").expect("kept");
         let events: Vec<(String, String)> =
             cun::history(&c, &record).expect("history").into_iter().map(|e| (e.evento, e.at)).collect();
