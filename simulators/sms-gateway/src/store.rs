@@ -231,13 +231,13 @@ mod tests {
     use super::*;
     use ecosim_core::store::{Store, StoreLocation};
 
-    fn sms(c: &Connection, id: &str, from: &str) {
+    fn sms(c: &Connection, id: &str, from: &str) -> rusqlite::Result<()> {
         c.execute(
             "INSERT INTO messages (id, account, sender, recipient, text, encoding, segments, status, accepted_at)
              VALUES (?1, 'sistema-ts', ?2, '+393331234567', 'x', 'GSM-7', 1, 'delivered', '2026-12-03T10:00:00Z')",
             [id, from],
         )
-        .expect("insert");
+        .map(|_| ())
     }
 
     #[test]
@@ -250,19 +250,18 @@ mod tests {
         Store::open(&location, "gw", before)
             .expect("open")
             .with(|c| {
-                sms(c, "1", "sistema Ts");
-                sms(c, "2", "sistema Ts");
-                sms(c, "3", "Min Salute");
-                Ok::<_, rusqlite::Error>(())
+                sms(c, "1", "sistema Ts")?;
+                sms(c, "2", "sistema Ts")?;
+                sms(c, "3", "Min Salute")
             })
             .expect("written");
         let store = Store::open(&location, "gw", MIGRATIONS).expect("migrated");
         let counts = |s: &Store| s.with(counts_by_sender).expect("counts");
         assert_eq!(counts(&store), [("Min Salute".to_owned(), 1), ("sistema Ts".to_owned(), 2)]);
 
-        store.with(|c| Ok::<_, rusqlite::Error>(sms(c, "4", "Min Salute"))).expect("written");
+        store.with(|c| sms(c, "4", "Min Salute")).expect("written");
         let rolled_back = store.transaction(|tx| {
-            sms(tx, "5", "sistema Ts");
+            sms(tx, "5", "sistema Ts")?;
             Err::<(), _>(ecosim_core::store::StoreError::from(rusqlite::Error::QueryReturnedNoRows))
         });
         assert!(rolled_back.is_err());
