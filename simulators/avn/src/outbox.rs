@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use ecosim_core::client::Method;
 use ecosim_core::outbox::{Handler, Item, Outcome};
 use ecosim_core::store::StoreError;
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

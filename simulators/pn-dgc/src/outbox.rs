@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
+use ecosim_core::client::Method;
 use ecosim_core::client::SmsRequest;
 use ecosim_core::mail::{self, Mail};
 use ecosim_core::outbox::{Handler, Item, Outcome};
 use ecosim_domain::codes::Authcode;
 use ecosim_domain::messages::{DGC_SMS_SENDER, dgc_email, dgc_sms};
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::state::PnDgc;

@@ -13,7 +13,7 @@ pub struct Gateway {
     pub(crate) ctx: Context,
     pub(crate) store: Store,
     pub(crate) ids: IdGen,
-    pub(crate) http: reqwest::Client,
+    pub(crate) http: ecosim_core::client::Http,
     pub(crate) unreachable: HashSet<String>,
 }
 

@@ -7,7 +7,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use reqwest::Method;
+use ecosim_core::client::Method;
 use serde_json::Value;
 
 use super::Answer;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
-use reqwest::Method;
+use ecosim_core::client::Method;
 use serde_json::Value;
 
 use super::Answer;
@@ -125,7 +125,9 @@ pub(crate) async fn upload(State(im): State<Arc<Immuni>>, headers: HeaderMap, bo
 
 /// Maps an HIS answer the way Immuni does: 400 -> 1001, 401 -> 1101, 409 -> 1400,
 /// anything else not 2xx -> 1000.
-fn his_status(res: reqwest::Result<reqwest::Response>) -> Result<reqwest::Response, ImmuniError> {
+fn his_status(
+    res: Result<ecosim_core::client::Response, ecosim_core::client::ClientError>,
+) -> Result<ecosim_core::client::Response, ImmuniError> {
     let res = res.map_err(|e| ImmuniError::unknown().with_detail(format!("HIS unreachable: {e}")))?;
     match res.status().as_u16() {
         200..=299 => Ok(res),

@@ -1,8 +1,8 @@
 //! Doses to AVN, from the outbox: the current version, as the region's `avr-R`
 //! account; AVN is idempotent on the regional id and version.
 
+use ecosim_core::client::Method;
 use ecosim_core::outbox::{Item, Outcome};
-use reqwest::Method;
 use serde_json::Value;
 
 use crate::outbox::Work;

@@ -3,11 +3,11 @@
 //! (its own, AVN's mobility feed, Sistema TS's national check).
 
 use ecosim_core::Problem;
+use ecosim_core::client::Method;
 use ecosim_core::store::StoreError;
 use ecosim_domain::vaccination::{IdAssistito, TipoId};
 use ecosim_domain::vaccines;
 use jiff::civil::Date;
-use reqwest::Method;
 use serde::Deserialize;
 
 use super::domain::rules::{Avviso, Known};

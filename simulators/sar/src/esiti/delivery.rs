@@ -7,6 +7,7 @@
 //! The `[sar] defects` of the configuration break one of these on purpose (see
 //! [`SarDefect`]); they exist so `ecosim certify` can be shown to catch each.
 
+use ecosim_core::client::Method;
 use ecosim_core::client::SmsRequest;
 use ecosim_core::config::SarDefect;
 use ecosim_core::mail::{self, Mail};
@@ -16,7 +17,6 @@ use ecosim_domain::codes::Cun;
 use ecosim_domain::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use ecosim_domain::test_result::TestResult;
 use jiff::civil::Date;
-use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::store;

@@ -3,11 +3,11 @@
 //! from Sistema TS's durable outbox ([`Work::Dgc`]), with the person as the registry
 //! knows them and the contacts registered with the event.
 
+use ecosim_core::client::Method;
 use ecosim_core::outbox::{self, Outcome};
 use ecosim_domain::green_pass::{Assistito, Contatti, Evento};
 use ecosim_domain::vaccination::ContattiDgc;
 use jiff::civil::Date;
-use reqwest::Method;
 use rusqlite::Connection;
 
 use crate::domain::registry::Person;

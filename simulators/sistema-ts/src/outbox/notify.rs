@@ -1,13 +1,13 @@
 //! Sistema TS sending the CUN itself, for regions that ask it to (ORD-6.2): an SMS
 //! through the gateway and an e-mail over SMTP, from its durable outbox.
 
+use ecosim_core::client::Method;
 use ecosim_core::client::SmsRequest;
 use ecosim_core::mail::{self, Mail};
 use ecosim_core::outbox::{self, Outcome};
 use ecosim_domain::codes::Cun;
 use ecosim_domain::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use jiff::civil::Date;
-use reqwest::Method;
 
 use crate::domain::test_result::TestResult;
 use crate::outbox::{CunNotice, Work};

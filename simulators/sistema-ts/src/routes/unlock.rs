@@ -10,9 +10,9 @@ use ecosim_domain::validation::AllSome;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ecosim_core::accounts::{Authorised, Role, roles};
+use ecosim_core::client::Method;
 use ecosim_core::problem::{ApiJson, Fields, Problem, parse_date};
 use ecosim_domain::codes::{CardLast8, CodiceFiscale, Cun, Otp};
-use reqwest::Method;
 
 use crate::routes::his::{Check, already_used, check_pair};
 use crate::state::SistemaTs;

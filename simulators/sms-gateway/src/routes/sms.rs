@@ -143,10 +143,15 @@ pub(crate) async fn send(
 
 /// POSTs a delivery report, retrying a few times (a client's callback may be slow to
 /// start). A clock move waits for the first attempt (`busy`), not for the retries.
-async fn deliver_report(http: reqwest::Client, url: String, report: Report, busy: ecosim_core::activity::Busy) {
+async fn deliver_report(
+    http: ecosim_core::client::Http,
+    url: String,
+    report: Report,
+    busy: ecosim_core::activity::Busy,
+) {
     let mut busy = Some(busy);
     for attempt in 0..5u32 {
-        let sent = http.post(&url).json(&report).send().await;
+        let sent = http.request(ecosim_core::client::Method::POST, url.as_str()).json(&report).send().await;
         busy.take();
         match sent {
             Ok(res) if res.status().is_success() => return,
