@@ -13,7 +13,7 @@
 //! println!("control plane at {}", eco.url(System::ControlPlane));
 //! // A lab of Puglia reporting to the SAR; the citizen's Immuni app.
 //! let lab = eco.client(System::Sar, "lab-160");
-//! let res = lab.request(reqwest::Method::GET, "/_admin/health").send().await?;
+//! let res = lab.request(ecosim_core::client::Method::GET, "/_admin/health").send().await?;
 //! let mut app = eco.app(7);
 //! let otp = app.new_otp();
 //! assert_eq!(app.check_otp(&otp, false).await.status, 401);

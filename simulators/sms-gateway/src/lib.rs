@@ -12,7 +12,8 @@
 //! A message is validated (E.164 number; alias up to 11 characters; at most 10
 //! segments), counted in segments as GSM-7 or UCS-2 exactly ([`domain::encoding`]), then
 //! delivered to the number's inbox, or marked `failed` for numbers the configuration
-//! lists as unreachable. A delivery report is POSTed to `callback_url` if given.
+//! lists as unreachable. A delivery report is POSTed to `callback_url` if given (plain
+//! `http://`, up to five attempts; a redirect is not followed, it counts as a refusal).
 //! E-mail arrives over SMTP ([`smtp`]) on base port + 25.
 //!
 //! | module | what |
