@@ -532,8 +532,7 @@ fn addr_of(url: &str) -> anyhow::Result<std::net::SocketAddr> {
 }
 
 fn basic(user: &str) -> String {
-    use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{user}-secret")))
+    ecosim_core::accounts::basic_authorization(user, &format!("{user}-secret"))
 }
 
 /// `ecosim bench http`: each route of ecosim against the bare axum server, in one

@@ -21,9 +21,9 @@
 //! `timing.avn_forwarding`: `daily` (the default, DPCM 17-6-2021 art. 5) sends, when
 //! the shared clock passes midnight, one batch with the doses received before it
 //! (by date of administration, then id: the AVRs deliver concurrently, so arrival
-//! order is not the same from one run to the next); `immediate` sends each dose at once. Batches go from a durable outbox with
-//! retries, and Sistema TS is idempotent on dose and version, so an outage delays
-//! doses but never loses or duplicates them.
+//! order is not the same from one run to the next); `immediate` sends each dose at
+//! once. Batches go from a durable outbox with retries, and Sistema TS is idempotent
+//! on dose and version, so an outage delays doses but never loses or duplicates them.
 //!
 //! | module | what |
 //! |---|---|

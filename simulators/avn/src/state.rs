@@ -54,14 +54,15 @@ impl Avn {
         let cutoff =
             domain::cutoff_ms(self.ctx.config().timing.avn_forwarding, clock.midnight(clock.today()).as_millisecond());
         let due = store::waiting(tx, cutoff)?;
-        let (Some(first), Some(last)) = (due.iter().map(|d| d.0).min(), due.iter().map(|d| d.0).max()) else {
+        if due.is_empty() {
             return Ok(0);
-        };
+        }
         // Each batch its own key: a corrected dose is sent again in a later batch.
         let key = format!("lotto-{}-{}", store::next_batch_number(tx)?, clock.today());
-        outbox::enqueue(tx, &key, &Work::Ts { ids: due.iter().map(|(_, id)| id.clone()).collect() })?;
-        store::mark_queued(tx, first, last, cutoff)?;
-        Ok(due.len())
+        let n = due.len();
+        outbox::enqueue(tx, &key, &Work::Ts { ids: due })?;
+        store::mark_queued(tx, cutoff)?;
+        Ok(n)
     }
 
     fn queue_due_now(&self) {

@@ -131,22 +131,22 @@ pub(crate) fn mobility(c: &Connection, region: &str, from: &str) -> rusqlite::Re
 }
 
 /// The doses waiting to be forwarded that were received before `cutoff_ms`, by date
-/// of administration then id: `(seq, id)`. Not by arrival: the AVRs deliver doses
-/// concurrently, so two doses recorded one after the other may arrive in either
-/// order, and the same doses must make the same batch.
-pub(crate) fn waiting(tx: &Connection, cutoff_ms: i64) -> rusqlite::Result<Vec<(i64, String)>> {
+/// of administration then id. Not by arrival: the AVRs deliver doses concurrently, so
+/// two doses recorded one after the other may arrive in either order, and the same
+/// doses must make the same batch.
+pub(crate) fn waiting(tx: &Connection, cutoff_ms: i64) -> rusqlite::Result<Vec<String>> {
     let mut stmt = tx.prepare_cached(
-        "SELECT seq, id FROM somministrazioni WHERE inoltro = 'in_attesa' AND received_ms < ?1 ORDER BY data, id",
+        "SELECT id FROM somministrazioni WHERE inoltro = 'in_attesa' AND received_ms < ?1 ORDER BY data, id",
     )?;
-    stmt.query_map([cutoff_ms], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+    stmt.query_map([cutoff_ms], |r| r.get(0))?.collect()
 }
 
-/// Marks the waiting doses `first..=last` received before `cutoff_ms` as queued.
-pub(crate) fn mark_queued(tx: &Connection, first: i64, last: i64, cutoff_ms: i64) -> rusqlite::Result<()> {
+/// Marks the waiting doses received before `cutoff_ms` as queued: in the same
+/// transaction, the ones [`waiting`] listed.
+pub(crate) fn mark_queued(tx: &Connection, cutoff_ms: i64) -> rusqlite::Result<()> {
     tx.exec(
-        "UPDATE somministrazioni SET inoltro = 'in_coda' WHERE inoltro = 'in_attesa' AND seq BETWEEN ?1 AND ?2
-         AND received_ms < ?3",
-        params![first, last, cutoff_ms],
+        "UPDATE somministrazioni SET inoltro = 'in_coda' WHERE inoltro = 'in_attesa' AND received_ms < ?1",
+        [cutoff_ms],
     )?;
     Ok(())
 }
@@ -210,13 +210,11 @@ mod tests {
                 }
                 insert(tx, &received("160:0", "2021-10-25", 10))?;
                 let due = waiting(tx, 5)?;
-                mark_queued(tx, 1, 3, 5)?;
+                mark_queued(tx, 5)?;
                 Ok::<_, StoreError>((due, waiting(tx, 11)?))
             })
             .expect("written");
-        let ids: Vec<&str> = due.iter().map(|(_, id)| id.as_str()).collect();
-        assert_eq!(ids, ["160:b", "160:c", "160:a"], "by date, then id, not by arrival");
-        let late: Vec<&str> = late.iter().map(|(_, id)| id.as_str()).collect();
+        assert_eq!(due, ["160:b", "160:c", "160:a"], "by date, then id, not by arrival");
         assert_eq!(late, ["160:0"], "the three are queued, the one received after the cutoff waits");
     }
 }

@@ -66,6 +66,12 @@ impl Account {
     }
 }
 
+/// The `Authorization` value for HTTP Basic with `user` and `password`: what
+/// [`Accounts::authenticate`] reads back.
+pub fn basic_authorization(user: &str, password: &str) -> String {
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
 /// The accounts of an ecosystem.
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
@@ -369,7 +375,7 @@ mod tests {
     use super::*;
 
     fn basic(user: &str, pass: &str) -> String {
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))
+        basic_authorization(user, pass)
     }
 
     #[test]

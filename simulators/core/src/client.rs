@@ -236,9 +236,8 @@ pub struct SystemClient {
 }
 
 fn basic(account: &Account) -> Option<HeaderValue> {
-    use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", account.name, account.password));
-    let mut value = HeaderValue::try_from(format!("Basic {token}")).ok()?;
+    let mut value =
+        HeaderValue::try_from(crate::accounts::basic_authorization(&account.name, &account.password)).ok()?;
     value.set_sensitive(true);
     Some(value)
 }
