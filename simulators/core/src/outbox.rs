@@ -603,10 +603,14 @@ mod tests {
         (store, ob)
     }
 
+    /// Until no item is waiting or being tried (an item being tried is `running`, not
+    /// `pending`: counting only pending ones could return during the last attempt).
     async fn until_settled(store: &Store) {
         for _ in 0..400 {
             let pending: i64 = store
-                .with(|c| c.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)))
+                .with(|c| {
+                    c.query_row("SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'running')", [], |r| r.get(0))
+                })
                 .expect("count");
             if pending == 0 {
                 return;
