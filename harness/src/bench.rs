@@ -636,13 +636,23 @@ pub fn http_ratios(
         let v = v.clone();
         Arc::new(move |n| v[n as usize % v.len()].clone())
     };
+    // Sistema TS's intake with an `Idempotency-Key` on every request, as a SAR
+    // sends it: each key new (a repeated one would be a cheap replay), unique across
+    // rounds. Its echo gets the same header, so both sides pay the same to make it.
+    let keyed = |v: &Arc<Vec<Prepared>>| -> Make {
+        let (v, next) = (v.clone(), Arc::new(std::sync::atomic::AtomicU64::new(0)));
+        Arc::new(move |n| {
+            let key = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            v[n as usize % v.len()].with_header("idempotency-key", &format!("bench-{key}"))
+        })
+    };
     let one = |p: &Prepared| -> Make {
         let p = p.clone();
         Arc::new(move |_| p.clone())
     };
     let cases: Vec<(&'static str, &'static str, std::net::SocketAddr, u16, Make, u16, Make)> = vec![
         ("GET /_admin/health (Sistema TS)", "GET /health", ts, 200, one(&health), 200, one(&bare_health)),
-        ("POST /ts/v1/test-results", "POST /echo", ts, 201, pick(&ts_intake), 200, pick(&echo)),
+        ("POST /ts/v1/test-results", "POST /echo", ts, 201, keyed(&ts_intake), 200, keyed(&echo)),
         ("POST /sar/v1/esiti", "POST /echo", sar, 202, pick(&sar_intake), 200, pick(&echo)),
         ("POST /v1/ingestion/check-otp", "POST /echo", immuni, 204, one(&check_otp), 200, one(&check_echo)),
     ];

@@ -73,7 +73,8 @@ pub(crate) enum Command {
     },
     /// Requests per second on a few routes against a bare axum server in the same
     /// process, and their ratio (target: Sistema TS's intake at >= 0.5 of bare axum),
-    /// with latency percentiles.
+    /// with latency percentiles. Sistema TS's intake requests each carry a new
+    /// `Idempotency-Key`, as a SAR sends them.
     Http {
         /// Seconds per run.
         #[arg(long, default_value_t = 5)]

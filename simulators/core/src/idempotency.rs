@@ -125,7 +125,10 @@ pub fn replayed(status: u16, body: String) -> axum::response::Response {
 
 /// Reads the request's key and, if it was seen with this body, the answer to replay
 /// (checked again inside the effect's transaction with [`replay`], against races).
-pub fn precheck(
+/// The read never keeps the thread waiting for the connection ([`Store::read`]).
+///
+/// [`Store::read`]: crate::store::Store::read
+pub async fn precheck(
     store: &crate::store::Store,
     headers: &axum::http::HeaderMap,
     account: &str,
@@ -133,8 +136,8 @@ pub fn precheck(
     window: Window,
 ) -> Result<(Option<Key>, Option<axum::response::Response>), Problem> {
     let key = key_of(headers, account, body, window)?;
-    if let Some(k) = &key
-        && let Some((status, stored)) = store.with(|c| Ok(replay(c, k)))??
+    if let Some(k) = key.clone()
+        && let Some((status, stored)) = store.read(move |c| Ok(replay(c, &k))).await??
     {
         return Ok((key, Some(replayed(status, stored))));
     }

@@ -61,7 +61,7 @@ pub(crate) async fn create(
     sar.outbox.intake();
     let region = caller.region.clone();
     let (key, replay) =
-        idempotency::precheck(&sar.store, &headers, caller.name(), &body, idempotency::Window::of(&sar.ctx))?;
+        idempotency::precheck(&sar.store, &headers, caller.name(), &body, idempotency::Window::of(&sar.ctx)).await?;
     if let Some(answer) = replay {
         return Ok(answer);
     }

@@ -143,7 +143,7 @@ pub(crate) async fn create(
     let region = caller.region.clone();
     // The raw body is the idempotency fingerprint, so it is read as bytes here.
     let (key, replay) =
-        idempotency::precheck(&ts.store, &headers, caller.name(), &body, idempotency::Window::of(&ts.ctx))?;
+        idempotency::precheck(&ts.store, &headers, caller.name(), &body, idempotency::Window::of(&ts.ctx)).await?;
     if let Some(answer) = replay {
         return Ok(answer);
     }

@@ -61,7 +61,7 @@ pub(crate) async fn send(
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, Problem> {
     let (key, replay) =
-        idempotency::precheck(&gw.store, &headers, caller.name(), &body, idempotency::Window::of(&gw.ctx))?;
+        idempotency::precheck(&gw.store, &headers, caller.name(), &body, idempotency::Window::of(&gw.ctx)).await?;
     if let Some(answer) = replay {
         return Ok(answer);
     }
