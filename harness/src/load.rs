@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ecosim_core::System;
+use ecosim_core::client::{Http, Method};
 use ecosim_core::config::Config;
 use ecosim_domain::messages::DGC_SMS_SENDER;
 use hdrhistogram::Histogram;
@@ -23,6 +24,10 @@ use serde_json::{Value, json};
 
 use crate::ecosystem::Ecosystem;
 use crate::loadgen::latency_histogram;
+
+/// How long the load generator waits for an answer (a system under load may be
+/// slow; only no answer at all is a transport error).
+const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What to send.
 #[derive(Debug, Clone)]
@@ -212,11 +217,12 @@ impl LoadSummary {
     }
 }
 
-/// One result to send: the body and the lab that sends it.
+/// One result to send: the body and the credentials of the lab that sends it.
 #[derive(Debug, Clone)]
 struct Report {
     body: Value,
-    lab: String,
+    /// The lab's `Authorization` value (HTTP Basic), made once.
+    authorization: String,
     /// For sampled results: the inbox to watch.
     watch: Option<String>,
 }
@@ -236,16 +242,25 @@ fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
     let (mut adults, mut minors) = (Vec::new(), Vec::new());
     for c in ctx.population().iter() {
         let lab = format!("lab-{}", c.region().code);
+        let authorization = ecosim_core::accounts::basic_authorization(&lab, &format!("{lab}-secret"));
         let body = |contatti: Value| {
             json!({"codice_fiscale": c.codice_fiscale().to_string(), "tipo_test": "MOLECOLARE",
                 "data_esecuzione": day, "struttura": "LOAD-LAB", "contatti": contatti})
         };
         if c.is_minor_on(today) {
             if let Some(parent) = c.parent_mobile() {
-                minors.push(Report { body: body(json!({"cellulare_genitore": parent.to_string()})), lab, watch: None });
+                minors.push(Report {
+                    body: body(json!({"cellulare_genitore": parent.to_string()})),
+                    authorization,
+                    watch: None,
+                });
             }
         } else if let Some(m) = c.mobile() {
-            adults.push(Report { body: body(json!({"cellulare": m.to_string()})), lab, watch: Some(m.to_string()) });
+            adults.push(Report {
+                body: body(json!({"cellulare": m.to_string()})),
+                authorization,
+                watch: Some(m.to_string()),
+            });
         }
     }
     // Samples: adults whose number nobody else in the pools has.
@@ -271,9 +286,9 @@ fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
 }
 
 /// The counts the check compares: Sistema TS's records and the gateway's CUN SMS.
-async fn counts(http: &reqwest::Client, ts: &str, gateway: &str) -> anyhow::Result<(u64, u64)> {
-    let ts_state: Value = http.get(format!("{ts}/_admin/state")).send().await?.json().await?;
-    let gw_state: Value = http.get(format!("{gateway}/_admin/state")).send().await?.json().await?;
+async fn counts(http: &Http, ts: &str, gateway: &str) -> anyhow::Result<(u64, u64)> {
+    let ts_state: Value = http.request(Method::GET, format!("{ts}/_admin/state")).send().await?.json().await?;
+    let gw_state: Value = http.request(Method::GET, format!("{gateway}/_admin/state")).send().await?.json().await?;
     let records = ts_state["simulator"]["test_results"].as_u64().unwrap_or(0);
     let by_sender = gw_state["simulator"]["per_mittente"].as_object().cloned().unwrap_or_default();
     let sms = by_sender.iter().filter(|(k, _)| k.as_str() != DGC_SMS_SENDER).filter_map(|(_, v)| v.as_u64()).sum();
@@ -295,13 +310,13 @@ struct Tally {
 
 /// Watches the sampled results' inboxes (every 20 ms) during the run and the
 /// drain: the first SMS in one ends that result's delay.
-async fn watch_samples(http: reqwest::Client, gateway: String, tally: Arc<Tally>) {
+async fn watch_samples(http: Http, gateway: String, tally: Arc<Tally>) {
     loop {
         let pending: Vec<(String, Instant)> =
             std::mem::take(&mut *tally.watched.lock().unwrap_or_else(|p| p.into_inner()));
         let mut still = Vec::new();
         for (inbox, due) in pending {
-            let got = match http.get(format!("{gateway}/sms/v1/inbox/{inbox}")).send().await {
+            let got = match http.request(Method::GET, format!("{gateway}/sms/v1/inbox/{inbox}")).send().await {
                 Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
                 Err(_) => Value::Null,
             };
@@ -349,16 +364,13 @@ pub async fn run(options: &LoadOptions) -> anyhow::Result<LoadSummary> {
 pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow::Result<LoadSummary> {
     anyhow::ensure!(options.rate > 0.0 && options.rate.is_finite(), "the rate must be above 0");
     anyhow::ensure!(options.negatives <= 100 && options.minors <= 100, "percentages go from 0 to 100");
-    let sar = sar.trim_end_matches('/').to_owned();
+    let esiti = format!("{}/sar/v1/esiti", sar.trim_end_matches('/'));
     let (ts, gateway) = (eco.url(System::SistemaTs), eco.url(System::SmsGateway));
     let pool = Arc::new(pool(eco, options.samples)?);
     let connections = Arc::new(tokio::sync::Semaphore::new(options.connections.max(1)));
-    let http = reqwest::Client::builder()
-        .pool_max_idle_per_host(1024)
-        .pool_idle_timeout(ecosim_core::client::POOL_IDLE)
-        .tcp_nodelay(true)
-        .timeout(Duration::from_secs(30))
-        .build()?;
+    // The thin client the systems use (pooled, keep-alive, no redirects followed):
+    // at 10,000 results a second the load generator shares the machine it measures.
+    let http = ecosim_core::client::http_client();
     let (records_before, sms_before) = counts(&http, &ts, &gateway).await?;
     let total = options.total();
     let sample_every = if pool.sampled.is_empty() { u64::MAX } else { (total / pool.sampled.len() as u64).max(1) };
@@ -389,31 +401,39 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
                 continue;
             }
             let report = pick(&pool, options, n, sample_every);
-            let (http, tally, url) = (http.clone(), tally.clone(), format!("{sar}/sar/v1/esiti"));
+            let request = http
+                .request(Method::POST, esiti.as_str())
+                .header("authorization", report.authorization.as_str())
+                .json(&report.body)
+                .timeout(SEND_TIMEOUT);
+            let tally = tally.clone();
             let connections = connections.clone();
             tally.in_flight.fetch_add(1, Ordering::Relaxed);
             tasks.spawn(async move {
                 // Waiting for a connection counts in the latency (from the due time).
                 let _connection = connections.acquire_owned().await;
-                let res = http
-                    .post(url)
-                    .basic_auth(&report.lab, Some(format!("{}-secret", report.lab)))
-                    .json(&report.body)
-                    .send()
-                    .await;
+                // The answer is read whole (its connection then goes back to the pool).
+                let answer = request.send().await;
                 let latency = due.elapsed().as_micros() as u64;
+                let res = match answer {
+                    Ok(r) => {
+                        let status = r.status();
+                        r.bytes().await.map(|body| (status, body))
+                    }
+                    Err(e) => Err(e),
+                };
                 match res {
-                    Ok(r) if r.status().is_success() => {
+                    Ok((status, _)) if status.is_success() => {
                         tally.acknowledged.fetch_add(1, Ordering::Relaxed);
                         tally.latency.lock().unwrap_or_else(|p| p.into_inner()).saturating_record(latency);
                         if let Some(inbox) = report.watch {
                             tally.watched.lock().unwrap_or_else(|p| p.into_inner()).push((inbox, due));
                         }
                     }
-                    Ok(r) => {
-                        let status = r.status().as_u16();
+                    Ok((status, body)) => {
+                        let status = status.as_u16();
                         *tally.refused.lock().unwrap_or_else(|p| p.into_inner()).entry(status).or_default() += 1;
-                        let text = r.text().await.unwrap_or_default();
+                        let text = String::from_utf8_lossy(&body);
                         tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert_with(|| {
                             format!("status {status}: {}", text.chars().take(300).collect::<String>())
                         });
@@ -501,7 +521,7 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
     let refused = tally.refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let first_error = tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(LoadSummary {
-        sar,
+        sar: sar.trim_end_matches('/').to_owned(),
         rate: options.rate,
         due: total,
         sent,
@@ -554,8 +574,8 @@ mod tests {
     #[test]
     fn the_mix_follows_the_asked_shares() {
         let pool = Pool {
-            adults: vec![Report { body: json!({"who": "adult"}), lab: "lab-160".into(), watch: None }],
-            minors: vec![Report { body: json!({"who": "minor"}), lab: "lab-160".into(), watch: None }],
+            adults: vec![Report { body: json!({"who": "adult"}), authorization: "Basic x".into(), watch: None }],
+            minors: vec![Report { body: json!({"who": "minor"}), authorization: "Basic x".into(), watch: None }],
             sampled: Vec::new(),
         };
         let options = LoadOptions { negatives: 70, minors: 10, ..LoadOptions::default() };

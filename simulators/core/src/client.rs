@@ -61,7 +61,14 @@ impl Http {
     pub fn request(&self, method: Method, url: impl Into<String>) -> RequestBuilder {
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
-        RequestBuilder { http: self.clone(), method, url: url.into(), headers, body: Ok(Bytes::new()) }
+        RequestBuilder {
+            http: self.clone(),
+            method,
+            url: url.into(),
+            headers,
+            body: Ok(Bytes::new()),
+            timeout: TIMEOUT,
+        }
     }
 }
 
@@ -100,9 +107,17 @@ pub struct RequestBuilder {
     url: String,
     headers: HeaderMap,
     body: Result<Bytes, String>,
+    timeout: Duration,
 }
 
 impl RequestBuilder {
+    /// How long this call may take, from sending to the last byte of the answer
+    /// ([`TIMEOUT`] unless set: a load generator waits longer for a slow system).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
     /// Sets a header (an invalid name or value fails the call when sent).
     pub fn header<V: TryInto<HeaderValue>>(mut self, name: &str, value: V) -> Self {
         match (HeaderName::from_bytes(name.as_bytes()), value.try_into()) {
@@ -145,16 +160,16 @@ impl RequestBuilder {
         self
     }
 
-    /// Sends it; the answer's head must come within [`TIMEOUT`].
+    /// Sends it; the answer's head must come within its timeout ([`TIMEOUT`]).
     pub async fn send(self) -> Result<Response, ClientError> {
-        let Self { http, method, url, headers, body } = self;
+        let Self { http, method, url, headers, body, timeout } = self;
         let body = body.map_err(|e| ClientError::sending(&url, format!("builder error: {e}")))?;
         let uri = uri_of(&url).map_err(|e| ClientError::sending(&url, format!("builder error: {e}")))?;
         let mut req = hyper::Request::new(Full::new(body));
         *req.method_mut() = method;
         *req.uri_mut() = uri;
         *req.headers_mut() = headers;
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        let deadline = tokio::time::Instant::now() + timeout;
         match tokio::time::timeout_at(deadline, http.client.request(req)).await {
             Ok(Ok(res)) => {
                 let (head, body) = res.into_parts();
@@ -203,7 +218,7 @@ impl Response {
         &self.headers
     }
 
-    /// The whole body (within what is left of [`TIMEOUT`]).
+    /// The whole body (within what is left of the call's timeout).
     pub async fn bytes(self) -> Result<Bytes, ClientError> {
         match tokio::time::timeout_at(self.deadline, self.body.collect()).await {
             Ok(Ok(body)) => Ok(body.to_bytes()),

@@ -26,6 +26,13 @@ async fn serve() -> String {
         .route("/busy", get(|| async { (StatusCode::SERVICE_UNAVAILABLE, [("retry-after", "7")], "later") }))
         .route("/refused", get(|| async { (StatusCode::UNPROCESSABLE_ENTITY, "no such person") }))
         .route("/not-json", get(|| async { "plain words" }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                "at last"
+            }),
+        )
         .fallback(any(echo));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -123,4 +130,16 @@ async fn nobody_listening_is_an_error_naming_the_url_and_a_retry() {
     assert!(bad_header.as_ref().map(|_| ()).unwrap_err().to_string().contains("invalid header Idempotency-Key"));
     let bad = SystemClient::new(http_client(), "https://sar.example", None).request(Method::GET, "/x").send().await;
     assert!(bad.as_ref().map(|_| ()).unwrap_err().to_string().contains("plain http only"), "no TLS stack");
+}
+
+#[tokio::test]
+async fn a_call_may_be_given_its_own_timeout() {
+    let base = serve().await;
+    let http = http_client();
+    let short =
+        http.request(Method::GET, format!("{base}/slow")).timeout(std::time::Duration::from_millis(50)).send().await;
+    let err = short.map(|_| ()).unwrap_err().to_string();
+    assert!(err.contains("/slow") && err.contains("timed out"), "{err}");
+    let answer = http.request(Method::GET, format!("{base}/slow")).send().await.expect("within the default 10 s");
+    assert_eq!(answer.text().await.expect("body"), "at last");
 }
