@@ -561,7 +561,8 @@ mod tests {
         holder.join().expect("holder");
         assert_eq!(read.expect("in time").expect("read"), 2, "it sees what the holder wrote");
         let ticks = ticks.load(std::sync::atomic::Ordering::SeqCst);
-        assert!(ticks >= 10, "the thread ran other tasks while the connection was held: {ticks} ticks");
+        // About 30 on a quiet machine; none if the read had blocked the thread.
+        assert!(ticks >= 5, "the thread ran other tasks while the connection was held: {ticks} ticks");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
