@@ -21,11 +21,11 @@
 //! | [`problem`] | RFC 9457 problem+json errors and the JSON extractor that makes them |
 //! | [`outbox`] | durable work for other systems, retried with backoff until delivered |
 //! | [`client`] | the HTTP client one system uses to call another |
-//! | [`ids`] | deterministic UUIDs |
+//! | [`ids`] | deterministic UUIDs, sorted in the order they are drawn |
 //! | [`mail`] | a minimal SMTP client |
 //! | [`mask`] | the journal's identifiers masked |
 //! | [`openapi`] | answers checked against their OpenAPI schema (tests) |
-//! | [`store`] | SQLite per simulator, in memory or on disk, versioned migrations |
+//! | [`store`] | SQLite per simulator, in memory or on disk, versioned migrations, group commit |
 //! | [`config`] | the TOML configuration |
 //! | [`context`] | the shared context |
 //! | [`systems`] | system names and default ports |
