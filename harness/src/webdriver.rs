@@ -165,15 +165,20 @@ impl Browser {
         }
     }
 
-    /// Clicks the element `css` selects, as a user does; if the page redrew it
-    /// between finding and clicking (a stale element), finds it again.
+    /// Clicks the element `css` selects, as a user does: if the page redrew it
+    /// between finding and clicking (a stale element), finds it again; if it is not
+    /// clickable yet (a tab still being shown: "element not interactable", or covered
+    /// for a moment: "click intercepted"), waits for it, up to 5 s, as a user would.
+    /// CI once failed on a click that came right after the tab's own.
     pub async fn click(&self, css: &str) -> anyhow::Result<()> {
-        let mut tries = 0;
+        let started = Instant::now();
         loop {
             let id = self.element(css).await?;
             match self.request(reqwest::Method::POST, &self.at(&format!("/element/{id}/click")), Some(json!({}))).await
             {
-                Err(e) if tries < 5 && e.to_string().contains("stale element") => tries += 1,
+                Err(e) if started.elapsed() < Duration::from_secs(5) && not_yet_clickable(&e) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
                 other => return other.map(|_| ()),
             }
         }
@@ -237,5 +242,27 @@ impl Drop for Browser {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// A click refused for a moment (the element redrawn, not shown yet, or covered),
+/// not for good.
+fn not_yet_clickable(e: &anyhow::Error) -> bool {
+    let text = e.to_string();
+    ["stale element", "not interactable", "click intercepted"].iter().any(|m| text.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_click_is_tried_again_only_while_the_refusal_is_a_passing_one() {
+        let refused = |m: &str| anyhow::anyhow!("webdriver /session/s/element/e/click: 400 Bad Request {m}");
+        assert!(not_yet_clickable(&refused("element not interactable")));
+        assert!(not_yet_clickable(&refused("stale element reference: stale element not found")));
+        assert!(not_yet_clickable(&refused("element click intercepted: Element <button> is not clickable")));
+        assert!(!not_yet_clickable(&refused("no such element: Unable to locate element")));
+        assert!(!not_yet_clickable(&refused("invalid session id")));
     }
 }
