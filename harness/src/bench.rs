@@ -79,11 +79,10 @@ pub async fn cun_journeys(
         .iter()
         .filter(|c| c.mobile().is_some() && !c.is_minor_on(today))
         .map(|c| {
-            let lab = format!("lab-{}", c.region().code);
             (
                 c.codice_fiscale().to_string(),
                 c.mobile().map(|m| m.to_string()).unwrap_or_default(),
-                ecosim_core::accounts::basic_authorization(&lab, &format!("{lab}-secret")),
+                basic(&format!("lab-{}", c.region().code)),
             )
         })
         .collect();
@@ -535,7 +534,8 @@ fn addr_of(url: &str) -> anyhow::Result<std::net::SocketAddr> {
     Ok(url.trim_start_matches("http://").parse()?)
 }
 
-fn basic(user: &str) -> String {
+/// The `Authorization` value of default account `user` (password `<user>-secret`).
+pub(crate) fn basic(user: &str) -> String {
     ecosim_core::accounts::basic_authorization(user, &format!("{user}-secret"))
 }
 

@@ -241,8 +241,7 @@ fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
     let day = today.to_string();
     let (mut adults, mut minors) = (Vec::new(), Vec::new());
     for c in ctx.population().iter() {
-        let lab = format!("lab-{}", c.region().code);
-        let authorization = ecosim_core::accounts::basic_authorization(&lab, &format!("{lab}-secret"));
+        let authorization = crate::bench::basic(&format!("lab-{}", c.region().code));
         let body = |contatti: Value| {
             json!({"codice_fiscale": c.codice_fiscale().to_string(), "tipo_test": "MOLECOLARE",
                 "data_esecuzione": day, "struttura": "LOAD-LAB", "contatti": contatti})
