@@ -481,7 +481,7 @@ impl<W: Work> Outbox<W> {
         self.store
             .grouped(move |tx| {
                 write_attempt(tx, item.id, item.attempts, state, next, error.as_deref(), &text)?;
-                if let Some(hook) = hook {
+                if let Some(hook) = &hook {
                     hook(tx, &item, &outcome)?;
                 }
                 Ok::<_, StoreError>(())

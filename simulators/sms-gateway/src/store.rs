@@ -89,7 +89,7 @@ pub(crate) struct Message {
 /// An SMS as written, with who sent it and where its report goes.
 #[derive(Debug, Clone)]
 pub(crate) struct NewMessage<'a> {
-    pub(crate) message: Message,
+    pub(crate) message: &'a Message,
     pub(crate) account: &'a str,
     pub(crate) callback_url: Option<&'a str>,
 }
@@ -114,7 +114,7 @@ fn message_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Message> {
 
 /// Writes an SMS.
 pub(crate) fn insert_message(tx: &Connection, m: &NewMessage<'_>) -> rusqlite::Result<()> {
-    let s = &m.message;
+    let s = m.message;
     tx.exec(
         "INSERT INTO messages (id, account, sender, recipient, text, encoding, segments, status, error,
                                callback_url, accepted_at, delivered_at)

@@ -88,7 +88,7 @@ pub(crate) async fn create(
         .store
         .grouped_then(
             move |tx| {
-                let sar = work;
+                let sar = &work;
                 if let Some(key) = &key
                     && let Some(stored) = idempotency::replay(tx, key)?
                 {

@@ -172,7 +172,7 @@ pub(crate) async fn create(
         .store
         .grouped_then(
             move |tx| {
-                let ts = work;
+                let ts = &work;
                 // Checked again inside the transaction: two racing retries make one record.
                 if let Some(key) = &key
                     && let Some(stored) = idempotency::replay(tx, key)?

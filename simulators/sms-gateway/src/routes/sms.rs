@@ -121,7 +121,7 @@ pub(crate) async fn send(
                 }
                 store::insert_message(
                     tx,
-                    &NewMessage { message, account: &account, callback_url: callback.as_deref() },
+                    &NewMessage { message: &message, account: &account, callback_url: callback.as_deref() },
                 )?;
                 if let Some(key) = &key {
                     idempotency::remember(tx, key, 202, &accepted_text, None)?;
