@@ -634,54 +634,37 @@ mod tests {
             .expect("codes")
     }
 
-    /// A counter of runs, shared with the work that bumps it.
-    fn runs() -> std::sync::Arc<std::sync::atomic::AtomicUsize> {
-        Default::default()
+    type Runs = std::sync::Arc<std::sync::atomic::AtomicUsize>;
+
+    /// `work` counted in `runs`; it gets the number of its run (1 the first time).
+    fn counted(runs: &Runs, mut work: impl FnMut(&Connection, usize) -> Outcome + Send + 'static) -> Work {
+        let runs = runs.clone();
+        Box::new(move |conn| work(conn, runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1))
     }
 
-    fn bump(n: &std::sync::atomic::AtomicUsize) -> usize {
-        n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1
+    fn runs_of(runs: &[&Runs]) -> Vec<usize> {
+        runs.iter().map(|r| r.load(std::sync::atomic::Ordering::SeqCst)).collect()
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_write_that_fails_after_writing_makes_its_group_start_over_and_only_the_last_runs_count() {
         let store = std::sync::Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open"));
-        let (a, b, c, d) = (runs(), runs(), runs(), runs());
-        let works: Vec<Work> = vec![
+        let (a, b, c, d) = (Runs::default(), Runs::default(), Runs::default(), Runs::default());
+        let works = vec![
             // Writes something new on each run, as a write that draws an id does.
-            Box::new({
-                let a = a.clone();
-                move |conn| {
-                    let code = format!("A{}", bump(&a));
-                    insert(conn, &code)?;
-                    Ok(code)
-                }
+            counted(&a, |conn, run| {
+                let code = format!("A{run}");
+                insert(conn, &code)?;
+                Ok(code)
             }),
             // Reads what the write before it wrote: must answer with the run that stays.
-            Box::new({
-                let b = b.clone();
-                move |conn| {
-                    bump(&b);
-                    Ok(conn.query_row("SELECT group_concat(code) FROM cun", [], |r| r.get(0))?)
-                }
-            }),
+            counted(&b, |conn, _| Ok(conn.query_row("SELECT group_concat(code) FROM cun", [], |r| r.get(0))?)),
             // Writes, then refuses: its write cannot be undone alone.
-            Box::new({
-                let c = c.clone();
-                move |conn| {
-                    bump(&c);
-                    insert(conn, "C")?;
-                    Err(StoreError::Group("refused".into()))
-                }
+            counted(&c, |conn, _| {
+                insert(conn, "C")?;
+                Err(StoreError::Group("refused".into()))
             }),
-            Box::new({
-                let d = d.clone();
-                move |conn| {
-                    bump(&d);
-                    insert(conn, "D")?;
-                    Ok("D".into())
-                }
-            }),
+            counted(&d, |conn, _| Ok(insert(conn, "D").map(|_| "D".to_owned())?)),
         ];
         let out = one_group(&store, works).await;
         assert_eq!(out[0].as_ref().expect("A kept"), "A2", "the second run is the one kept");
@@ -689,49 +672,26 @@ mod tests {
         assert!(matches!(&out[2], Err(StoreError::Group(why)) if why == "refused"), "{:?}", out[2]);
         assert_eq!(out[3].as_ref().expect("D kept"), "D");
         assert_eq!(codes(&store), ["A2", "D"], "C's write undone, the others kept once");
-        let n = |r: &std::sync::atomic::AtomicUsize| r.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!((n(&a), n(&b), n(&c), n(&d)), (2, 2, 2, 1), "what ran before C ran again, then the rest once");
+        assert_eq!(runs_of(&[&a, &b, &c, &d]), [2, 2, 2, 1], "what ran before C ran again, then the rest once");
         assert!(store.with(|c| Ok(c.is_autocommit())).expect("state"), "no transaction left open");
     }
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_write_that_fails_before_writing_leaves_the_rest_of_its_group_alone() {
         let store = std::sync::Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open"));
-        let (a, b, c) = (runs(), runs(), runs());
-        let works: Vec<Work> = vec![
-            Box::new({
-                let a = a.clone();
-                move |conn| {
-                    bump(&a);
-                    insert(conn, "A")?;
-                    Ok("A".into())
-                }
-            }),
+        let (a, b, c) = (Runs::default(), Runs::default(), Runs::default());
+        let works = vec![
+            counted(&a, |conn, _| Ok(insert(conn, "A").map(|_| "A".to_owned())?)),
             // Refused before writing anything (a rule checked in the transaction);
             // a failed statement changes nothing either.
-            Box::new({
-                let b = b.clone();
-                move |conn| {
-                    bump(&b);
-                    insert(conn, "A").map_err(StoreError::from)?;
-                    Ok("never".into())
-                }
-            }),
-            Box::new({
-                let c = c.clone();
-                move |conn| {
-                    bump(&c);
-                    insert(conn, "C")?;
-                    Ok("C".into())
-                }
-            }),
+            counted(&b, |conn, _| Ok(insert(conn, "A").map(|_| "never".to_owned())?)),
+            counted(&c, |conn, _| Ok(insert(conn, "C").map(|_| "C".to_owned())?)),
         ];
         let out = one_group(&store, works).await;
         assert!(matches!(&out[1], Err(StoreError::Sqlite(_))), "the duplicate is refused: {:?}", out[1]);
         assert_eq!((out[0].as_deref().ok(), out[2].as_deref().ok()), (Some("A"), Some("C")));
         assert_eq!(codes(&store), ["A", "C"]);
-        let n = |r: &std::sync::atomic::AtomicUsize| r.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!((n(&a), n(&b), n(&c)), (1, 1, 1), "nothing ran twice");
+        assert_eq!(runs_of(&[&a, &b, &c]), [1, 1, 1], "nothing ran twice");
     }
 
     #[tokio::test(flavor = "current_thread")]
