@@ -76,14 +76,6 @@ impl CachedSql for Connection {
 /// results drained in 46-48 s with 1 or 4 MiB, 55-56 s with 16 MiB, 77 s with 64 MiB.
 const MEMDB_CACHE_KIB: i64 = 4 * 1024;
 
-/// The page size of an in-memory store, in bytes (SQLite's default is 4,096). A
-/// write copies each page it touches into the rollback journal and, at commit,
-/// into memdb's buffer; most writes touch one row in each of a few B-trees, so
-/// smaller pages copy less. Measured on 2026-12-03 in paired runs: `bench cun`
-/// +3-6%, `bench http`'s Sistema TS intake +7% against 4,096; 1,024 was slower
-/// than 2,048 (deeper trees). Stores on disk keep SQLite's default.
-const MEMDB_PAGE_SIZE: i64 = 2048;
-
 /// Where a store keeps its data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StoreLocation {
@@ -214,8 +206,11 @@ impl Store {
     /// connection; its journal is kept in memory (the VFS says so); the size limit
     /// is lifted from `memdb`'s default 1 GiB to what the machine holds.
     fn open_memdb() -> Result<Connection, StoreError> {
+        // SQLite's default 4 KiB pages. 2 KiB pages copy less per write (journal,
+        // memdb): short benchmarks +3-7%, but Sistema TS's intake over 20 virtual
+        // days fell to 0.74-0.80 of day 1 on its worst day (deeper trees), against
+        // 0.82-0.88 with 4 KiB (measured 2026-12-03).
         let conn = Connection::open("file:ecosim?vfs=memdb")?;
-        conn.pragma_update(None, "page_size", MEMDB_PAGE_SIZE)?;
         let mut limit: i64 = 1 << 40;
         conn.file_control(rusqlite::DEFAULT_NAME, rusqlite::FileControl::SizeLimit(&mut limit))?;
         conn.pragma_update(None, "cache_size", -MEMDB_CACHE_KIB)?;
@@ -787,16 +782,15 @@ mod tests {
         assert_eq!(b.counts().expect("counts")["cun"], 0, "two stores of the same name share nothing");
         // The memdb VFS with an ordinary page cache, not `:memory:` (whose cache holds
         // every page and is scanned whole on commits after a rebalance).
-        let (cache, journal, page): (i64, String, i64) = a
+        let (cache, journal): (i64, String) = a
             .with(|c| {
                 Ok((
                     c.pragma_query_value(None, "cache_size", |r| r.get(0))?,
                     c.pragma_query_value(None, "journal_mode", |r| r.get(0))?,
-                    c.pragma_query_value(None, "page_size", |r| r.get(0))?,
                 ))
             })
             .expect("pragmas");
-        assert_eq!((cache, journal.as_str(), page), (-MEMDB_CACHE_KIB, "memory", MEMDB_PAGE_SIZE));
+        assert_eq!((cache, journal.as_str()), (-MEMDB_CACHE_KIB, "memory"));
         // Well past memdb's default 1 GiB limit.
         let mut limit: i64 = -1;
         a.with(|c| c.file_control(rusqlite::DEFAULT_NAME, rusqlite::FileControl::SizeLimit(&mut limit)))
