@@ -435,41 +435,53 @@ impl Store {
 
 /// One group transaction, one commit. Jobs run bare; if one fails after writing
 /// (its writes cannot be undone alone), the transaction is rolled back and every
-/// job so far runs again in a savepoint of its own, as do the rest. Returns each
-/// job that ran with why the commit failed, if it did and the job's writes were
-/// to be kept (`None`: its result stands). A job that panicked is dropped: its
-/// caller hears it did not finish.
+/// job so far runs again in a savepoint of its own, as do the rest. If SQLite
+/// itself rolls the whole transaction back on a job's error (a full disk, an I/O
+/// error), that job keeps its error and does not run again, and the group starts
+/// over the same way without it: what the later jobs write is never committed
+/// outside the group while they are told it failed. Returns each job that ran with
+/// why the commit failed, if it did and the job's writes were to be kept (`None`:
+/// its result stands). A job that panicked is dropped: its caller hears it did not
+/// finish.
 fn run_group(conn: &Connection, jobs: Vec<Box<dyn GroupJob>>) -> Vec<(Box<dyn GroupJob>, Option<String>)> {
     if let Err(e) = conn.exec("BEGIN", []) {
         // Nothing runs: each job is dropped with its sender, its caller told so.
         tracing::error!(error = %e, "group commit: cannot begin a transaction");
         return Vec::new();
     }
-    let mut ran: Vec<(Box<dyn GroupJob>, bool)> = Vec::with_capacity(jobs.len());
+    let mut queue: std::collections::VecDeque<Box<dyn GroupJob>> = jobs.into();
+    let mut ran: Vec<(Box<dyn GroupJob>, bool)> = Vec::with_capacity(queue.len());
+    // Jobs during which SQLite rolled the transaction back: final, never run again.
+    let mut ended: Vec<(Box<dyn GroupJob>, Option<String>)> = Vec::new();
     let mut guarded = false;
-    for mut job in jobs {
-        if guarded {
-            ran.extend(run_guarded(conn, job));
-            continue;
-        }
+    while let Some(mut job) = queue.pop_front() {
         let before = conn.total_changes();
-        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
-        let kept = matches!(done, Ok(true));
-        // Gone: its writes stayed, or SQLite rolled the transaction back on an error.
-        let spoilt = (!kept && conn.total_changes() != before) || conn.is_autocommit();
-        if done.is_ok() {
-            ran.push((job, kept));
-        }
-        if spoilt {
+        let done = if guarded { run_guarded(conn, &mut *job) } else { run_bare(conn, &mut *job) };
+        let kept = done == Some(true);
+        let restart = if conn.is_autocommit() {
+            // A job that swallowed the error still lost its writes: say so.
+            if done.is_some() {
+                ended.push((job, kept.then(|| TRANSACTION_ENDED.to_owned())));
+            }
+            true
+        } else {
+            let spoilt = !guarded && !kept && conn.total_changes() != before;
+            if done.is_some() {
+                ran.push((job, kept));
+            }
+            spoilt
+        };
+        if restart {
             let _ = conn.exec("ROLLBACK", []);
             if let Err(e) = conn.exec("BEGIN", []) {
                 let why = format!("the group could not start over: {e}");
                 tracing::error!(error = %e, "group commit: cannot begin a transaction");
-                return ran.into_iter().map(|(job, kept)| (job, kept.then(|| why.clone()))).collect();
+                let told = ran.into_iter().map(|(job, kept)| (job, kept.then(|| why.clone())));
+                return told.chain(ended).collect();
             }
             guarded = true;
-            for (job, _) in std::mem::take(&mut ran) {
-                ran.extend(run_guarded(conn, job));
+            for (job, _) in std::mem::take(&mut ran).into_iter().rev() {
+                queue.push_front(job);
             }
         }
     }
@@ -478,20 +490,29 @@ fn run_group(conn: &Connection, jobs: Vec<Box<dyn GroupJob>>) -> Vec<(Box<dyn Gr
         format!("the commit failed: {e}")
     });
     // A write that failed on its own keeps its own error, commit or not.
-    ran.into_iter().map(|(job, kept)| (job, failed.clone().filter(|_| kept))).collect()
+    ran.into_iter().map(|(job, kept)| (job, failed.clone().filter(|_| kept))).chain(ended).collect()
 }
 
-/// Runs `job` in a savepoint of its own, undone if it fails; `None` if it panicked
-/// (or no savepoint could open).
-fn run_guarded(conn: &Connection, mut job: Box<dyn GroupJob>) -> Option<(Box<dyn GroupJob>, bool)> {
+/// What a job is told whose work succeeded while SQLite rolled back the transaction
+/// under it (its own statements' errors were swallowed).
+const TRANSACTION_ENDED: &str =
+    "SQLite rolled the group's transaction back while this write ran; nothing of it was kept";
+
+/// Runs `job` bare: whether to keep its writes, `None` if it panicked.
+fn run_bare(conn: &Connection, job: &mut dyn GroupJob) -> Option<bool> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn))).ok()
+}
+
+/// Runs `job` in a savepoint of its own, undone if it fails: whether to keep its
+/// writes, `None` if it panicked (or no savepoint could open).
+fn run_guarded(conn: &Connection, job: &mut dyn GroupJob) -> Option<bool> {
     conn.exec("SAVEPOINT grouped", []).ok()?;
-    let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.run(conn)));
-    let kept = matches!(done, Ok(true));
-    if !kept {
+    let done = run_bare(conn, job);
+    if done != Some(true) {
         let _ = conn.exec("ROLLBACK TO grouped", []);
     }
     let _ = conn.exec("RELEASE grouped", []);
-    done.ok().map(|_| (job, kept))
+    done
 }
 
 /// The connection while a [`Store::lock`] holds it; on drop, the group writes
@@ -687,6 +708,58 @@ mod tests {
         assert_eq!((out[0].as_deref().ok(), out[2].as_deref().ok()), (Some("A"), Some("C")));
         assert_eq!(codes(&store), ["A", "C"]);
         assert_eq!(runs_of(&[&a, &b, &c]), [1, 1, 1], "nothing ran twice");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_during_which_sqlite_ends_the_transaction_fails_alone_and_the_rest_commit_in_the_group() {
+        // `RAISE(ROLLBACK)` ends the whole transaction, as a full disk or an I/O
+        // error may: the writes before it are undone by SQLite, those after it would
+        // run outside any transaction.
+        let store = || {
+            let store = std::sync::Arc::new(Store::open(&StoreLocation::Memory, "t", MIGRATIONS).expect("open"));
+            store
+                .with(|c| {
+                    c.execute_batch(
+                        "CREATE TRIGGER boom BEFORE INSERT ON cun WHEN NEW.code = 'BOOM'
+                         BEGIN SELECT RAISE(ROLLBACK, 'the disk is full'); END;",
+                    )
+                })
+                .expect("trigger");
+            store
+        };
+        let write = |runs: &Runs, code: &'static str| {
+            counted(runs, move |conn, _| Ok(insert(conn, code).map(|_| code.to_owned())?))
+        };
+        let refused = |runs: &Runs| {
+            counted(runs, |conn, _| {
+                insert(conn, "X")?;
+                Err(StoreError::Group("refused".into()))
+            })
+        };
+        let ended =
+            |out: &Outcome| matches!(out, Err(StoreError::Sqlite(e)) if e.to_string().contains("the disk is full"));
+
+        // Among bare writes: the group starts over without it.
+        let (a, b, c) = (Runs::default(), Runs::default(), Runs::default());
+        let s = store();
+        let out = one_group(&s, vec![write(&a, "A"), write(&b, "BOOM"), write(&c, "C")]).await;
+        assert!(ended(&out[1]), "{:?}", out[1]);
+        assert_eq!((out[0].as_deref().ok(), out[2].as_deref().ok()), (Some("A"), Some("C")));
+        assert_eq!(codes(&s), ["A", "C"]);
+        assert_eq!(runs_of(&[&a, &b, &c]), [2, 1, 1], "A again in the new transaction, BOOM never again");
+
+        // Among guarded writes (the group started over already): the writes after
+        // it are committed with the group, and told so, not committed one by one
+        // outside it and told the commit failed.
+        let (a, x, b, c) = (Runs::default(), Runs::default(), Runs::default(), Runs::default());
+        let s = store();
+        let out = one_group(&s, vec![write(&a, "A"), refused(&x), write(&b, "BOOM"), write(&c, "C")]).await;
+        assert!(matches!(&out[1], Err(StoreError::Group(why)) if why == "refused"), "{:?}", out[1]);
+        assert!(ended(&out[2]), "{:?}", out[2]);
+        assert_eq!((out[0].as_deref().ok(), out[3].as_deref().ok()), (Some("A"), Some("C")));
+        assert_eq!(codes(&s), ["A", "C"], "what was told kept is kept, and nothing else");
+        assert_eq!(runs_of(&[&a, &x, &b, &c]), [3, 3, 1, 1]);
+        assert!(s.with(|c| Ok(c.is_autocommit())).expect("state"), "no transaction left open");
     }
 
     #[tokio::test(flavor = "current_thread")]
