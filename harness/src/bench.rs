@@ -46,6 +46,35 @@ impl CunJourneys {
     }
 }
 
+/// The median, lowest and highest of several runs' figures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The middle figure (of an even count, the mean of the two middle ones).
+    pub median: f64,
+    /// The lowest.
+    pub min: f64,
+    /// The highest.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `figures`; `None` if there are none.
+    pub fn of(figures: impl IntoIterator<Item = f64>) -> Option<Self> {
+        let mut v: Vec<f64> = figures.into_iter().collect();
+        v.sort_by(f64::total_cmp);
+        let (min, max) = (*v.first()?, *v.last()?);
+        let mid = v.len() / 2;
+        let median = if v.len().is_multiple_of(2) { (v[mid - 1] + v[mid]) / 2.0 } else { v[mid] };
+        Some(Self { median, min, max })
+    }
+}
+
+impl std::fmt::Display for Spread {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.0}/s (lowest {:.0}, highest {:.0})", self.median, self.min, self.max)
+    }
+}
+
 /// Runs `journeys` CUN journeys with `concurrency` lab reports in flight, in a fresh
 /// in-process ecosystem on loopback (no artificial waits, no fault rules).
 /// `negatives` percent of the results are negative: Sistema TS then also sends
@@ -805,4 +834,18 @@ pub async fn dashboard_follow(rate: u32, seconds: u32) -> anyhow::Result<Dashboa
         worst_frame_gap_ms: stats[1].as_f64().unwrap_or(0.0),
         js_heap: stats[2].as_u64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Spread;
+
+    #[test]
+    fn a_spread_is_the_median_and_the_extremes_whatever_the_order() {
+        let s = Spread::of([9_100.0, 8_400.0, 10_200.0, 8_900.0, 9_600.0]).expect("figures");
+        assert_eq!(s, Spread { median: 9_100.0, min: 8_400.0, max: 10_200.0 });
+        assert_eq!(Spread::of([2.0, 1.0]).expect("two").median, 1.5, "of two, their mean");
+        assert_eq!(Spread::of([]), None);
+        assert_eq!(s.to_string(), "9100/s (lowest 8400, highest 10200)");
+    }
 }

@@ -107,6 +107,10 @@ pub(crate) enum Command {
         /// Percent of negative results (each also yields a green-pass test certificate).
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
         negatives: u8,
+        /// Runs, each in a fresh ecosystem (on disk, in `run-N` under --data-dir); with
+        /// more than one, their median, lowest and highest (the target is a median of 5).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+        runs: u16,
     },
 }
 
@@ -135,10 +139,24 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Command::Cun { journeys, concurrency, data_dir, negatives } => {
+        Command::Cun { journeys, concurrency, data_dir, negatives, runs } => {
             // The ecosystem runs a thread per system; the lab client gets one of its own.
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            runtime.block_on(crate::bench::cun_journeys(journeys, concurrency, data_dir, negatives))?.print();
+            let mut done = Vec::with_capacity(usize::from(runs));
+            for n in 1..=runs {
+                let dir = match &data_dir {
+                    Some(d) if runs > 1 => Some(d.join(format!("run-{n}"))),
+                    other => other.clone(),
+                };
+                let run = runtime.block_on(crate::bench::cun_journeys(journeys, concurrency, dir, negatives))?;
+                run.print();
+                done.push(run);
+            }
+            if let Some(spread) = crate::bench::Spread::of(done.iter().map(crate::bench::CunJourneys::per_second))
+                && runs > 1
+            {
+                println!("{runs} runs: median {spread}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Http { seconds, rounds, connections, thread_per_system, only } => {
