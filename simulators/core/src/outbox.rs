@@ -105,16 +105,25 @@ pub fn kind_of<W: Work>(work: &W) -> String {
     split(work).map(|(kind, _)| kind).unwrap_or_default()
 }
 
-/// `(kind, payload)` as stored.
+/// `(kind, payload)` as stored: the work's JSON without its tag. Serde writes an
+/// internally tagged enum's tag first, so the tag is cut from the text rather than
+/// the work built as a `Value` and written again (under `bench cun` the SAR spent
+/// 8,900 instructions a journey that way, a fifth of enqueuing; now 4,000).
 fn split<W: Work>(work: &W) -> Result<(String, String), rusqlite::Error> {
-    let bad = |e: String| rusqlite::Error::ToSqlConversionFailure(e.into());
-    let Value::Object(mut fields) = serde_json::to_value(work).map_err(|e| bad(e.to_string()))? else {
-        return Err(bad("outbox work must serialize as a tagged object".into()));
+    let bad = |e: &str| rusqlite::Error::ToSqlConversionFailure(e.into());
+    let json = serde_json::to_string(work).map_err(|e| bad(&e.to_string()))?;
+    let tagged = json
+        .strip_prefix(r#"{"kind":""#)
+        .ok_or_else(|| bad("outbox work must serialize as an object tagged `kind` first (#[serde(tag = \"kind\")])"))?;
+    let (kind, rest) = tagged.split_once('"').ok_or_else(|| bad("outbox work's `kind` tag is not a plain string"))?;
+    if kind.contains('\\') {
+        return Err(bad("outbox work's `kind` tag is not a plain string"));
+    }
+    let payload = match rest.strip_prefix(',') {
+        Some(members) => format!("{{{members}"),
+        None => "{}".to_owned(),
     };
-    let Some(Value::String(kind)) = fields.remove("kind") else {
-        return Err(bad("outbox work must carry a `kind` tag".into()));
-    };
-    Ok((kind, Value::Object(fields).to_string()))
+    Ok((kind.to_owned(), payload))
 }
 
 /// The work stored as `(kind, payload)`.
@@ -585,6 +594,53 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// Work of every shape an outbox holds: fields, a wrapped struct, nothing.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum Varied {
+        Text { text: String, n: i64 },
+        Wrapped(Inner),
+        Bare,
+    }
+
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Inner {
+        kind_of_thing: Option<String>,
+        list: Vec<u8>,
+    }
+
+    fn varied() -> impl proptest::strategy::Strategy<Value = Varied> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (any::<String>(), any::<i64>()).prop_map(|(text, n)| Varied::Text { text, n }),
+            (proptest::option::of(any::<String>()), proptest::collection::vec(any::<u8>(), 0..8))
+                .prop_map(|(kind_of_thing, list)| Varied::Wrapped(Inner { kind_of_thing, list })),
+            Just(Varied::Bare),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn work_is_stored_as_its_tag_and_the_rest_and_reads_back(work in varied()) {
+            let (kind, payload) = split(&work).expect("split");
+            let Value::Object(mut whole) = serde_json::to_value(&work).expect("value") else { panic!("an object") };
+            proptest::prop_assert_eq!(whole.remove("kind"), Some(Value::String(kind.clone())));
+            let stored: Value = serde_json::from_str(&payload).expect("the payload is JSON");
+            proptest::prop_assert_eq!(stored, Value::Object(whole));
+            proptest::prop_assert_eq!(join::<Varied>(&kind, &payload).expect("join"), work);
+        }
+    }
+
+    #[test]
+    fn work_that_is_not_tagged_first_is_refused_with_why() {
+        #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+        struct Untagged {
+            n: u32,
+        }
+        let e = split(&Untagged { n: 1 }).expect_err("no tag");
+        assert!(e.to_string().contains("tagged `kind` first"), "{e}");
     }
 
     fn outbox() -> (Arc<Store>, Arc<Outbox<Job>>) {
