@@ -25,6 +25,8 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX somministrazioni_inoltro ON somministrazioni (inoltro, received_ms);",
     ecosim_core::outbox::MIGRATION,
     ecosim_core::outbox::DUE_MIGRATION,
+    // Plain row ids: no `sqlite_sequence` write per enqueue (#14).
+    ecosim_core::outbox::ROWID_MIGRATION,
 ];
 
 /// A dose as received: what is written.

@@ -80,6 +80,43 @@ DROP INDEX outbox_due;
 CREATE INDEX outbox_due ON outbox (state, next_attempt_ms) WHERE state <> 'done';
 ";
 
+/// The migration that gives the outbox plain row ids (after [`DUE_MIGRATION`]).
+/// `AUTOINCREMENT` read and wrote SQLite's `sqlite_sequence` table at every enqueue
+/// (2% of the SAR's thread under `bench cun`) to promise ids are never reused,
+/// which only matters when rows are deleted, and items never are (only `POST
+/// /_admin/reset` empties the table, with its attempts). Both tables are rebuilt:
+/// the attempts refer to the new table while it is built, so dropping the old one
+/// orphans nothing, and renaming it renames the reference.
+pub const ROWID_MIGRATION: &str = "
+CREATE TABLE outbox_next (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_ms INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    UNIQUE (kind, key)
+);
+INSERT INTO outbox_next (id, kind, key, payload, state, attempts, next_attempt_ms, last_error)
+    SELECT id, kind, key, payload, state, attempts, next_attempt_ms, last_error FROM outbox;
+CREATE TABLE outbox_attempts_next (
+    item INTEGER NOT NULL REFERENCES outbox_next (id),
+    n INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
+INSERT INTO outbox_attempts_next (item, n, at_ms, outcome)
+    SELECT item, n, at_ms, outcome FROM outbox_attempts ORDER BY rowid;
+DROP TABLE outbox_attempts;
+DROP TABLE outbox;
+ALTER TABLE outbox_next RENAME TO outbox;
+ALTER TABLE outbox_attempts_next RENAME TO outbox_attempts;
+CREATE INDEX outbox_due ON outbox (state, next_attempt_ms) WHERE state <> 'done';
+DELETE FROM sqlite_sequence WHERE name = 'outbox';
+";
+
 /// Items due by `?1` (ms), in the order they fall due.
 const DUE_SQL: &str = "SELECT id, kind, key, payload, attempts FROM outbox
     WHERE state <> 'done' AND state = 'pending' AND next_attempt_ms <= ?1 ORDER BY next_attempt_ms, id";
@@ -569,7 +606,7 @@ mod tests {
     use jiff::SignedDuration;
     use std::sync::atomic::AtomicU32;
 
-    static MIGRATIONS: &[&str] = &[MIGRATION, DUE_MIGRATION];
+    static MIGRATIONS: &[&str] = &[MIGRATION, DUE_MIGRATION, ROWID_MIGRATION];
 
     #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
     #[serde(tag = "kind", rename_all = "snake_case")]
@@ -594,6 +631,61 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    #[test]
+    fn an_outbox_made_with_autoincrement_keeps_its_items_and_attempts_through_the_rowid_migration() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let loc = StoreLocation::Dir(dir.path().to_owned());
+        let before = {
+            let store = Store::open(&loc, "t", &MIGRATIONS[..2]).expect("the old schema");
+            store
+                .transaction(|c| {
+                    for (key, n) in [("a", 1), ("b", 2), ("c", 3)] {
+                        enqueue(c, key, &Job::Ts { n })?;
+                    }
+                    let id = |key: &str| c.row("SELECT id FROM outbox WHERE key = ?1", [key], |r| r.get::<_, i64>(0));
+                    write_attempt(c, id("a")?, 0, "pending", 5, Some("503"), "retry: 503")?;
+                    write_attempt(c, id("a")?, 1, "done", 6, None, "done")?;
+                    write_attempt(c, id("b")?, 0, "done", 7, None, "done")?;
+                    Ok::<_, StoreError>(())
+                })
+                .expect("items");
+            let seq: i64 = store
+                .with(|c| c.row("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'", [], |r| r.get(0)))
+                .expect("AUTOINCREMENT kept a sequence");
+            assert_eq!(seq, 3);
+            store.with(|c| attempts_of(c, "a")).expect("attempts")
+        };
+        let store = Store::open(&loc, "t", MIGRATIONS).expect("migrated");
+        store
+            .with(|c| {
+                assert_eq!(attempts_of(c, "a")?, before, "attempts kept, with their items");
+                assert_eq!(attempts_of(c, "b")?.len(), 1);
+                let state = item_state(c, &Job::Sms, "c")?;
+                assert_eq!(state, None, "c is a `ts` item");
+                let c_state = item_state(c, &Job::Ts { n: 3 }, "c")?.expect("c kept");
+                assert_eq!((c_state.state.as_str(), c_state.attempts), ("pending", 0));
+                let sql: String = c.row("SELECT sql FROM sqlite_master WHERE name = 'outbox'", [], |r| r.get(0))?;
+                assert!(!sql.contains("AUTOINCREMENT"), "{sql}");
+                let left: i64 =
+                    c.row("SELECT COUNT(*) FROM sqlite_sequence WHERE name = 'outbox'", [], |r| r.get(0))?;
+                assert_eq!(left, 0);
+                let broken = c.prepare("PRAGMA foreign_key_check")?.query_map([], |_| Ok(()))?.count();
+                assert_eq!(broken, 0, "every attempt points at its item");
+                Ok(())
+            })
+            .expect("after");
+        // New items go after the old ones; a new attempt refers to the new table.
+        store
+            .transaction(|c| {
+                let d = enqueue_claimed(c, "d", &Job::Ts { n: 4 })?.expect("new");
+                assert_eq!(d.id, 4);
+                record_done(c, &d)?;
+                Ok::<_, StoreError>(())
+            })
+            .expect("a new item");
+        assert_eq!(store.with(|c| attempts_of(c, "d")).expect("d").len(), 1);
     }
 
     /// Work of every shape an outbox holds: fields, a wrapped struct, nothing.

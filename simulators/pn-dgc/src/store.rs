@@ -39,6 +39,8 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     CREATE INDEX certificati_assistito ON certificati (assistito);",
     ecosim_core::outbox::MIGRATION,
     ecosim_core::outbox::DUE_MIGRATION,
+    // Plain row ids: no `sqlite_sequence` write per enqueue (#14).
+    ecosim_core::outbox::ROWID_MIGRATION,
 ];
 
 /// An event as held.

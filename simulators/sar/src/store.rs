@@ -81,4 +81,6 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     );",
     ecosim_core::idempotency::EXPIRY_MIGRATION,
     ecosim_core::outbox::DUE_MIGRATION,
+    // Plain row ids: no `sqlite_sequence` write per enqueue (#14).
+    ecosim_core::outbox::ROWID_MIGRATION,
 ];

@@ -159,6 +159,8 @@ pub(crate) static MIGRATIONS: &[&str] = &[
     DROP TABLE cun_registry;
     DELETE FROM cun_events WHERE kind = 'issued';",
     ecosim_core::outbox::DUE_MIGRATION,
+    // Plain row ids: no `sqlite_sequence` write per enqueue (#14).
+    ecosim_core::outbox::ROWID_MIGRATION,
 ];
 
 #[cfg(test)]
