@@ -87,6 +87,9 @@ pub async fn cun_journeys(
     negatives: u8,
 ) -> anyhow::Result<CunJourneys> {
     let negatives = negatives.min(100);
+    if let Some(dir) = &data_dir {
+        fresh_dir(dir)?;
+    }
     let storage = match &data_dir {
         Some(d) => format!("on disk in {}", d.display()),
         None => "in memory".to_owned(),
@@ -162,6 +165,23 @@ async fn delivered(http: &ecosim_core::client::Http, gateway: &str) -> anyhow::R
     // Only the CUN SMS: negative results also bring green-pass AUTHCODEs (`Min Salute`).
     anyhow::ensure!(state["simulator"]["per_mittente"].is_object(), "the gateway's state has no counts by sender");
     Ok(state["simulator"]["per_mittente"][ecosim_domain::messages::CUN_SMS_SENDER].as_u64().unwrap_or(0))
+}
+
+/// Refuses a data directory that already holds something: a run there would reopen
+/// the databases of an earlier one and measure bigger tables (and nothing of a
+/// user's is deleted to make room).
+fn fresh_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    let held = match std::fs::read_dir(dir) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => anyhow::bail!("cannot read --data-dir {}: {e}", dir.display()),
+    };
+    anyhow::ensure!(
+        !held,
+        "--data-dir {} is not empty: a benchmark measures fresh databases; give a new or empty directory",
+        dir.display()
+    );
+    Ok(())
 }
 
 /// What an anonymous-load memory run measured.
@@ -839,6 +859,19 @@ pub async fn dashboard_follow(rate: u32, seconds: u32) -> anyhow::Result<Dashboa
 #[cfg(test)]
 mod tests {
     use super::Spread;
+
+    #[test]
+    fn a_benchmark_refuses_a_data_dir_that_holds_something() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(super::fresh_dir(&dir.path().join("absent")).is_ok());
+        assert!(super::fresh_dir(dir.path()).is_ok(), "empty");
+        std::fs::write(dir.path().join("sar.sqlite"), b"").expect("file");
+        let e = super::fresh_dir(dir.path()).expect_err("not empty");
+        assert!(
+            e.to_string().contains("is not empty") && e.to_string().contains(&dir.path().display().to_string()),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_spread_is_the_median_and_the_extremes_whatever_the_order() {

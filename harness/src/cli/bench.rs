@@ -101,7 +101,7 @@ pub(crate) enum Command {
         /// Lab reports in flight at once.
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
-        /// Keep the databases on disk here (default: in memory).
+        /// Keep the databases on disk here, a new or empty directory (default: in memory).
         #[arg(long)]
         data_dir: Option<std::path::PathBuf>,
         /// Percent of negative results (each also yields a green-pass test certificate).
