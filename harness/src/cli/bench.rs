@@ -152,8 +152,8 @@ pub(crate) fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 run.print();
                 done.push(run);
             }
-            if let Some(spread) = crate::bench::Spread::of(done.iter().map(crate::bench::CunJourneys::per_second))
-                && runs > 1
+            if runs > 1
+                && let Some(spread) = crate::bench::Spread::of(done.iter().map(crate::bench::CunJourneys::per_second))
             {
                 println!("{runs} runs: median {spread}");
             }

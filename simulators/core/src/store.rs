@@ -760,6 +760,20 @@ mod tests {
         assert_eq!(codes(&s), ["A", "C"], "what was told kept is kept, and nothing else");
         assert_eq!(runs_of(&[&a, &x, &b, &c]), [3, 3, 1, 1]);
         assert!(s.with(|c| Ok(c.is_autocommit())).expect("state"), "no transaction left open");
+
+        // A write that swallows that error and answers Ok is still told it lost
+        // its writes: they went with the transaction.
+        let (a, b) = (Runs::default(), Runs::default());
+        let s = store();
+        let swallowing = counted(&b, |conn, _| {
+            let _ = insert(conn, "BOOM");
+            Ok("B".to_owned())
+        });
+        let out = one_group(&s, vec![write(&a, "A"), swallowing]).await;
+        assert!(matches!(&out[1], Err(StoreError::Group(why)) if why == TRANSACTION_ENDED), "{:?}", out[1]);
+        assert_eq!(out[0].as_deref().ok(), Some("A"));
+        assert_eq!(codes(&s), ["A"]);
+        assert_eq!(runs_of(&[&a, &b]), [2, 1]);
     }
 
     #[tokio::test(flavor = "current_thread")]
