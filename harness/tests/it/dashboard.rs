@@ -260,6 +260,24 @@ async fn in_the_browser_a_positive_result_texts_the_cun_and_the_call_centre_unlo
         ],
     )
     .await;
+    // A call made while answering another is drawn below it, as a sequence diagram
+    // reads: the call centre's request, then Sistema TS's call to Immuni (the journal
+    // records the inner exchange first, since it ends first).
+    let order = b
+        .script(
+            &format!(
+                "const l = {LABELS}; return [l.findIndex(x => x.includes('POST /ts/v1/sblocchi/call-center')), \
+                 l.findIndex(x => x.includes('POST /v1/otp'))];"
+            ),
+            vec![],
+        )
+        .await
+        .expect("order");
+    let (outer, inner) = (order[0].as_i64().unwrap_or(-1), order[1].as_i64().unwrap_or(-1));
+    assert!(
+        0 <= outer && outer < inner,
+        "the call centre's unlock at row {outer}, Sistema TS's call to Immuni at {inner}"
+    );
     b.screenshot(&shots().join("3-immuni-unlock-upload.png")).await.expect("screenshot");
     // The ASL unlocks a new OTP with the codice fiscale and the symptom date.
     let first_otp = b.script("return document.querySelector('#app-otp').textContent;", vec![]).await.expect("otp");
