@@ -4,7 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use ecosim_core::config::Config;
+use ecosim_core::System;
+use ecosim_core::config::{Config, Urls};
 use ecosim_domain::regions::regions;
 
 use crate::ecosystem::Ecosystem;
@@ -60,15 +61,44 @@ pub(crate) fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !config.bind.is_loopback() && config.admin.token.is_none() {
         config.admin.token = Some(fresh_token());
     }
+    let external = external_systems(&config)?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let eco = Ecosystem::start(config).await?;
-        print_banner(&eco);
+        let eco = Ecosystem::start_without(config, &external).await?;
+        print_banner(&eco, &external);
         tokio::signal::ctrl_c().await.context("cannot wait for Ctrl-C")?;
         eprintln!("stopping...");
         eco.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// The systems the configuration's `[urls]` places elsewhere: `up` does not start
+/// them, and the systems it runs reach them there (a vendor's SAR in place of the
+/// reference one, say). The control plane is always `up`'s own, and the SMTP
+/// listener the local gateway's.
+fn external_systems(config: &Config) -> anyhow::Result<Vec<System>> {
+    let mut external = Vec::new();
+    for system in System::ALL {
+        let Some(url) = config.configured_url(system) else { continue };
+        let key = Urls::key(system);
+        anyhow::ensure!(
+            system != System::ControlPlane,
+            "[urls] {key}: the control plane is always this ecosystem's own (it serves the dashboard and the \
+             shared admin API); remove the key"
+        );
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "[urls] {key} = {url:?}: write the system's base URL, starting with http:// or https://"
+        );
+        external.push(system);
+    }
+    anyhow::ensure!(
+        config.urls.smtp.is_none() || external.contains(&System::SmsGateway),
+        "[urls] smtp: e-mail goes to the SMS gateway's own SMTP listener when `up` runs the gateway; set smtp \
+         only with [urls] sms_gateway"
+    );
+    Ok(external)
 }
 
 /// A warning when the systems listen beyond this machine: the APIs are open to
@@ -93,7 +123,7 @@ fn fresh_token() -> String {
     format!("{:016x}{:016x}", half(), half())
 }
 
-fn print_banner(eco: &Ecosystem) {
+fn print_banner(eco: &Ecosystem, external: &[System]) {
     let ctx = eco.context();
     let c = ctx.config();
     println!("ecosim {} is up", env!("CARGO_PKG_VERSION"));
@@ -110,12 +140,21 @@ fn print_banner(eco: &Ecosystem) {
     println!();
     println!("endpoints:");
     for (system, addr) in eco.endpoints() {
-        let api = if *system == ecosim_core::System::ControlPlane { "" } else { ", API: /openapi.json" };
+        let api = if *system == System::ControlPlane { "" } else { ", API: /openapi.json" };
         println!("  {:<14} http://{addr}   (health: /_admin/health{api})", system.name());
     }
-    println!("  {:<14} smtp://{}", "smtp", eco.smtp_addr());
+    for &system in external {
+        println!(
+            "  {:<14} {}   (elsewhere, from [urls]: not started here)",
+            system.name(),
+            ctx.config().url_of(system)
+        );
+    }
+    if !external.contains(&System::SmsGateway) {
+        println!("  {:<14} smtp://{}", "smtp", eco.smtp_addr());
+    }
     println!();
-    let dashboard = eco.url(ecosim_core::System::ControlPlane);
+    let dashboard = eco.url(System::ControlPlane);
     match &c.admin.token {
         Some(token) => {
             println!("dashboard (open in a browser): {dashboard}/#token={token}");

@@ -147,14 +147,13 @@ fn help_is_there_for_every_command() {
     }
 }
 
-#[test]
-fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
+/// `ecosim up` with `args`, once its banner is out: the process, the banner and the
+/// control plane's URL.
+fn up(args: &[&std::ffi::OsStr]) -> (std::process::Child, String, String) {
     use std::io::{BufRead, BufReader};
-    let dir = tempfile::tempdir().expect("tempdir");
     let mut child = Command::new(env!("CARGO_BIN_EXE_ecosim"))
-        .args(["up", "--base-port", "0", "--population", "200", "--seed", "5"])
-        .arg("--data-dir")
-        .arg(dir.path())
+        .arg("up")
+        .args(args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -174,6 +173,16 @@ fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
         }
     }
     let url = url.unwrap_or_else(|| panic!("no control-plane line in:\n{banner}"));
+    (child, banner, url)
+}
+
+#[test]
+fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = ["--base-port", "0", "--population", "200", "--seed", "5", "--data-dir"];
+    let mut args: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    args.push(dir.path().as_os_str());
+    let (mut child, banner, url) = up(&args);
     assert!(banner.contains("sar-R, avr-R, lab-R, vaccinatore-R, asl-R"), "{banner}");
     assert!(banner.contains("seed 5, 200 citizens"), "{banner}");
     let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -190,6 +199,60 @@ fn up_prints_its_endpoints_serves_and_stops_cleanly_on_ctrl_c() {
     assert!(killed.success());
     let status = child.wait().expect("exits");
     assert!(status.success(), "ecosim up exited with {status}");
+}
+
+#[test]
+fn up_leaves_a_system_the_configuration_places_elsewhere_to_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("ecosim.toml");
+    // A vendor's SAR in place of the reference one (nothing needs to listen there).
+    std::fs::write(&config, "[urls]\nsar = \"http://127.0.0.1:9/\"\n").expect("config");
+    let args: Vec<&std::ffi::OsStr> =
+        ["--base-port", "0", "--population", "200", "--config"].iter().map(std::ffi::OsStr::new).collect();
+    let (mut child, banner, url) = up(&[args.as_slice(), &[config.as_os_str()]].concat());
+    let sar_lines: Vec<&str> = banner.lines().filter(|l| l.trim_start().starts_with("sar ")).collect();
+    assert_eq!(sar_lines.len(), 1, "{banner}");
+    assert!(sar_lines[0].contains("http://127.0.0.1:9 ") && sar_lines[0].contains("not started here"), "{banner}");
+    assert!(banner.lines().any(|l| l.trim_start().starts_with("sistema-ts")), "{banner}");
+    // The systems `up` runs, and the dashboard's consoles, reach the SAR there.
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let summary: serde_json::Value =
+        rt.block_on(async { reqwest::get(&url).await?.json().await }).expect("the control plane's summary");
+    let sar = summary["systems"].as_array().and_then(|s| s.iter().find(|s| s["system"] == "sar")).cloned();
+    assert_eq!(sar.map(|s| s["url"].clone()), Some(serde_json::json!("http://127.0.0.1:9")), "{summary}");
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    assert!(child.wait().expect("exits").success());
+}
+
+#[test]
+fn up_refuses_urls_it_cannot_honour_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (toml, wanted) in [
+        ("[urls]\ncontrol_plane = \"http://127.0.0.1:9\"\n", "[urls] control_plane"),
+        ("[urls]\nsar = \"10.0.0.5:9000\"\n", "[urls] sar = \"10.0.0.5:9000\""),
+        ("[urls]\nsmtp = \"127.0.0.1:25\"\n", "[urls] smtp"),
+    ] {
+        let config = dir.path().join("ecosim.toml");
+        std::fs::write(&config, toml).expect("config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ecosim"))
+            .args(["up", "--base-port", "0", "--config"])
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // An `up` that accepted the file would run until stopped.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while child.try_wait().expect("wait").is_none() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let o = child.wait_with_output().expect("exits");
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{toml}: {stderr}");
+        assert!(stderr.contains(wanted), "{toml}: {stderr}");
+    }
 }
 
 #[test]

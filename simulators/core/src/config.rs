@@ -9,8 +9,11 @@
 //! [clock]
 //! start = "2021-10-01T06:00:00Z"
 //!
-//! [urls]                          # where each system is reached; default: 127.0.0.1 + base port
+//! [urls]                          # systems that run elsewhere (`up` does not start them); the
+//!                                 # others listen on 127.0.0.1 + base port and reach them here
 //! sar = "http://10.0.0.5:9000"    # e.g. a vendor's SAR in place of the reference one
+//!                                 # (also sistema_ts, immuni, avn, pn_dgc, sms_gateway; smtp =
+//!                                 # "host:port" with an external gateway)
 //!
 //! [retention]
 //! test_results = "14d"
@@ -319,6 +322,37 @@ pub struct Urls {
     pub smtp: Option<String>,
     /// SAR/AVR (the reference one, or a vendor's).
     pub sar: Option<String>,
+}
+
+impl Urls {
+    /// The key of `system` in `[urls]` (`sistema_ts`, `pn_dgc`...).
+    pub fn key(system: System) -> String {
+        system.name().replace('-', "_")
+    }
+
+    fn slot(&self, system: System) -> &Option<String> {
+        match system {
+            System::ControlPlane => &self.control_plane,
+            System::SistemaTs => &self.sistema_ts,
+            System::Immuni => &self.immuni,
+            System::Avn => &self.avn,
+            System::PnDgc => &self.pn_dgc,
+            System::SmsGateway => &self.sms_gateway,
+            System::Sar => &self.sar,
+        }
+    }
+
+    fn slot_mut(&mut self, system: System) -> &mut Option<String> {
+        match system {
+            System::ControlPlane => &mut self.control_plane,
+            System::SistemaTs => &mut self.sistema_ts,
+            System::Immuni => &mut self.immuni,
+            System::Avn => &mut self.avn,
+            System::PnDgc => &mut self.pn_dgc,
+            System::SmsGateway => &mut self.sms_gateway,
+            System::Sar => &mut self.sar,
+        }
+    }
 }
 
 /// Retention and expiry.
@@ -662,33 +696,20 @@ impl Config {
 
     /// The base URL other systems use to reach `system`.
     pub fn url_of(&self, system: System) -> String {
-        let configured = match system {
-            System::ControlPlane => self.urls.control_plane.as_ref(),
-            System::SistemaTs => self.urls.sistema_ts.as_ref(),
-            System::Immuni => self.urls.immuni.as_ref(),
-            System::Avn => self.urls.avn.as_ref(),
-            System::PnDgc => self.urls.pn_dgc.as_ref(),
-            System::SmsGateway => self.urls.sms_gateway.as_ref(),
-            System::Sar => self.urls.sar.as_ref(),
-        };
-        match configured {
-            Some(url) => url.trim_end_matches('/').to_owned(),
+        match self.configured_url(system) {
+            Some(url) => url.to_owned(),
             None => format!("http://{}:{}", self.bind, self.port_of(system)),
         }
     }
 
+    /// The URL `[urls]` gives `system` (without a trailing `/`), if any.
+    pub fn configured_url(&self, system: System) -> Option<&str> {
+        self.urls.slot(system).as_deref().map(|url| url.trim_end_matches('/'))
+    }
+
     /// Sets the base URL of `system` (used once listeners are bound on port 0).
     pub fn set_url(&mut self, system: System, url: String) {
-        let slot = match system {
-            System::ControlPlane => &mut self.urls.control_plane,
-            System::SistemaTs => &mut self.urls.sistema_ts,
-            System::Immuni => &mut self.urls.immuni,
-            System::Avn => &mut self.urls.avn,
-            System::PnDgc => &mut self.urls.pn_dgc,
-            System::SmsGateway => &mut self.urls.sms_gateway,
-            System::Sar => &mut self.urls.sar,
-        };
-        *slot = Some(url);
+        *self.urls.slot_mut(system) = Some(url);
     }
 
     /// The default accounts with this configuration's additions applied.
