@@ -5,11 +5,16 @@
 //! happened to the ones before, and its latency is counted from that due time, not
 //! from when it could be sent, so a slow system cannot hide its queue (no
 //! coordinated omission). Latencies go into an HdrHistogram. At the end the run
-//! waits for the flow to drain and checks that every acknowledged result became
-//! exactly one record at Sistema TS and one CUN SMS (lost and duplicated are
-//! counted, not assumed), and reports the delay from report to SMS on a sample of
-//! results sent to citizens who get nothing else during the run.
+//! waits for the flow to drain and checks each acknowledged result, not totals: it
+//! became exactly one record at Sistema TS (found by the facility code the run gave
+//! it alone) and its CUN reached, in exactly one SMS, the number the result gave (the
+//! citizen's, or a minor's parent's). Lost, duplicated and misdirected results are
+//! counted, not assumed: a SAR that texts one citizen twice and another never, or
+//! each CUN to the wrong phone, has the right totals and is not clean. The run also
+//! reports the delay from report to SMS on a sample of results sent to citizens who
+//! get nothing else during the run.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -19,7 +24,7 @@ use ecosim_core::client::{Http, Method};
 use ecosim_core::config::Config;
 use ecosim_domain::messages::DGC_SMS_SENDER;
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::ecosystem::Ecosystem;
@@ -154,11 +159,15 @@ pub struct LoadSummary {
     pub ts_records: u64,
     /// New CUN SMS at the gateway during the run (every SMS but the green pass's).
     pub cun_sms: u64,
-    /// Acknowledged results with no record or no SMS when the drain ended (the flow
-    /// had stopped moving for the drain limit).
+    /// Acknowledged results with no record at Sistema TS, or whose CUN reached no
+    /// phone, when the drain ended (the flow had stopped moving for the drain limit).
     pub lost: u64,
-    /// Records or SMS beyond one per acknowledged result.
+    /// Acknowledged results with more than one record, or whose CUN was texted more
+    /// than once.
     pub duplicated: u64,
+    /// Acknowledged results whose CUN was texted to a number other than the one the
+    /// result gave (another citizen's phone).
+    pub misdirected: u64,
     /// Seconds from the last answer until every SMS was there (or the drain limit).
     pub drain_seconds: f64,
     /// Seconds from the first result due until the last SMS.
@@ -170,10 +179,12 @@ pub struct LoadSummary {
 }
 
 impl LoadSummary {
-    /// Whether the run lost or duplicated nothing and every result was acknowledged.
+    /// Whether every result was acknowledged and none was lost, duplicated or
+    /// misdirected.
     pub fn clean(&self) -> bool {
         self.lost == 0
             && self.duplicated == 0
+            && self.misdirected == 0
             && self.not_sent == 0
             && self.transport_errors == 0
             && self.refused.is_empty()
@@ -202,8 +213,12 @@ impl LoadSummary {
             l.p50, l.p90, l.p99, l.p999, l.max
         );
         println!(
-            "  Sistema TS records {}, CUN SMS {}: lost {}, duplicated {} (drained in {:.1} s; first report to last SMS {:.1} s)",
-            self.ts_records, self.cun_sms, self.lost, self.duplicated, self.drain_seconds, self.end_to_end_seconds
+            "  Sistema TS records {}, CUN SMS {} (drained in {:.1} s; first report to last SMS {:.1} s)",
+            self.ts_records, self.cun_sms, self.drain_seconds, self.end_to_end_seconds
+        );
+        println!(
+            "  each acknowledged result: lost {}, duplicated {}, misdirected {} (its record at Sistema TS, its CUN by SMS at its number)",
+            self.lost, self.duplicated, self.misdirected
         );
         let s = &self.report_to_sms_ms;
         println!(
@@ -223,8 +238,31 @@ struct Report {
     body: Value,
     /// The lab's `Authorization` value (HTTP Basic), made once.
     authorization: String,
+    /// The lab's region (its SAR's records at Sistema TS are the region's).
+    region: String,
     /// For sampled results: the inbox to watch.
     watch: Option<String>,
+}
+
+impl Report {
+    /// The number the result's CUN SMS is due at: a minor's parent's, else the
+    /// citizen's (the only contact the run gives).
+    fn number(&self) -> Option<&str> {
+        let c = &self.body["contatti"];
+        c["cellulare_genitore"].as_str().or_else(|| c["cellulare"].as_str())
+    }
+}
+
+/// The facility code of the run's n-th result: the run's prefix, then `n` in hex
+/// (`LOAD3-1a2f`), so Sistema TS's records say which result each one is.
+fn facility(prefix: &str, n: u64) -> String {
+    format!("{prefix}{n:x}")
+}
+
+/// A prefix no earlier run of this process used (drives can share an ecosystem).
+fn run_prefix() -> String {
+    static RUNS: AtomicU64 = AtomicU64::new(0);
+    format!("LOAD{}-", RUNS.fetch_add(1, Ordering::Relaxed) + 1)
 }
 
 /// The population split the run draws from: adults with a mobile, minors with a
@@ -233,6 +271,8 @@ struct Pool {
     adults: Vec<Report>,
     minors: Vec<Report>,
     sampled: Vec<Report>,
+    /// The test date every result carries (the virtual today).
+    day: String,
 }
 
 fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
@@ -242,6 +282,7 @@ fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
     let (mut adults, mut minors) = (Vec::new(), Vec::new());
     for c in ctx.population().iter() {
         let authorization = crate::bench::basic(&format!("lab-{}", c.region().code));
+        let region = c.region().code.to_owned();
         let body = |contatti: Value| {
             json!({"codice_fiscale": c.codice_fiscale().to_string(), "tipo_test": "MOLECOLARE",
                 "data_esecuzione": day, "struttura": "LOAD-LAB", "contatti": contatti})
@@ -251,6 +292,7 @@ fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
                 minors.push(Report {
                     body: body(json!({"cellulare_genitore": parent.to_string()})),
                     authorization,
+                    region,
                     watch: None,
                 });
             }
@@ -258,6 +300,7 @@ fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
             adults.push(Report {
                 body: body(json!({"cellulare": m.to_string()})),
                 authorization,
+                region,
                 watch: Some(m.to_string()),
             });
         }
@@ -281,7 +324,7 @@ fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
         r.watch = None;
     }
     anyhow::ensure!(!adults.is_empty(), "no adult with a mobile number in the population");
-    Ok(Pool { adults, minors, sampled })
+    Ok(Pool { adults, minors, sampled, day })
 }
 
 /// The counts the check compares: Sistema TS's records and the gateway's CUN SMS.
@@ -305,6 +348,8 @@ struct Tally {
     watched: std::sync::Mutex<Vec<(String, Instant)>>,
     /// Their delays, from due time to the SMS in the inbox.
     report_to_sms: std::sync::Mutex<Histogram<u64>>,
+    /// The acknowledged results, by number in the run.
+    acked: std::sync::Mutex<Vec<u64>>,
 }
 
 /// Watches the sampled results' inboxes (every 20 ms) during the run and the
@@ -382,7 +427,9 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
         first_error: Default::default(),
         watched: Default::default(),
         report_to_sms: std::sync::Mutex::new(latency_histogram()),
+        acked: Default::default(),
     });
+    let prefix = run_prefix();
     let watcher = tokio::spawn(watch_samples(http.clone(), gateway.clone(), tally.clone()));
     let started = Instant::now();
     let mut next_progress = started + Duration::from_secs(1);
@@ -399,7 +446,8 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
                 n += 1;
                 continue;
             }
-            let report = pick(&pool, options, n, sample_every);
+            let mut report = pick(&pool, options, n, sample_every);
+            report.body["struttura"] = Value::String(facility(&prefix, n));
             let request = http
                 .request(Method::POST, esiti.as_str())
                 .header("authorization", report.authorization.as_str())
@@ -424,6 +472,7 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
                 match res {
                     Ok((status, _)) if status.is_success() => {
                         tally.acknowledged.fetch_add(1, Ordering::Relaxed);
+                        tally.acked.lock().unwrap_or_else(|p| p.into_inner()).push(n);
                         tally.latency.lock().unwrap_or_else(|p| p.into_inner()).saturating_record(latency);
                         if let Some(inbox) = report.watch {
                             tally.watched.lock().unwrap_or_else(|p| p.into_inner()).push((inbox, due));
@@ -514,8 +563,16 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (r, s) = counts(&http, &ts, &gateway).await?;
     let (records, sms) = (r.saturating_sub(records_before).max(records), s.saturating_sub(sms_before).max(sms));
-    let lost = acknowledged.saturating_sub(records.min(sms));
-    let duplicated = records.saturating_sub(acknowledged).max(sms.saturating_sub(acknowledged));
+    let acked = std::mem::take(&mut *tally.acked.lock().unwrap_or_else(|p| p.into_inner()));
+    let expected: Vec<Expected> = acked
+        .iter()
+        .map(|&n| {
+            let report = pick(&pool, options, n, sample_every);
+            Expected { n, region: report.region.clone(), number: report.number().unwrap_or_default().to_owned() }
+        })
+        .collect();
+    let Outcomes { lost, duplicated, misdirected } =
+        check_each(&http, &ts, &gateway, &pool.day, &prefix, total, &expected).await?;
     let latency = tally.latency.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let refused = tally.refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let first_error = tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -535,11 +592,193 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
         cun_sms: sms,
         lost,
         duplicated,
+        misdirected,
         drain_seconds,
         end_to_end_seconds,
         report_to_sms_ms: Percentiles::of(&report_to_sms),
         first_error,
     })
+}
+
+/// An acknowledged result, as the check needs it.
+#[derive(Debug, Clone)]
+struct Expected {
+    /// Its number in the run (its facility code's).
+    n: u64,
+    /// Its lab's region.
+    region: String,
+    /// The number its CUN SMS is due at.
+    number: String,
+}
+
+/// What the check of each acknowledged result found; a result counts once, in the
+/// first of these that applies.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Outcomes {
+    lost: u64,
+    duplicated: u64,
+    misdirected: u64,
+}
+
+/// A CUN: its ten characters.
+type Code = [u8; 10];
+
+/// The records Sistema TS holds for a result: how many, and the first one's CUN.
+#[derive(Debug, Default, Clone, Copy)]
+struct Recorded {
+    count: u32,
+    cun: Code,
+}
+
+/// The SMS that carried a CUN: how many, the first one's number (an index into the
+/// numbers read) and, if any, another number one of them reached.
+#[derive(Debug, Clone, Copy)]
+struct Texted {
+    count: u32,
+    first: u32,
+    other: Option<u32>,
+}
+
+/// Judges each result in `expected` against the records (indexed by the result's
+/// number in the run) and the SMS by CUN; `numbers` indexes the phone numbers read.
+fn judge(
+    expected: &[Expected],
+    recorded: &[Recorded],
+    texted: &HashMap<Code, Texted>,
+    numbers: &HashMap<String, u32>,
+) -> Outcomes {
+    let mut o = Outcomes::default();
+    for e in expected {
+        let Some(r) = recorded.get(e.n as usize).filter(|r| r.count > 0) else {
+            o.lost += 1;
+            continue;
+        };
+        if r.count > 1 {
+            o.duplicated += 1;
+            continue;
+        }
+        let Some(t) = texted.get(&r.cun) else {
+            o.lost += 1;
+            continue;
+        };
+        if Some(&t.first) != numbers.get(&e.number) || t.other.is_some() {
+            o.misdirected += 1;
+        } else if t.count > 1 {
+            o.duplicated += 1;
+        }
+    }
+    o
+}
+
+/// One of Sistema TS's listed records, as far as the check reads it.
+#[derive(Debug, Deserialize)]
+struct Listed {
+    struttura: String,
+    cun: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct Listing {
+    risultati: Vec<Listed>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Inbox {
+    messages: Vec<Message>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Message {
+    text: String,
+}
+
+/// Reads what the national systems hold for the run's results, through their APIs as
+/// anyone would (Sistema TS's listing with each region's SAR account, the gateway's
+/// inboxes), and judges each acknowledged result ([`judge`]).
+async fn check_each(
+    http: &Http,
+    ts: &str,
+    gateway: &str,
+    day: &str,
+    prefix: &str,
+    total: u64,
+    expected: &[Expected],
+) -> anyhow::Result<Outcomes> {
+    const READ_TIMEOUT: Duration = Duration::from_secs(120);
+    let mut recorded = vec![Recorded::default(); usize::try_from(total)?];
+    let regions: std::collections::BTreeSet<&str> = expected.iter().map(|e| e.region.as_str()).collect();
+    for region in regions {
+        let url = format!("{ts}/ts/v1/test-results?dal={day}&al={day}");
+        let res = http
+            .request(Method::GET, url.as_str())
+            .header("authorization", crate::bench::basic(&format!("sar-{region}")).as_str())
+            .timeout(READ_TIMEOUT)
+            .send()
+            .await?;
+        anyhow::ensure!(res.status().is_success(), "Sistema TS answered {} to {url} for region {region}", res.status());
+        let listing: Listing = res.json().await?;
+        for record in listing.risultati {
+            let n = record.struttura.strip_prefix(prefix).and_then(|hex| u64::from_str_radix(hex, 16).ok());
+            let (Some(slot), Some(cun)) = (n.and_then(|n| recorded.get_mut(n as usize)), code_of(&record.cun)) else {
+                continue;
+            };
+            if slot.count == 0 {
+                slot.cun = cun;
+            }
+            slot.count += 1;
+        }
+    }
+    // The CUNs to look for, and every number a result's SMS is due at.
+    let cuns: std::collections::HashSet<Code> = recorded.iter().filter(|r| r.count > 0).map(|r| r.cun).collect();
+    let mut numbers = HashMap::<String, u32>::new();
+    for e in expected {
+        let next = u32::try_from(numbers.len())?;
+        numbers.entry(e.number.clone()).or_insert(next);
+    }
+    let mut texted = HashMap::<Code, Texted>::new();
+    let mut reads = tokio::task::JoinSet::new();
+    let mut queue: Vec<(String, u32)> = numbers.iter().map(|(k, &v)| (k.clone(), v)).collect();
+    loop {
+        while reads.len() < 32
+            && let Some((number, index)) = queue.pop()
+        {
+            let request = http.request(Method::GET, format!("{gateway}/sms/v1/inbox/{number}")).timeout(READ_TIMEOUT);
+            reads.spawn(async move {
+                let res = request.send().await.map_err(|e| anyhow::anyhow!("inbox {number}: {e}"))?;
+                anyhow::ensure!(res.status().is_success(), "the gateway answered {} for inbox {number}", res.status());
+                let inbox: Inbox = res.json().await.map_err(|e| anyhow::anyhow!("inbox {number}: {e}"))?;
+                Ok::<_, anyhow::Error>((index, inbox))
+            });
+        }
+        let Some(read) = reads.join_next().await else { break };
+        let (index, inbox) = read??;
+        for message in inbox.messages {
+            for cun in codes_in(&message.text).filter(|c| cuns.contains(c)) {
+                texted
+                    .entry(cun)
+                    .and_modify(|t| {
+                        t.count += 1;
+                        if index != t.first {
+                            t.other = Some(index);
+                        }
+                    })
+                    .or_insert(Texted { count: 1, first: index, other: None });
+            }
+        }
+    }
+    Ok(judge(expected, &recorded, &texted, &numbers))
+}
+
+/// The ten characters of `CUN-XXXXXXXXXX` (or of a bare code).
+fn code_of(cun: &str) -> Option<Code> {
+    let code = cun.strip_prefix("CUN-").unwrap_or(cun);
+    code.as_bytes().try_into().ok()
+}
+
+/// Every run of exactly ten letters and digits in `text` (a CUN wherever a SAR's
+/// wording puts it, with or without its `CUN-`).
+fn codes_in(text: &str) -> impl Iterator<Item = Code> + '_ {
+    text.split(|c: char| !c.is_ascii_alphanumeric()).filter_map(|word| word.as_bytes().try_into().ok())
 }
 
 /// The n-th result: a sampled adult at regular intervals, else a minor or an adult
@@ -572,15 +811,71 @@ mod tests {
 
     #[test]
     fn the_mix_follows_the_asked_shares() {
-        let pool = Pool {
-            adults: vec![Report { body: json!({"who": "adult"}), authorization: "Basic x".into(), watch: None }],
-            minors: vec![Report { body: json!({"who": "minor"}), authorization: "Basic x".into(), watch: None }],
-            sampled: Vec::new(),
+        let report = |who: &str| Report {
+            body: json!({"who": who}),
+            authorization: "Basic x".into(),
+            region: "160".into(),
+            watch: None,
         };
+        let pool =
+            Pool { adults: vec![report("adult")], minors: vec![report("minor")], sampled: Vec::new(), day: "".into() };
         let options = LoadOptions { negatives: 70, minors: 10, ..LoadOptions::default() };
         let picks: Vec<Report> = (0..1000).map(|n| pick(&pool, &options, n, u64::MAX)).collect();
         let negatives = picks.iter().filter(|r| r.body["esito"] == "NEGATIVO").count();
         let minors = picks.iter().filter(|r| r.body["who"] == "minor").count();
         assert_eq!((negatives, minors), (700, 100));
+    }
+
+    #[test]
+    fn a_report_is_due_at_the_parents_number_if_it_gives_one() {
+        let r = |contatti: Value| Report {
+            body: json!({"contatti": contatti}),
+            authorization: String::new(),
+            region: String::new(),
+            watch: None,
+        };
+        assert_eq!(r(json!({"cellulare": "+393331112222"})).number(), Some("+393331112222"));
+        assert_eq!(r(json!({"cellulare_genitore": "+393334445555"})).number(), Some("+393334445555"));
+        assert_eq!(r(json!({})).number(), None);
+    }
+
+    #[test]
+    fn cuns_are_found_in_any_wording_and_facility_codes_name_the_result() {
+        let text = "Il codice del tuo test Covid-19 del 01/10/21 è CUN-AF2IYUU2YJ. Oppure: 6HQ5EW73HE!";
+        let found: Vec<String> = codes_in(text).map(|c| String::from_utf8_lossy(&c).into_owned()).collect();
+        assert_eq!(found, ["AF2IYUU2YJ", "6HQ5EW73HE"]);
+        assert_eq!(code_of("CUN-AF2IYUU2YJ"), code_of("AF2IYUU2YJ"));
+        assert_eq!(code_of("CUN-SHORT"), None);
+        let (a, b) = (run_prefix(), run_prefix());
+        assert_ne!(a, b, "each run its own facility codes");
+        assert_eq!(facility("LOAD7-", 1_199_999), "LOAD7-124f7f");
+        assert!(ecosim_domain::test_result::check_struttura(&facility(&a, 1_199_999)).is_ok());
+    }
+
+    /// Eight results: each outcome once, judged per result, where totals (eight
+    /// records, eight SMS) would say nothing was wrong.
+    #[test]
+    fn each_result_is_judged_on_its_own_record_and_its_own_sms() {
+        let code = |i: u8| -> Code { [b'A' + i; 10] };
+        let numbers: HashMap<String, u32> = (0..8u32).map(|i| (format!("+3933300000{i}"), i)).collect();
+        let expected: Vec<Expected> =
+            (0..8u64).map(|n| Expected { n, region: "160".into(), number: format!("+3933300000{n}") }).collect();
+        let mut recorded = vec![Recorded::default(); 8];
+        for (n, slot) in recorded.iter_mut().enumerate() {
+            *slot = Recorded { count: 1, cun: code(n as u8) };
+        }
+        recorded[1].count = 0; // 1: never reached Sistema TS
+        recorded[2].count = 2; // 2: recorded twice
+        let mut texted = HashMap::new();
+        for n in [0u8, 2, 6, 7] {
+            texted.insert(code(n), Texted { count: 1, first: u32::from(n), other: None });
+        }
+        texted.insert(code(3), Texted { count: 2, first: 3, other: None }); // 3: texted twice
+        // 4: nothing texted; 5: texted to 6's phone; 6: to its own and to 0's.
+        texted.insert(code(5), Texted { count: 1, first: 6, other: None });
+        texted.insert(code(6), Texted { count: 2, first: 6, other: Some(0) });
+        let o = judge(&expected, &recorded, &texted, &numbers);
+        assert_eq!(o, Outcomes { lost: 2, duplicated: 2, misdirected: 2 }, "0 and 7 are the clean ones");
+        assert_eq!(judge(&expected[..1], &recorded, &texted, &numbers), Outcomes::default());
     }
 }

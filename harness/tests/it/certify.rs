@@ -215,6 +215,7 @@ async fn a_sar_written_in_python_from_the_guide_is_certified_and_its_broken_vari
         (Some("new-key"), Some("IFC-IDEMP")),
         (Some("cf-in-sms"), Some("IFC-MINIMISE")),
         (Some("contacts-to-ts"), Some("ORD-3.1a5")),
+        (Some("crossed-sms"), Some("ORD-6.1a")),
     ] {
         runs.spawn(async move {
             let defects: Vec<&str> = defect.into_iter().collect();

@@ -328,12 +328,13 @@ fn load_drives_the_reference_sar_and_writes_a_clean_json_summary() {
         file.to_str().expect("a path"),
     ]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), String::from_utf8_lossy(&o.stderr));
-    assert!(stdout(&o).contains("lost 0, duplicated 0"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("lost 0, duplicated 0, misdirected 0"), "{}", stdout(&o));
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&file).expect("the summary")).expect("JSON");
     assert_eq!(summary["due"], 400);
     assert_eq!(summary["acknowledged"], 400);
     assert_eq!(summary["cun_sms"], 400);
+    assert_eq!((&summary["lost"], &summary["duplicated"], &summary["misdirected"]), (&0.into(), &0.into(), &0.into()));
     assert!(summary["latency_ms"]["p99"].as_f64().is_some_and(|ms| ms > 0.0), "{summary}");
 }
 

@@ -27,6 +27,7 @@ async fn a_python_sar_under_open_loop_load_loses_and_duplicates_nothing() {
     let summary = drive(&eco, &sar.url, &small(50.0, 2)).await.expect("a run");
     assert_eq!((summary.due, summary.acknowledged), (100, 100), "{summary:?}");
     assert_eq!((summary.ts_records, summary.cun_sms, summary.lost, summary.duplicated), (100, 100, 0, 0));
+    assert_eq!(summary.misdirected, 0, "{summary:?}");
     assert!(summary.clean(), "{summary:?}");
     assert_eq!(summary.latency_ms.count, 100);
     assert!(summary.report_to_sms_ms.count > 0, "the sampled results' SMS were timed: {summary:?}");
@@ -52,6 +53,26 @@ async fn a_sar_that_retries_with_a_new_key_shows_duplicates() {
     let summary = drive(&eco, &sar.url, &small(20.0, 1)).await.expect("a run");
     assert_eq!(summary.acknowledged, 20, "{summary:?}");
     assert_eq!(summary.duplicated, 5, "five dropped answers, five second records: {summary:?}");
+    assert!(!summary.clean());
+    drop(sar);
+    eco.shutdown().await;
+}
+
+/// The Python SAR texting each CUN to the number of the result before it (a mix-up
+/// between citizens): as many records and SMS as results, so totals look right; the
+/// check of each result finds the CUNs on the wrong phones.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sar_that_texts_each_cun_to_the_wrong_phone_is_not_clean_though_the_totals_match() {
+    let eco = national().await;
+    let sar = PythonSar::start(&eco, &["crossed-sms"]);
+    let options = LoadOptions { minors: 0, ..small(20.0, 1) };
+    let summary = drive(&eco, &sar.url, &options).await.expect("a run");
+    assert_eq!(summary.acknowledged, 20, "{summary:?}");
+    assert_eq!((summary.ts_records, summary.cun_sms), (20, 20), "the totals match: {summary:?}");
+    // The first CUN texted went to its own phone; every other to the one before's
+    // (the run's 20 citizens, drawn by seed, have 20 different numbers).
+    assert_eq!(summary.misdirected, 19, "{summary:?}");
+    assert_eq!((summary.lost, summary.duplicated), (0, 0), "{summary:?}");
     assert!(!summary.clean());
     drop(sar);
     eco.shutdown().await;

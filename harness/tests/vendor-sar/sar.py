@@ -23,7 +23,9 @@ import uuid
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-DEFECTS = {"no-retry", "new-key", "cf-in-sms", "contacts-to-ts"}
+# crossed-sms: each CUN goes to the number of the result texted before it (a mix-up
+# between citizens: as many SMS as results, none to the right phone but the first).
+DEFECTS = {"no-retry", "new-key", "cf-in-sms", "contacts-to-ts", "crossed-sms"}
 CF = re.compile(r"^[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$")
 OMOCODIA = {c: str(i) for i, c in enumerate("LMNPQRSTUV")}
 MONTHS = "ABCDEHLMPRST"
@@ -65,6 +67,7 @@ class Sar:
         self.defects = set(args.defect or [])
         self.results = {}
         self.lock = threading.Lock()
+        self.last_number = None
 
     # -- intake -------------------------------------------------------------
     def accept(self, lab, body):
@@ -145,7 +148,11 @@ class Sar:
         if "cf-in-sms" in self.defects:
             text = b["codice_fiscale"] + " " + text
         if r["sms"]:
-            sms = json.dumps({"from": "sistema Ts", "to": r["sms"], "text": text}).encode()
+            to = r["sms"]
+            if "crossed-sms" in self.defects:
+                with self.lock:
+                    to, self.last_number = self.last_number or to, to
+            sms = json.dumps({"from": "sistema Ts", "to": to, "text": text}).encode()
             self.until_done(self.args.sms_gateway + "/sms/v1/messages", sms, "sar", r["key"] + "-sms")
         if r["email"]:
             msg = EmailMessage()
