@@ -135,6 +135,8 @@ impl Percentiles {
 pub struct LoadSummary {
     /// The SAR driven.
     pub sar: String,
+    /// Whether it is the reference SAR, in this process.
+    pub sar_in_process: bool,
     /// Asked rate, results per second.
     pub rate: f64,
     /// Results due in the run.
@@ -174,8 +176,79 @@ pub struct LoadSummary {
     pub end_to_end_seconds: f64,
     /// From a sampled result's due time to its SMS in the citizen's inbox.
     pub report_to_sms_ms: Percentiles,
+    /// How far the flow was when the last result was answered: Sistema TS's new
+    /// records and the CUN SMS by then (what the SAR, or the systems after it, still
+    /// owed is the rest).
+    pub at_last_answer: Progress,
+    /// CPU over the run, from the first result due to the end of the drain (Linux).
+    pub cpu: Option<CpuShare>,
     /// The first refusal or error seen, for a start.
     pub first_error: Option<String>,
+}
+
+/// Records and SMS at a moment of the run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Progress {
+    /// New records at Sistema TS.
+    pub ts_records: u64,
+    /// New CUN SMS at the gateway.
+    pub cun_sms: u64,
+}
+
+/// Who used the machine during a run: near all of it, the figures say what the
+/// machine could do, whichever system is the cause.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CpuShare {
+    /// The machine's cores.
+    pub cores: usize,
+    /// Cores' worth of CPU this process used: the national simulators (and the
+    /// reference SAR without `--sut`) and the load generator.
+    pub ecosim_cores: f64,
+    /// The whole machine's busy share, percent (a vendor's SAR on it included).
+    pub machine_busy_percent: f64,
+}
+
+/// CPU time so far from `/proc` (Linux; `None` elsewhere), in clock ticks: this
+/// process's user and system time, and the machine's busy and total time.
+#[derive(Debug, Clone, Copy)]
+struct CpuTimes {
+    process: u64,
+    machine_busy: u64,
+    machine_total: u64,
+}
+
+/// Clock ticks a second in `/proc` (`USER_HZ`, 100 on every Linux this runs on).
+const TICKS_PER_SECOND: f64 = 100.0;
+
+fn cpu_times() -> Option<CpuTimes> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_times_of(&stat, &std::fs::read_to_string("/proc/stat").ok()?)
+}
+
+/// [`CpuTimes`] from the text of `/proc/self/stat` and of `/proc/stat`.
+fn cpu_times_of(own: &str, machine: &str) -> Option<CpuTimes> {
+    // After the command's `(name)`: state is field 3, utime 14 and stime 15.
+    let fields: Vec<&str> = own.rsplit_once(')')?.1.split_whitespace().collect();
+    let process = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // `cpu  user nice system idle iowait irq softirq steal ...`
+    let line = machine.lines().next().filter(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line.split_whitespace().skip(1).take(8).map(|v| v.parse().ok()).collect::<Option<_>>()?;
+    let idle = ticks.get(3)? + ticks.get(4)?;
+    let total: u64 = ticks.iter().sum();
+    Some(CpuTimes { process, machine_busy: total.saturating_sub(idle), machine_total: total })
+}
+
+impl CpuShare {
+    fn between(before: CpuTimes, after: CpuTimes, seconds: f64) -> Option<Self> {
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+        let total = after.machine_total.checked_sub(before.machine_total).filter(|t| *t > 0)?;
+        let busy = after.machine_busy.saturating_sub(before.machine_busy);
+        Some(Self {
+            cores,
+            ecosim_cores: after.process.saturating_sub(before.process) as f64 / TICKS_PER_SECOND / seconds.max(1e-9),
+            machine_busy_percent: busy as f64 * 100.0 / total as f64,
+        })
+    }
 }
 
 impl LoadSummary {
@@ -220,6 +293,21 @@ impl LoadSummary {
             "  each acknowledged result: lost {}, duplicated {}, misdirected {} (its record at Sistema TS, its CUN by SMS at its number)",
             self.lost, self.duplicated, self.misdirected
         );
+        let a = &self.at_last_answer;
+        println!(
+            "  at the last answer: {} records at Sistema TS and {} CUN SMS of {} acknowledged",
+            a.ts_records, a.cun_sms, self.acknowledged
+        );
+        if let Some(c) = &self.cpu {
+            println!(
+                "  CPU over the run: ecosim (national systems{}, this generator) {:.2} of {} cores; the machine {:.0}% busy{}",
+                if self.sar_in_process { ", reference SAR" } else { "" },
+                c.ecosim_cores,
+                c.cores,
+                c.machine_busy_percent,
+                if c.machine_busy_percent >= 90.0 { " (the figures are what this machine could do)" } else { "" }
+            );
+        }
         let s = &self.report_to_sms_ms;
         println!(
             "  report to SMS, {} sampled results (ms): p50 {:.0}, p90 {:.0}, p99 {:.0}, max {:.0}",
@@ -431,6 +519,7 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
     });
     let prefix = run_prefix();
     let watcher = tokio::spawn(watch_samples(http.clone(), gateway.clone(), tally.clone()));
+    let cpu_before = cpu_times();
     let started = Instant::now();
     let mut next_progress = started + Duration::from_secs(1);
     let (mut sent, mut not_sent) = (0u64, 0u64);
@@ -526,6 +615,7 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
     let mut last_sms_seen = answered;
     let mut last_progress = answered;
     let mut progress = (0, 0);
+    let mut at_last_answer = None;
     loop {
         let asked = Instant::now();
         let (r, s) = counts(&http, &ts, &gateway).await?;
@@ -541,6 +631,7 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
             (progress, last_progress) = ((r, s), Instant::now());
         }
         (records, sms) = (r, s);
+        at_last_answer.get_or_insert(Progress { ts_records: r, cun_sms: s });
         let waiting = tally.watched.lock().unwrap_or_else(|p| p.into_inner()).len();
         let done = records >= acknowledged && sms >= acknowledged && waiting == 0;
         // Given up only when nothing moved for `drain`: a slow flow is waited for.
@@ -556,6 +647,9 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
         eprintln!();
     }
     watcher.abort();
+    let cpu = cpu_before
+        .zip(cpu_times())
+        .and_then(|(before, after)| CpuShare::between(before, after, started.elapsed().as_secs_f64()));
     let report_to_sms = tally.report_to_sms.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let drain_seconds = (last_sms_seen.max(answered) - answered).as_secs_f64();
     let end_to_end_seconds = (last_sms_seen.max(answered) - started).as_secs_f64();
@@ -578,6 +672,7 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
     let first_error = tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
     Ok(LoadSummary {
         sar: sar.trim_end_matches('/').to_owned(),
+        sar_in_process: eco.addr(System::Sar).is_some() && sar.trim_end_matches('/') == eco.url(System::Sar),
         rate: options.rate,
         due: total,
         sent,
@@ -596,6 +691,8 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
         drain_seconds,
         end_to_end_seconds,
         report_to_sms_ms: Percentiles::of(&report_to_sms),
+        at_last_answer: at_last_answer.unwrap_or_default(),
+        cpu,
         first_error,
     })
 }
@@ -801,6 +898,21 @@ fn pick(pool: &Pool, options: &LoadOptions, n: u64, sample_every: u64) -> Report
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cpu_times_are_read_from_procs_text() {
+        // A command name with a space and a parenthesis, as `/proc` writes it.
+        let own = "4242 (ecosim (x) y) S 1 4242 4242 0 -1 4194304 100 0 0 0 250 75 0 0 20 0 9 0";
+        let machine = "cpu  1000 10 300 5000 100 0 20 0 0 0\ncpu0 500 5 150 2500 50 0 10 0 0 0\n";
+        let t = cpu_times_of(own, machine).expect("parsed");
+        assert_eq!((t.process, t.machine_busy, t.machine_total), (325, 1330, 6430));
+        assert!(cpu_times_of(own, "intr 1 2 3").is_none());
+        assert!(cpu_times_of("4242 (ecosim) S 1", machine).is_none());
+        let later = CpuTimes { process: 525, machine_busy: 1330 + 360, machine_total: 6430 + 400 };
+        let share = CpuShare::between(t, later, 2.0).expect("a share");
+        assert_eq!((share.ecosim_cores, share.machine_busy_percent), (1.0, 90.0));
+        assert!(CpuShare::between(t, t, 2.0).is_none(), "no time went by in /proc");
+    }
 
     #[test]
     fn peak_day_is_1_2_million_results_in_two_minutes() {

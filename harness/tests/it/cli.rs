@@ -335,6 +335,11 @@ fn load_drives_the_reference_sar_and_writes_a_clean_json_summary() {
     assert_eq!(summary["acknowledged"], 400);
     assert_eq!(summary["cun_sms"], 400);
     assert_eq!((&summary["lost"], &summary["duplicated"], &summary["misdirected"]), (&0.into(), &0.into(), &0.into()));
+    assert_eq!(summary["sar_in_process"], true);
+    assert!(summary["at_last_answer"]["cun_sms"].as_u64().is_some_and(|n| n <= 400), "{summary}");
+    // Linux, where this runs: the process's and the machine's CPU from /proc.
+    assert!(summary["cpu"]["ecosim_cores"].as_f64().is_some_and(|c| c > 0.0), "{summary}");
+    assert!(summary["cpu"]["machine_busy_percent"].as_f64().is_some_and(|p| p > 0.0 && p <= 100.0), "{summary}");
     assert!(summary["latency_ms"]["p99"].as_f64().is_some_and(|ms| ms > 0.0), "{summary}");
 }
 

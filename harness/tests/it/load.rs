@@ -28,6 +28,7 @@ async fn a_python_sar_under_open_loop_load_loses_and_duplicates_nothing() {
     assert_eq!((summary.due, summary.acknowledged), (100, 100), "{summary:?}");
     assert_eq!((summary.ts_records, summary.cun_sms, summary.lost, summary.duplicated), (100, 100, 0, 0));
     assert_eq!(summary.misdirected, 0, "{summary:?}");
+    assert!(!summary.sar_in_process, "a SAR of its own: {summary:?}");
     assert!(summary.clean(), "{summary:?}");
     assert_eq!(summary.latency_ms.count, 100);
     assert!(summary.report_to_sms_ms.count > 0, "the sampled results' SMS were timed: {summary:?}");
