@@ -664,15 +664,15 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
     let (r, s) = counts(&http, &ts, &gateway).await?;
     let (records, sms) = (r.saturating_sub(records_before).max(records), s.saturating_sub(sms_before).max(sms));
     let acked = std::mem::take(&mut *tally.acked.lock().unwrap_or_else(|p| p.into_inner()));
-    let expected: Vec<Expected> = acked
+    let expected: Vec<Expected<'_>> = acked
         .iter()
         .map(|&n| {
-            let report = pick(&pool, options, n, sample_every);
-            Expected { n, region: report.region.clone(), number: report.number().unwrap_or_default().to_owned() }
+            let report = chosen(&pool, options, n, sample_every);
+            Expected { n, region: &report.region, number: report.number().unwrap_or_default() }
         })
         .collect();
     let Outcomes { lost, duplicated, misdirected } =
-        check_each(&http, &ts, &gateway, &pool.day, &prefix, total, &expected).await?;
+        check_each(&http, &ts, &gateway, &pool.day, &prefix, &expected).await?;
     let latency = tally.latency.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let refused = tally.refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let first_error = tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -705,13 +705,13 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
 
 /// An acknowledged result, as the check needs it.
 #[derive(Debug, Clone)]
-struct Expected {
+struct Expected<'a> {
     /// Its number in the run (its facility code's).
     n: u64,
     /// Its lab's region.
-    region: String,
+    region: &'a str,
     /// The number its CUN SMS is due at.
-    number: String,
+    number: &'a str,
 }
 
 /// What the check of each acknowledged result found; a result counts once, in the
@@ -742,17 +742,17 @@ struct Texted {
     other: Option<u32>,
 }
 
-/// Judges each result in `expected` against the records (indexed by the result's
-/// number in the run) and the SMS by CUN; `numbers` indexes the phone numbers read.
+/// Judges each result in `expected` against the records (by the result's number in
+/// the run) and the SMS by CUN; `numbers` indexes the phone numbers read.
 fn judge(
-    expected: &[Expected],
-    recorded: &[Recorded],
+    expected: &[Expected<'_>],
+    recorded: &HashMap<u64, Recorded>,
     texted: &HashMap<Code, Texted>,
-    numbers: &HashMap<String, u32>,
+    numbers: &HashMap<&str, u32>,
 ) -> Outcomes {
     let mut o = Outcomes::default();
     for e in expected {
-        let Some(r) = recorded.get(e.n as usize).filter(|r| r.count > 0) else {
+        let Some(r) = recorded.get(&e.n).filter(|r| r.count > 0) else {
             o.lost += 1;
             continue;
         };
@@ -764,7 +764,7 @@ fn judge(
             o.lost += 1;
             continue;
         };
-        if Some(&t.first) != numbers.get(&e.number) || t.other.is_some() {
+        if Some(&t.first) != numbers.get(e.number) || t.other.is_some() {
             o.misdirected += 1;
         } else if t.count > 1 {
             o.duplicated += 1;
@@ -804,12 +804,12 @@ async fn check_each(
     gateway: &str,
     day: &str,
     prefix: &str,
-    total: u64,
-    expected: &[Expected],
+    expected: &[Expected<'_>],
 ) -> anyhow::Result<Outcomes> {
     const READ_TIMEOUT: Duration = Duration::from_secs(120);
-    let mut recorded = vec![Recorded::default(); usize::try_from(total)?];
-    let regions: std::collections::BTreeSet<&str> = expected.iter().map(|e| e.region.as_str()).collect();
+    // Only acknowledged results are judged (memory grows with them, not with the run).
+    let mut recorded: HashMap<u64, Recorded> = expected.iter().map(|e| (e.n, Recorded::default())).collect();
+    let regions: std::collections::BTreeSet<&str> = expected.iter().map(|e| e.region).collect();
     for region in regions {
         let url = format!("{ts}/ts/v1/test-results?dal={day}&al={day}");
         let res = http
@@ -822,7 +822,7 @@ async fn check_each(
         let listing: Listing = res.json().await?;
         for record in listing.risultati {
             let n = record.struttura.strip_prefix(prefix).and_then(|hex| u64::from_str_radix(hex, 16).ok());
-            let (Some(slot), Some(cun)) = (n.and_then(|n| recorded.get_mut(n as usize)), code_of(&record.cun)) else {
+            let (Some(slot), Some(cun)) = (n.and_then(|n| recorded.get_mut(&n)), code_of(&record.cun)) else {
                 continue;
             };
             if slot.count == 0 {
@@ -832,15 +832,15 @@ async fn check_each(
         }
     }
     // The CUNs to look for, and every number a result's SMS is due at.
-    let cuns: std::collections::HashSet<Code> = recorded.iter().filter(|r| r.count > 0).map(|r| r.cun).collect();
-    let mut numbers = HashMap::<String, u32>::new();
+    let cuns: std::collections::HashSet<Code> = recorded.values().filter(|r| r.count > 0).map(|r| r.cun).collect();
+    let mut numbers = HashMap::<&str, u32>::new();
     for e in expected {
         let next = u32::try_from(numbers.len())?;
-        numbers.entry(e.number.clone()).or_insert(next);
+        numbers.entry(e.number).or_insert(next);
     }
     let mut texted = HashMap::<Code, Texted>::new();
     let mut reads = tokio::task::JoinSet::new();
-    let mut queue: Vec<(String, u32)> = numbers.iter().map(|(k, &v)| (k.clone(), v)).collect();
+    let mut queue: Vec<(String, u32)> = numbers.iter().map(|(&k, &v)| (k.to_owned(), v)).collect();
     loop {
         while reads.len() < 32
             && let Some((number, index)) = queue.pop()
@@ -884,19 +884,29 @@ fn codes_in(text: &str) -> impl Iterator<Item = Code> + '_ {
     text.split(|c: char| !c.is_ascii_alphanumeric()).filter_map(|word| word.as_bytes().try_into().ok())
 }
 
-/// The n-th result: a sampled adult at regular intervals, else a minor or an adult
-/// by the asked mix, positive or negative by the asked share (spread evenly).
-fn pick(pool: &Pool, options: &LoadOptions, n: u64, sample_every: u64) -> Report {
-    let spread = |percent: u8, salt: u64| (n.wrapping_mul(37).wrapping_add(salt) % 100) < u64::from(percent);
+/// Whether the n-th result falls in a share of `percent` (spread evenly; `salt` keeps
+/// the shares apart).
+fn spread(n: u64, percent: u8, salt: u64) -> bool {
+    (n.wrapping_mul(37).wrapping_add(salt) % 100) < u64::from(percent)
+}
+
+/// Whose the n-th result is: a sampled adult at regular intervals, else a minor or an
+/// adult by the asked mix.
+fn chosen<'p>(pool: &'p Pool, options: &LoadOptions, n: u64, sample_every: u64) -> &'p Report {
     let sample = n % sample_every == sample_every / 2 && ((n / sample_every) as usize) < pool.sampled.len();
-    let mut report = if sample {
-        pool.sampled[(n / sample_every) as usize].clone()
-    } else if !pool.minors.is_empty() && spread(options.minors, 11) {
-        pool.minors[(n as usize) % pool.minors.len()].clone()
+    if sample {
+        &pool.sampled[(n / sample_every) as usize]
+    } else if !pool.minors.is_empty() && spread(n, options.minors, 11) {
+        &pool.minors[(n as usize) % pool.minors.len()]
     } else {
-        pool.adults[(n as usize) % pool.adults.len()].clone()
-    };
-    let negative = spread(options.negatives, 53);
+        &pool.adults[(n as usize) % pool.adults.len()]
+    }
+}
+
+/// The n-th result ([`chosen`]), positive or negative by the asked share.
+fn pick(pool: &Pool, options: &LoadOptions, n: u64, sample_every: u64) -> Report {
+    let mut report = chosen(pool, options, n, sample_every).clone();
+    let negative = spread(n, options.negatives, 53);
     report.body["esito"] = Value::String(if negative { "NEGATIVO" } else { "POSITIVO" }.into());
     report
 }
@@ -975,15 +985,14 @@ mod tests {
     #[test]
     fn each_result_is_judged_on_its_own_record_and_its_own_sms() {
         let code = |i: u8| -> Code { [b'A' + i; 10] };
-        let numbers: HashMap<String, u32> = (0..8u32).map(|i| (format!("+3933300000{i}"), i)).collect();
-        let expected: Vec<Expected> =
-            (0..8u64).map(|n| Expected { n, region: "160".into(), number: format!("+3933300000{n}") }).collect();
-        let mut recorded = vec![Recorded::default(); 8];
-        for (n, slot) in recorded.iter_mut().enumerate() {
-            *slot = Recorded { count: 1, cun: code(n as u8) };
-        }
-        recorded[1].count = 0; // 1: never reached Sistema TS
-        recorded[2].count = 2; // 2: recorded twice
+        let phones: Vec<String> = (0..8).map(|i| format!("+3933300000{i}")).collect();
+        let numbers: HashMap<&str, u32> = (0..8u32).map(|i| (phones[i as usize].as_str(), i)).collect();
+        let expected: Vec<Expected<'_>> =
+            (0..8u64).map(|n| Expected { n, region: "160", number: &phones[n as usize] }).collect();
+        let mut recorded: HashMap<u64, Recorded> =
+            (0..8u8).map(|n| (u64::from(n), Recorded { count: 1, cun: code(n) })).collect();
+        recorded.remove(&1); // 1: never reached Sistema TS
+        recorded.insert(2, Recorded { count: 2, cun: code(2) }); // 2: recorded twice
         let mut texted = HashMap::new();
         for n in [0u8, 2, 6, 7] {
             texted.insert(code(n), Texted { count: 1, first: u32::from(n), other: None });
