@@ -671,11 +671,14 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
             Expected { n, region: &report.region, number: report.number().unwrap_or_default() }
         })
         .collect();
-    let Outcomes { lost, duplicated, misdirected } =
+    let (Outcomes { lost, duplicated, misdirected }, found) =
         check_each(&http, &ts, &gateway, &pool.day, &prefix, &expected).await?;
     let latency = tally.latency.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let refused = tally.refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    let first_error = tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut first_error = tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(why) = unmatched(found, records, &prefix) {
+        first_error.get_or_insert(why);
+    }
     Ok(LoadSummary {
         sar: sar.trim_end_matches('/').to_owned(),
         sar_in_process: eco.addr(System::Sar).is_some() && sar.trim_end_matches('/') == eco.url(System::Sar),
@@ -797,7 +800,8 @@ struct Message {
 
 /// Reads what the national systems hold for the run's results, through their APIs as
 /// anyone would (Sistema TS's listing with each region's SAR account, the gateway's
-/// inboxes), and judges each acknowledged result ([`judge`]).
+/// inboxes), and judges each acknowledged result ([`judge`]); also says how many of
+/// them Sistema TS had a record of.
 async fn check_each(
     http: &Http,
     ts: &str,
@@ -805,7 +809,7 @@ async fn check_each(
     day: &str,
     prefix: &str,
     expected: &[Expected<'_>],
-) -> anyhow::Result<Outcomes> {
+) -> anyhow::Result<(Outcomes, u64)> {
     const READ_TIMEOUT: Duration = Duration::from_secs(120);
     // Only acknowledged results are judged (memory grows with them, not with the run).
     let mut recorded: HashMap<u64, Recorded> = expected.iter().map(|e| (e.n, Recorded::default())).collect();
@@ -869,7 +873,21 @@ async fn check_each(
             }
         }
     }
-    Ok(judge(expected, &recorded, &texted, &numbers))
+    let found = recorded.values().filter(|r| r.count > 0).count() as u64;
+    Ok((judge(expected, &recorded, &texted, &numbers), found))
+}
+
+/// Why the check found nothing, when Sistema TS holds new records but none carries
+/// the run's facility codes: a SAR that replaces the lab's `struttura` with codes of
+/// its own cannot be checked result by result (every result then counts as lost).
+fn unmatched(found: u64, new_records: u64, prefix: &str) -> Option<String> {
+    (found == 0 && new_records > 0).then(|| {
+        format!(
+            "Sistema TS holds {new_records} new records but none carries a facility code the run sent \
+             ({prefix}...): the check finds each result by the `struttura` the lab gave, which the SAR must \
+             pass on as it came"
+        )
+    })
 }
 
 /// The ten characters of `CUN-XXXXXXXXXX` (or of a bare code).
@@ -928,6 +946,14 @@ mod tests {
         let share = CpuShare::between(t, later, 2.0).expect("a share");
         assert_eq!((share.ecosim_cores, share.machine_busy_percent), (1.0, 90.0));
         assert!(CpuShare::between(t, t, 2.0).is_none(), "no time went by in /proc");
+    }
+
+    #[test]
+    fn records_without_the_runs_facility_codes_are_explained() {
+        let why = unmatched(0, 20, "LOAD3-").expect("explained");
+        assert!(why.contains("20 new records") && why.contains("LOAD3-") && why.contains("struttura"), "{why}");
+        assert_eq!(unmatched(0, 0, "LOAD3-"), None, "nothing recorded: plainly lost");
+        assert_eq!(unmatched(5, 20, "LOAD3-"), None, "some found: judged one by one");
     }
 
     #[test]
