@@ -371,9 +371,10 @@ fn pool(eco: &Ecosystem, samples: usize) -> anyhow::Result<Pool> {
     for c in ctx.population().iter() {
         let authorization = crate::bench::basic(&format!("lab-{}", c.region().code));
         let region = c.region().code.to_owned();
+        // `struttura` is the result's own, set as it is sent ([`facility`]).
         let body = |contatti: Value| {
             json!({"codice_fiscale": c.codice_fiscale().to_string(), "tipo_test": "MOLECOLARE",
-                "data_esecuzione": day, "struttura": "LOAD-LAB", "contatti": contatti})
+                "data_esecuzione": day, "contatti": contatti})
         };
         if c.is_minor_on(today) {
             if let Some(parent) = c.parent_mobile() {
@@ -449,10 +450,10 @@ async fn watch_samples(http: Http, gateway: String, tally: Arc<Tally>) {
         let mut still = Vec::new();
         for (inbox, due) in pending {
             let got = match http.request(Method::GET, format!("{gateway}/sms/v1/inbox/{inbox}")).send().await {
-                Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
-                Err(_) => Value::Null,
+                Ok(r) => r.json::<Inbox>().await.is_ok_and(|i| !i.messages.is_empty()),
+                Err(_) => false,
             };
-            if got["messages"].as_array().is_some_and(|m| !m.is_empty()) {
+            if got {
                 let delay = due.elapsed().as_micros() as u64;
                 tally.report_to_sms.lock().unwrap_or_else(|p| p.into_inner()).saturating_record(delay);
             } else {
