@@ -21,8 +21,11 @@ pub struct CunJourneys {
     pub elapsed: Duration,
     /// Where the databases were.
     pub storage: String,
-    /// Share of negative results, in percent (each also yields a test certificate and its AUTHCODE SMS).
+    /// Share of negative results, in percent (each also yields a signed test certificate).
     pub negatives: u8,
+    /// With negative results: their test certificates, and from the first lab report
+    /// until PN-DGC had issued the last of them.
+    pub certificates: Option<(u64, Duration)>,
 }
 
 impl CunJourneys {
@@ -43,6 +46,9 @@ impl CunJourneys {
             self.elapsed.as_secs_f64(),
             self.per_second()
         );
+        if let Some((n, after)) = self.certificates {
+            println!("  and the negatives' {n} test certificates issued by {:.2} s", after.as_secs_f64());
+        }
     }
 }
 
@@ -78,8 +84,11 @@ impl std::fmt::Display for Spread {
 /// Runs `journeys` CUN journeys with `concurrency` lab reports in flight, in a fresh
 /// in-process ecosystem on loopback (no artificial waits, no fault rules).
 /// `negatives` percent of the results are negative: Sistema TS then also sends
-/// PN-DGC a test event, which becomes a signed certificate and an AUTHCODE SMS, work
-/// that shares the same two cores (only the CUN SMS are counted).
+/// PN-DGC a test event, which becomes a signed test certificate, work that shares the
+/// same two cores. A journey is a CUN SMS; the run ends when every CUN SMS is there
+/// and every negative's certificate is issued (at this rate Sistema TS holds its
+/// events for PN-DGC until the results stop coming). Journeys a second count the CUN
+/// SMS; when the last certificate came is reported beside it.
 pub async fn cun_journeys(
     journeys: usize,
     concurrency: usize,
@@ -124,7 +133,9 @@ pub async fn cun_journeys(
     let http = ecosim_core::client::http_client();
     let esiti = format!("{}/sar/v1/esiti", eco.url(System::Sar));
     let gateway = eco.url(System::SmsGateway);
+    let pn_dgc = eco.url(System::PnDgc);
     let before = delivered(&http, &gateway).await?;
+    let certificates_before = certificates(&http, &pn_dgc).await?;
     let started = Instant::now();
     let day = today.to_string();
     drive(journeys, concurrency, |i| {
@@ -156,8 +167,27 @@ pub async fn cun_journeys(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let elapsed = started.elapsed();
+    let negative_results = (0..journeys).filter(|i| i % 100 < usize::from(negatives)).count() as u64;
+    loop {
+        let n = certificates(&http, &pn_dgc).await? - certificates_before;
+        if n >= negative_results {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {n} of {negative_results} test certificates issued after 2 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let certificates = (negative_results > 0).then(|| (negative_results, started.elapsed()));
     eco.shutdown().await;
-    Ok(CunJourneys { journeys, elapsed, storage, negatives })
+    Ok(CunJourneys { journeys, elapsed, storage, negatives, certificates })
+}
+
+/// The certificates PN-DGC at `pn_dgc` has issued so far.
+pub(crate) async fn certificates(http: &ecosim_core::client::Http, pn_dgc: &str) -> anyhow::Result<u64> {
+    let state: Value = http.request(Method::GET, format!("{pn_dgc}/_admin/state")).send().await?.json().await?;
+    state["simulator"]["certificati"].as_u64().ok_or_else(|| anyhow::anyhow!("PN-DGC's state has no certificate count"))
 }
 
 async fn delivered(http: &ecosim_core::client::Http, gateway: &str) -> anyhow::Result<u64> {

@@ -180,6 +180,20 @@ pub struct LoadSummary {
     /// records and the CUN SMS by then (what the SAR, or the systems after it, still
     /// owed is the rest).
     pub at_last_answer: Progress,
+    /// Negative results acknowledged: each is due a test certificate at PN-DGC
+    /// (flow 4, retrieved with the CUN; not part of the CUN flow the run judges).
+    pub negatives_acknowledged: u64,
+    /// Certificates PN-DGC issued during the run. After the CUN flow's drain and the
+    /// check the run waits for them as it waited for the SMS (until every negative
+    /// has one, or nothing moved for `--drain`): Sistema TS holds its events for
+    /// PN-DGC while results arrive at [`ecosim_core::outbox::PEAK_PER_SECOND`] a second
+    /// or more and sends them once the rate falls.
+    pub test_certificates: u64,
+    /// Seconds from the first result due until PN-DGC had issued every negative's
+    /// certificate (`None`: not all of them before the wait gave up).
+    pub certificates_seconds: Option<f64>,
+    /// How long the drains waited for a flow standing still (`--drain`), seconds.
+    pub drain_limit_seconds: f64,
     /// CPU over the run, from the first result due to the end of the drain (Linux).
     pub cpu: Option<CpuShare>,
     /// The first refusal or error seen, for a start.
@@ -298,6 +312,21 @@ impl LoadSummary {
             "  at the last answer: {} records at Sistema TS and {} CUN SMS of {} acknowledged",
             a.ts_records, a.cun_sms, self.acknowledged
         );
+        if self.negatives_acknowledged > 0 {
+            let when = match self.certificates_seconds {
+                Some(s) => format!("the last {s:.1} s after the first report"),
+                None => format!(
+                    "not all of them: none came for {} s (the rest wait in Sistema TS's outbox; PN-DGC's log says why)",
+                    self.drain_limit_seconds
+                ),
+            };
+            println!(
+                "  green pass (not judged): {} test certificates for {} negative results, {when} (Sistema TS holds its events for PN-DGC while results arrive at {}/s or more)",
+                self.test_certificates,
+                self.negatives_acknowledged,
+                ecosim_core::outbox::PEAK_PER_SECOND
+            );
+        }
         if let Some(c) = &self.cpu {
             println!(
                 "  CPU over the run: ecosim (national systems{}, this generator) {:.2} of {} cores; the machine {:.0}% busy{}",
@@ -504,13 +533,14 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
     anyhow::ensure!(options.rate > 0.0 && options.rate.is_finite(), "the rate must be above 0");
     anyhow::ensure!(options.negatives <= 100 && options.minors <= 100, "percentages go from 0 to 100");
     let esiti = format!("{}/sar/v1/esiti", sar.trim_end_matches('/'));
-    let (ts, gateway) = (eco.url(System::SistemaTs), eco.url(System::SmsGateway));
+    let (ts, gateway, pn_dgc) = (eco.url(System::SistemaTs), eco.url(System::SmsGateway), eco.url(System::PnDgc));
     let pool = Arc::new(pool(eco, options.samples)?);
     let connections = Arc::new(tokio::sync::Semaphore::new(options.connections.max(1)));
     // The thin client the systems use (pooled, keep-alive, no redirects followed):
     // at 10,000 results a second the load generator shares the machine it measures.
     let http = ecosim_core::client::http_client();
     let (records_before, sms_before) = counts(&http, &ts, &gateway).await?;
+    let certificates_before = crate::bench::certificates(&http, &pn_dgc).await?;
     let total = options.total();
     let sample_every = if pool.sampled.is_empty() { u64::MAX } else { (total / pool.sampled.len() as u64).max(1) };
     let tally = Arc::new(Tally {
@@ -672,8 +702,11 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
             Expected { n, region: &report.region, number: report.number().unwrap_or_default() }
         })
         .collect();
+    let negatives_acknowledged = acked.iter().filter(|&&n| negative(options, n)).count() as u64;
     let (Outcomes { lost, duplicated, misdirected }, found) =
         check_each(&http, &ts, &gateway, &pool.day, &prefix, &expected).await?;
+    let certificates = Certificates { url: &pn_dgc, before: certificates_before, due: negatives_acknowledged };
+    let (test_certificates, certificates_seconds) = certificates.wait(&http, started, options).await?;
     let latency = tally.latency.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let refused = tally.refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut first_error = tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -702,9 +735,51 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
         end_to_end_seconds,
         report_to_sms_ms: Percentiles::of(&report_to_sms),
         at_last_answer: at_last_answer.unwrap_or_default(),
+        negatives_acknowledged,
+        test_certificates,
+        certificates_seconds,
+        drain_limit_seconds: options.drain.as_secs_f64(),
         cpu,
         first_error,
     })
+}
+
+/// The negatives' test certificates at PN-DGC, waited for after the CUN flow.
+struct Certificates<'a> {
+    url: &'a str,
+    /// PN-DGC's count before the run.
+    before: u64,
+    /// Negative results acknowledged: one certificate each.
+    due: u64,
+}
+
+impl Certificates<'_> {
+    /// Waits until every one is issued or nothing moved for `options.drain`; how many
+    /// there are, and when (from `started`) the last came if all did.
+    async fn wait(&self, http: &Http, started: Instant, options: &LoadOptions) -> anyhow::Result<(u64, Option<f64>)> {
+        let (mut seen, mut moved) = (u64::MAX, Instant::now());
+        loop {
+            let issued = crate::bench::certificates(http, self.url).await?.saturating_sub(self.before);
+            if issued >= self.due {
+                if options.progress && seen != u64::MAX {
+                    eprintln!();
+                }
+                return Ok((issued, Some(started.elapsed().as_secs_f64())));
+            }
+            if issued != seen {
+                (seen, moved) = (issued, Instant::now());
+            } else if moved.elapsed() >= options.drain {
+                if options.progress {
+                    eprintln!();
+                }
+                return Ok((issued, None));
+            }
+            if options.progress {
+                eprint!("\r  PN-DGC's test certificates (not judged): {issued} of {}   ", self.due);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// An acknowledged result, as the check needs it.
@@ -922,11 +997,15 @@ fn chosen<'p>(pool: &'p Pool, options: &LoadOptions, n: u64, sample_every: u64) 
     }
 }
 
+/// Whether the n-th result is negative (the asked share, spread over the run).
+fn negative(options: &LoadOptions, n: u64) -> bool {
+    spread(n, options.negatives, 53)
+}
+
 /// The n-th result ([`chosen`]), positive or negative by the asked share.
 fn pick(pool: &Pool, options: &LoadOptions, n: u64, sample_every: u64) -> Report {
     let mut report = chosen(pool, options, n, sample_every).clone();
-    let negative = spread(n, options.negatives, 53);
-    report.body["esito"] = Value::String(if negative { "NEGATIVO" } else { "POSITIVO" }.into());
+    report.body["esito"] = Value::String(if negative(options, n) { "NEGATIVO" } else { "POSITIVO" }.into());
     report
 }
 

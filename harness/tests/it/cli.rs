@@ -341,6 +341,10 @@ fn load_drives_the_reference_sar_and_writes_a_clean_json_summary() {
     assert!(summary["cpu"]["ecosim_cores"].as_f64().is_some_and(|c| c > 0.0), "{summary}");
     assert!(summary["cpu"]["machine_busy_percent"].as_f64().is_some_and(|p| p > 0.0 && p <= 100.0), "{summary}");
     assert!(summary["latency_ms"]["p99"].as_f64().is_some_and(|ms| ms > 0.0), "{summary}");
+    // Half of them negative: each a test certificate at PN-DGC (not judged, waited for).
+    assert_eq!((&summary["negatives_acknowledged"], &summary["test_certificates"]), (&200.into(), &200.into()));
+    assert!(summary["certificates_seconds"].as_f64().is_some_and(|s| s > 0.0), "{summary}");
+    assert!(stdout(&o).contains("200 test certificates for 200 negative results"), "{}", stdout(&o));
 }
 
 #[test]
@@ -366,4 +370,14 @@ fn bench_http_reports_a_ratio_against_bare_axum() {
     let row = out.lines().find(|l| l.contains("GET /_admin/health")).expect("a row for health");
     let ratio: f64 = row.split_whitespace().nth(5).and_then(|r| r.parse().ok()).expect("a ratio column");
     assert!(ratio > 0.0, "{out}");
+}
+
+#[test]
+fn bench_cun_counts_the_cun_sms_and_waits_for_the_negatives_certificates() {
+    let o = ecosim(&["bench", "cun", "--journeys", "200", "--negatives", "50"]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = stdout(&o);
+    assert!(out.contains("200 journeys in"), "{out}");
+    assert!(out.contains("50% negative results"), "{out}");
+    assert!(out.contains("and the negatives' 100 test certificates issued by"), "{out}");
 }

@@ -30,6 +30,17 @@
 //! in ([`Outbox::intake`], the SAR's lab results), a quarter of that, so deliveries
 //! sharing the intake's thread never leave its callers waiting; every slot comes back
 //! [`INTAKE_WINDOW`] after the last request.
+//!
+//! A simulator whose queued deliveries are not part of the requests it takes in
+//! (Sistema TS: its test-result intake answers at once; what it queues are events for
+//! PN-DGC) can hold its queue at a national peak ([`Outbox::hold_at_peak`]): while
+//! requests arrive at [`PEAK_ARRIVALS`] an [`INTAKE_WINDOW`] (5,000 a second) or more,
+//! no queued item starts; items handed over with [`Outbox::dispatch`] (work that ends
+//! a journey under way) still do. The real systems each have their own machines;
+//! ecosim hosts them all on one, where a peak's side work (on a peak day 85% of the
+//! results become test certificates) would take the cores the peak's own flow needs.
+//! Nothing waits for long and nothing is lost: the queue starts again an
+//! [`INTAKE_WINDOW`] after the rate falls, and a held item is as durable as any.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -337,7 +348,20 @@ pub struct Outbox<W> {
     /// (microseconds since then; 0: never): see [`Self::intake`].
     born: std::time::Instant,
     last_intake_us: AtomicU64,
+    /// [`Self::hold_at_peak`]: when the current window began, the requests in it,
+    /// and until when the queue is held (microseconds since `born`).
+    peak_window_us: AtomicU64,
+    peak_arrivals: AtomicU64,
+    held_until_us: AtomicU64,
 }
+
+/// Requests within one [`INTAKE_WINDOW`] from which [`Outbox::hold_at_peak`] holds the
+/// queue: 1,000, a rate of 5,000 a second. Below it (workshops, scenarios, certification,
+/// a peak-day mix at 3,000 a second) every delivery runs as it comes.
+pub const PEAK_ARRIVALS: u64 = 1_000;
+
+/// [`PEAK_ARRIVALS`] as a rate: requests a second.
+pub const PEAK_PER_SECOND: u64 = PEAK_ARRIVALS * 1_000 / INTAKE_WINDOW.as_millis() as u64;
 
 /// While its simulator has taken a request in within this long, an outbox runs a
 /// quarter of its concurrency ([`Outbox::intake`]).
@@ -371,6 +395,9 @@ impl<W: Work> Outbox<W> {
             ready: Mutex::new(std::collections::VecDeque::new()),
             born: std::time::Instant::now(),
             last_intake_us: AtomicU64::new(0),
+            peak_window_us: AtomicU64::new(0),
+            peak_arrivals: AtomicU64::new(0),
+            held_until_us: AtomicU64::new(0),
         });
         if let Err(e) = outbox.recover() {
             tracing::error!(error = %e, "outbox: cannot recover interrupted items");
@@ -386,6 +413,31 @@ impl<W: Work> Outbox<W> {
     /// the SAR's 256 deliveries at once left its intake 20,000 results behind.)
     pub fn intake(&self) {
         self.last_intake_us.store(self.age_us().max(1), Ordering::Relaxed);
+    }
+
+    /// The simulator took in a request its queued deliveries play no part in: at
+    /// [`PEAK_ARRIVALS`] such requests within an [`INTAKE_WINDOW`], no queued item
+    /// starts until an [`INTAKE_WINDOW`] after the rate falls below it; dispatched items
+    /// still run (see the module's docs). Counted in fixed windows: approximate under
+    /// races, which only moves the moment the hold begins.
+    pub fn hold_at_peak(&self) {
+        let now = self.age_us().max(1);
+        let window = INTAKE_WINDOW.as_micros() as u64;
+        let arrivals = if now.saturating_sub(self.peak_window_us.load(Ordering::Relaxed)) >= window {
+            self.peak_window_us.store(now, Ordering::Relaxed);
+            self.peak_arrivals.store(1, Ordering::Relaxed);
+            1
+        } else {
+            self.peak_arrivals.fetch_add(1, Ordering::Relaxed) + 1
+        };
+        if arrivals >= PEAK_ARRIVALS {
+            self.held_until_us.store(now + window, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the queue is held now ([`Self::hold_at_peak`]).
+    fn held(&self) -> bool {
+        self.age_us() < self.held_until_us.load(Ordering::Relaxed)
     }
 
     /// Microseconds since the outbox was made.
@@ -571,7 +623,8 @@ impl<W: Work> Outbox<W> {
             let free = limit.saturating_sub(self.in_flight.load(Ordering::SeqCst));
             // Dispatched items first (already claimed), then the queue.
             let mut claimed = self.take_ready(free);
-            let rest = free - claimed.len();
+            let held = self.held();
+            let rest = if held { 0 } else { free - claimed.len() };
             if rest > 0 {
                 match self.claim(rest) {
                     Ok(rows) => claimed.extend(self.decode(rows)),
@@ -579,9 +632,15 @@ impl<W: Work> Outbox<W> {
                 }
             }
             if claimed.is_empty() {
-                let mut wait = match self.next_due_ms() {
-                    Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(1, 1000) as u64),
-                    _ => Duration::from_secs(1),
+                let mut wait = if held {
+                    // Due items wait out a peak: looked at again when it may be over
+                    // (or when an item is dispatched), without reading the queue.
+                    INTAKE_WINDOW
+                } else {
+                    match self.next_due_ms() {
+                        Ok(Some(due)) => Duration::from_millis((due - now_ms()).clamp(1, 1000) as u64),
+                        _ => Duration::from_secs(1),
+                    }
                 };
                 if limit < self.policy.concurrency.max(1) {
                     // Slots come back when the intake goes quiet, with no wake-up.
@@ -858,6 +917,46 @@ mod tests {
         ob.wake.notify_one();
         until_settled(&store).await;
         assert_eq!(most.load(Ordering::SeqCst), 8, "every slot once they stop");
+        let _ = stop_tx.send(true);
+    }
+
+    #[tokio::test]
+    async fn at_a_peak_the_queue_waits_dispatched_items_run_and_the_queue_starts_after() {
+        let (store, ob) = outbox_with(8);
+        let handled = Arc::new(Mutex::new(Vec::<String>::new()));
+        let h = handled.clone();
+        let handler: Handler<Job> = Arc::new(move |item| {
+            h.lock().unwrap().push(item.key.clone());
+            Box::pin(async { Outcome::Done })
+        });
+        store.with(|c| enqueue(c, "queued", &Job::Ts { n: 1 })).expect("enqueue");
+        let (stop_tx, stop) = watch::channel(false);
+        // Just under the peak rate, nothing is held.
+        for _ in 1..PEAK_ARRIVALS {
+            ob.hold_at_peak();
+        }
+        assert!(!ob.held(), "one request short of the peak");
+        ob.hold_at_peak();
+        assert!(ob.held(), "at the peak");
+        tokio::spawn(ob.clone().run(handler, stop));
+        let peak_until = std::time::Instant::now() + Duration::from_millis(300);
+        let mut dispatched = false;
+        // Requests keep arriving at the peak rate for 300 ms.
+        while std::time::Instant::now() < peak_until {
+            for _ in 0..PEAK_ARRIVALS / 10 {
+                ob.hold_at_peak();
+            }
+            if !dispatched {
+                let item = store.with(|c| enqueue_claimed(c, "dispatched", &Job::Sms)).expect("claimed");
+                ob.dispatch(item);
+                dispatched = true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(*handled.lock().unwrap(), ["dispatched"], "only the dispatched item ran during the peak");
+        until_settled(&store).await;
+        assert_eq!(*handled.lock().unwrap(), ["dispatched", "queued"], "the queue after it");
+        assert!(!ob.held());
         let _ = stop_tx.send(true);
     }
 

@@ -56,7 +56,12 @@
 //! after a non-EMA cycle abroad); inconsistencies are kept as `anomala` and listed
 //! for the region, and a corrected version closes them. Valid doses wait for PN-DGC
 //! (`dgc = in_coda`) and go to PN-DGC from the outbox (`inviato`), as do negative
-//! test results and recoveries (Flow 4).
+//! test results and recoveries (Flow 4). While test results arrive at a national
+//! peak (5,000 a second or more, [`ecosim_core::outbox::Outbox::hold_at_peak`]) the
+//! events for PN-DGC wait in the outbox and go once the rate falls: on the one machine
+//! ecosim shares among all the systems they would take the cores the peak's CUNs
+//! need. The CUN SMS and e-mail Sistema TS sends itself (ORD-6.2) end a journey under
+//! way and go at once, peak or not.
 //!
 //! | module | what |
 //! |---|---|

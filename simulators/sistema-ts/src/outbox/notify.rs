@@ -4,7 +4,7 @@
 use ecosim_core::client::Method;
 use ecosim_core::client::SmsRequest;
 use ecosim_core::mail::{self, Mail};
-use ecosim_core::outbox::{self, Outcome};
+use ecosim_core::outbox::{self, Item, Outcome};
 use ecosim_domain::codes::Cun;
 use ecosim_domain::messages::{CUN_SMS_SENDER, cun_email, cun_sms};
 use jiff::civil::Date;
@@ -17,17 +17,21 @@ use crate::store::cun::Happened;
 /// The address Sistema TS sends e-mail from.
 pub(crate) const MAIL_FROM: &str = "cun@sistemats.test";
 
-/// Queues the CUN's SMS and e-mail (inside the record's transaction).
-pub(crate) fn enqueue(tx: &rusqlite::Connection, cun: &Cun, r: &TestResult) -> rusqlite::Result<()> {
+/// Writes the CUN's SMS and e-mail (inside the record's transaction), already
+/// claimed: the caller hands them to [`Outbox::dispatch`](ecosim_core::outbox::Outbox::dispatch)
+/// once it commits. They end the CUN's journey, so they run even while a peak holds
+/// the queue ([`Outbox::hold_at_peak`](ecosim_core::outbox::Outbox::hold_at_peak)).
+pub(crate) fn enqueue(tx: &rusqlite::Connection, cun: &Cun, r: &TestResult) -> rusqlite::Result<Vec<Item<Work>>> {
     let notice =
         |to: &str| CunNotice { cun: cun.as_str().to_owned(), to: to.to_owned(), date: r.data_esecuzione.to_string() };
+    let mut claimed = Vec::new();
     if let Some(m) = &r.cellulare {
-        outbox::enqueue(tx, cun.as_str(), &Work::Sms(notice(m.as_str())))?;
+        claimed.extend(outbox::enqueue_claimed(tx, cun.as_str(), &Work::Sms(notice(m.as_str())))?);
     }
     if let Some(e) = &r.email {
-        outbox::enqueue(tx, cun.as_str(), &Work::Email(notice(e.as_str())))?;
+        claimed.extend(outbox::enqueue_claimed(tx, cun.as_str(), &Work::Email(notice(e.as_str())))?);
     }
-    Ok(())
+    Ok(claimed)
 }
 
 /// How a CUN goes out.

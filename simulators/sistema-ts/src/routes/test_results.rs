@@ -140,6 +140,8 @@ pub(crate) async fn create(
     headers: HeaderMap,
     JsonBytes(body): JsonBytes,
 ) -> Result<Response, Problem> {
+    // What Sistema TS queues for later (PN-DGC's events) waits out a national peak.
+    ts.outbox.hold_at_peak();
     let region = caller.region.clone();
     // The raw body is the idempotency fingerprint, so it is read as bytes here.
     let (key, replay) =
@@ -162,7 +164,7 @@ pub(crate) async fn create(
         ts.ctx.config().retention.test_results.0
     };
     let expires = now.checked_add(retention).unwrap_or(now);
-    let (notify, negative) = (result.invio_cun_da_ts, result.esito == ecosim_domain::test_result::Esito::Negativo);
+    let negative = result.esito == ecosim_domain::test_result::Esito::Negativo;
     let submitted_by = caller.name().to_owned();
     let (work, after) = (ts.clone(), ts.clone());
     // Group commit: this write shares its transaction (and, on disk, its fsync) with
@@ -189,11 +191,11 @@ pub(crate) async fn create(
                     expires_ms: expires.as_millisecond(),
                 };
                 let cun = ts.insert_with_fresh_cun(tx, &record)?;
+                let mut notices = Vec::new();
                 if result.invio_cun_da_ts && !ts.ctx.config().mutant("ORD-6.2") {
-                    crate::outbox::notify::enqueue(tx, &cun, &result)?;
+                    notices = crate::outbox::notify::enqueue(tx, &cun, &result)?;
                 }
-                let dgc = result.esito == ecosim_domain::test_result::Esito::Negativo;
-                if dgc
+                if negative
                     && let crate::domain::registry::Lookup::Found(p) = ts.lookup(tx, result.codice_fiscale.as_str())?
                 {
                     // A negative test yields a test certificate (Flow 4).
@@ -225,12 +227,14 @@ pub(crate) async fn create(
                     let text = serde_json::to_string(&answer).map_err(|e| Problem::internal(e.to_string()))?;
                     idempotency::remember(tx, key, 201, &text, Some(&answer.id))?;
                 }
-                Ok::<_, Problem>(Ok(answer))
+                Ok::<_, Problem>(Ok((answer, notices)))
             },
             move |created| {
-                if created.is_ok() {
+                if let Ok((_, notices)) = created {
                     after.schedule_purge(expires);
-                    if notify || negative {
+                    if !notices.is_empty() {
+                        after.outbox.dispatch(notices.iter().cloned());
+                    } else if negative {
                         after.outbox.wake();
                     }
                 }
@@ -239,7 +243,7 @@ pub(crate) async fn create(
         .await?;
     match created {
         Err((status, stored)) => Ok(idempotency::replayed(status, stored)),
-        Ok(answer) => Ok((StatusCode::CREATED, Json(answer)).into_response()),
+        Ok((answer, _)) => Ok((StatusCode::CREATED, Json(answer)).into_response()),
     }
 }
 
