@@ -211,3 +211,23 @@ async fn test_results_arriving_together_are_each_certified_once() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(sms.received_requests().await.unwrap_or_default().len(), 64);
 }
+
+#[tokio::test]
+async fn the_same_seed_and_test_event_give_the_same_authcode_and_signed_certificate() {
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let (pn, sms) = pn_dgc().await;
+        let (status, view) =
+            call(&pn, "sistema-ts", Method::POST, "/pn-dgc/v1/eventi", Some(test_event(&pn, "t-same"))).await;
+        assert_eq!(status, 202, "{view}");
+        let (code, _) = authcode_sent(&sms).await;
+        let q = format!(
+            "/v1/dgc?mode=ONLY_QRCODE&healthInsuranceCardNumber=12345678&healthInsuranceCardDate=2026-12-31&authCodeSHA256={}",
+            ecosim_domain::codes::sha256_hex(&code)
+        );
+        let (status, got) = call(&pn, "anonymous", Method::GET, &q, None).await;
+        assert_eq!(status, 200, "{got}");
+        made.push((code, got["data"]["hc1"].as_str().expect("hc1").to_owned()));
+    }
+    assert_eq!(made[0], made[1]);
+}
