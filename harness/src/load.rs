@@ -194,6 +194,9 @@ pub struct LoadSummary {
     pub certificates_seconds: Option<f64>,
     /// How long the drains waited for a flow standing still (`--drain`), seconds.
     pub drain_limit_seconds: f64,
+    /// When the certificates stopped coming: PN-DGC's last refusal of an event, from
+    /// the journal (`"500: storage failure: ..."`).
+    pub certificates_refused: Option<String>,
     /// CPU over the run, from the first result due to the end of the drain (Linux).
     pub cpu: Option<CpuShare>,
     /// The first refusal or error seen, for a start.
@@ -313,11 +316,12 @@ impl LoadSummary {
             a.ts_records, a.cun_sms, self.acknowledged
         );
         if self.negatives_acknowledged > 0 {
-            let when = match self.certificates_seconds {
-                Some(s) => format!("the last {s:.1} s after the first report"),
-                None => format!(
-                    "not all of them: none came for {} s (the rest wait in Sistema TS's outbox; PN-DGC's log says why)",
-                    self.drain_limit_seconds
+            let when = match (self.certificates_seconds, &self.certificates_refused) {
+                (Some(s), _) => format!("the last {s:.1} s after the first report"),
+                (None, why) => format!(
+                    "not all of them: none came for {} s, the rest wait in Sistema TS's outbox ({})",
+                    self.drain_limit_seconds,
+                    why.as_deref().map_or("PN-DGC refused none of them".to_owned(), |w| format!("PN-DGC answered {w}"))
                 ),
             };
             println!(
@@ -707,6 +711,8 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
         check_each(&http, &ts, &gateway, &pool.day, &prefix, &expected).await?;
     let certificates = Certificates { url: &pn_dgc, before: certificates_before, due: negatives_acknowledged };
     let (test_certificates, certificates_seconds) = certificates.wait(&http, started, options).await?;
+    let certificates_refused =
+        if certificates_seconds.is_none() { certificates.last_refusal(&http).await } else { None };
     let latency = tally.latency.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let refused = tally.refused.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut first_error = tally.first_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
@@ -739,6 +745,7 @@ pub async fn drive(eco: &Ecosystem, sar: &str, options: &LoadOptions) -> anyhow:
         test_certificates,
         certificates_seconds,
         drain_limit_seconds: options.drain.as_secs_f64(),
+        certificates_refused,
         cpu,
         first_error,
     })
@@ -779,6 +786,25 @@ impl Certificates<'_> {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// PN-DGC's latest answer to an event that was not a success, from the journal's
+    /// last thousand exchanges: its status and the problem's detail.
+    async fn last_refusal(&self, http: &Http) -> Option<String> {
+        let get = |path: String| async move {
+            http.request(Method::GET, format!("{}{path}", self.url)).send().await.ok()?.json::<Value>().await.ok()
+        };
+        let last = get("/_admin/state".into()).await?["journal"]["last_seq"].as_u64()?;
+        let page = get(format!("/_admin/journal?since={}", last.saturating_sub(1000))).await?;
+        let refused = page["exchanges"].as_array()?.iter().rev().find(|x| {
+            x["to"] == "pn-dgc" && x["path"] == "/pn-dgc/v1/eventi" && x["status"].as_u64().is_some_and(|s| s >= 400)
+        })?;
+        let body = refused["response_body"].as_str().unwrap_or_default();
+        let detail = serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|b| b["detail"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| body.to_owned());
+        Some(format!("{}: {detail}", refused["status"]))
     }
 }
 

@@ -78,3 +78,27 @@ async fn a_sar_that_texts_each_cun_to_the_wrong_phone_is_not_clean_though_the_to
     drop(sar);
     eco.shutdown().await;
 }
+
+/// PN-DGC refusing every event (a fault rule): the CUN flow is clean (certificates
+/// are not judged), and the report says the certificates stopped and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn when_pn_dgc_refuses_the_events_the_report_says_why_the_certificates_stopped() {
+    let eco = national().await;
+    let sar = PythonSar::start(&eco, &[]);
+    let res = reqwest::Client::new()
+        .post(format!("{}/_admin/faults", eco.url(System::PnDgc)))
+        .json(&json!({"match": {"path": "/pn-dgc/v1/eventi"}, "action": {"status": 503}}))
+        .send()
+        .await
+        .expect("the admin API answers");
+    assert!(res.status().is_success(), "the fault is accepted: {}", res.status());
+    let options = LoadOptions { negatives: 100, drain: Duration::from_secs(2), ..small(20.0, 1) };
+    let summary = drive(&eco, &sar.url, &options).await.expect("a run");
+    assert!(summary.clean(), "the CUN flow is what is judged: {summary:?}");
+    assert_eq!((summary.negatives_acknowledged, summary.test_certificates), (20, 0), "{summary:?}");
+    assert_eq!(summary.certificates_seconds, None, "{summary:?}");
+    let why = summary.certificates_refused.as_deref().unwrap_or_default();
+    assert!(why.starts_with("503"), "{summary:?}");
+    drop(sar);
+    eco.shutdown().await;
+}

@@ -15,7 +15,7 @@ use rusqlite::Connection;
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// SQLite said no.
-    #[error("sqlite: {0}")]
+    #[error("sqlite: {0}{hint}", hint = full_hint(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// The data directory could not be created.
     #[error("data directory {path}: {source}")]
@@ -67,6 +67,17 @@ impl CachedSql for Connection {
         f: F,
     ) -> rusqlite::Result<T> {
         self.prepare_cached(sql)?.query_row(params, f)
+    }
+}
+
+/// What "out of memory" most likely means here: an in-memory database at 2 GiB
+/// ([`Store::open_memdb`]), not a machine out of memory.
+fn full_hint(e: &rusqlite::Error) -> &'static str {
+    if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OutOfMemory) {
+        " (an in-memory database holds at most 2 GiB, SQLite's largest allocation: \
+         for more, run with --data-dir)"
+    } else {
+        ""
     }
 }
 
@@ -894,6 +905,16 @@ mod tests {
         });
         assert!(failed.is_err());
         assert_eq!(a.counts().expect("counts")["cun"], 1);
+    }
+
+    #[test]
+    fn a_full_in_memory_database_says_how_to_get_more_room() {
+        let nomem = StoreError::from(rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(7), None));
+        let text = nomem.to_string();
+        assert!(text.starts_with("sqlite: ") && text.contains("out of memory"), "{text}");
+        assert!(text.contains("at most 2 GiB") && text.contains("--data-dir"), "{text}");
+        let other = StoreError::from(rusqlite::Error::QueryReturnedNoRows).to_string();
+        assert!(!other.contains("GiB"), "{other}");
     }
 
     #[test]
