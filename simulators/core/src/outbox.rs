@@ -941,9 +941,10 @@ mod tests {
         tokio::spawn(ob.clone().run(handler, stop));
         let peak_until = std::time::Instant::now() + Duration::from_millis(300);
         let mut dispatched = false;
-        // Requests keep arriving at the peak rate for 300 ms.
+        // Requests keep arriving at the peak rate for 300 ms (each round a whole
+        // window's worth, so a slow machine's late wake-up cannot end the peak).
         while std::time::Instant::now() < peak_until {
-            for _ in 0..PEAK_ARRIVALS / 10 {
+            for _ in 0..PEAK_ARRIVALS {
                 ob.hold_at_peak();
             }
             if !dispatched {
