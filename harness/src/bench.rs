@@ -138,10 +138,12 @@ pub async fn cun_journeys(
     let certificates_before = certificates(&http, &pn_dgc).await?;
     let started = Instant::now();
     let day = today.to_string();
+    // The i-th result is negative for `negatives` of every hundred.
+    let negative = |i: usize| i % 100 < usize::from(negatives);
     drive(journeys, concurrency, |i| {
         let (cf, mobile, authorization) = &people[i % people.len()];
         let body = json!({
-            "codice_fiscale": cf, "esito": if i % 100 < usize::from(negatives) { "NEGATIVO" } else { "POSITIVO" },
+            "codice_fiscale": cf, "esito": if negative(i) { "NEGATIVO" } else { "POSITIVO" },
             "tipo_test": "MOLECOLARE", "data_esecuzione": day, "struttura": "BENCH-LAB",
             "contatti": {"cellulare": mobile},
         });
@@ -158,30 +160,33 @@ pub async fn cun_journeys(
     })
     .await?;
     let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let n = delivered(&http, &gateway).await? - before;
-        if n >= journeys as u64 {
-            break;
-        }
-        anyhow::ensure!(Instant::now() < deadline, "only {n} of {journeys} SMS delivered after 2 minutes");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    until(deadline, journeys as u64, "SMS delivered", || async { Ok(delivered(&http, &gateway).await? - before) })
+        .await?;
     let elapsed = started.elapsed();
-    let negative_results = (0..journeys).filter(|i| i % 100 < usize::from(negatives)).count() as u64;
-    loop {
-        let n = certificates(&http, &pn_dgc).await? - certificates_before;
-        if n >= negative_results {
-            break;
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {n} of {negative_results} test certificates issued after 2 minutes"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let negative_results = (0..journeys).filter(|&i| negative(i)).count() as u64;
+    until(deadline, negative_results, "test certificates issued", || async {
+        Ok(certificates(&http, &pn_dgc).await? - certificates_before)
+    })
+    .await?;
     let certificates = (negative_results > 0).then(|| (negative_results, started.elapsed()));
     eco.shutdown().await;
     Ok(CunJourneys { journeys, elapsed, storage, negatives, certificates })
+}
+
+/// Polls `count` until it reaches `target`; an error naming `what` at `deadline`.
+async fn until<F, Fut>(deadline: Instant, target: u64, what: &str, mut count: F) -> anyhow::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<u64>>,
+{
+    loop {
+        let n = count().await?;
+        if n >= target {
+            return Ok(());
+        }
+        anyhow::ensure!(Instant::now() < deadline, "only {n} of {target} {what} after 2 minutes");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 /// The certificates PN-DGC at `pn_dgc` has issued so far.
